@@ -1,0 +1,101 @@
+package conntrackmap
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Proto is an IP protocol number as conntrack reports it.
+type Proto uint8
+
+// The protocols whose mappings the table models.
+const (
+	TCP Proto = 6
+	UDP Proto = 17
+)
+
+// String returns "udp", "tcp" or the protocol number.
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// Tuple is one direction of a connection, as in conntrack's
+// CTA_TUPLE_ORIG and CTA_TUPLE_REPLY.
+type Tuple struct {
+	Src, Dst netip.AddrPort
+}
+
+// Flow is the part of a conntrack entry the table needs.
+//
+// For a flow that a LAN host opened through source NAT, Orig is
+// private -> remote and Reply is remote -> public.
+type Flow struct {
+	Proto Proto
+	Orig  Tuple
+	Reply Tuple
+}
+
+// Private is the endpoint the LAN host sent from.
+func (f Flow) Private() netip.AddrPort { return f.Orig.Src }
+
+// Remote is the endpoint the LAN host sent to.
+func (f Flow) Remote() netip.AddrPort { return f.Orig.Dst }
+
+// Public is the endpoint the NAT gave the flow: where replies are addressed.
+func (f Flow) Public() netip.AddrPort { return f.Reply.Dst }
+
+// SourceNATed reports whether the NAT rewrote the flow's source.
+func (f Flow) SourceNATed() bool { return f.Orig.Src != f.Reply.Dst }
+
+// valid reports whether the flow has the fields the table relies on.
+func (f Flow) valid() bool {
+	return (f.Proto == UDP || f.Proto == TCP) &&
+		f.Orig.Src.IsValid() && f.Orig.Dst.IsValid() && f.Reply.Dst.IsValid()
+}
+
+// sameFamily reports whether all of the flow's endpoints are of one
+// address family, as they are under NAT44 and NAT66.
+func (f Flow) sameFamily() bool {
+	is4 := f.Orig.Src.Addr().Is4()
+	return f.Orig.Dst.Addr().Is4() == is4 && f.Reply.Dst.Addr().Is4() == is4
+}
+
+// String formats the flow as "private -> remote via public/proto".
+func (f Flow) String() string {
+	return fmt.Sprintf("%s -> %s via %s/%s", f.Private(), f.Remote(), f.Public(), f.Proto)
+}
+
+// EventType says what happened to a flow.
+type EventType uint8
+
+// The event types of conntrack's NEW, UPDATE and DESTROY groups.
+const (
+	EventNew EventType = iota + 1
+	EventUpdate
+	EventDestroy
+)
+
+// String returns "new", "update" or "destroy".
+func (t EventType) String() string {
+	switch t {
+	case EventNew:
+		return "new"
+	case EventUpdate:
+		return "update"
+	case EventDestroy:
+		return "destroy"
+	}
+	return fmt.Sprintf("event-%d", uint8(t))
+}
+
+// Event is a change to one flow.
+type Event struct {
+	Type EventType
+	Flow Flow
+}

@@ -1,0 +1,211 @@
+package conntrackmap
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// DefaultEvidence is how many recent violations of each kind a Table keeps
+// when Config.Evidence is zero.
+const DefaultEvidence = 16
+
+// Config configures a Table. The zero value is ready to use.
+type Config struct {
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+	// Evidence is how many recent violations of each kind to keep. If zero,
+	// DefaultEvidence.
+	Evidence int
+}
+
+// Table is the NAT's mapping table as the flows show it. Its zero value is
+// not usable: make one with New. A Table is safe for concurrent use.
+type Table struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	epoch time.Time
+
+	v4       *shard[[4]byte]
+	v6       *shard[[16]byte]
+	seen     [2]ProtoSummary // Seen* counters, by protoIndex
+	unpaired uint64          // flows that gave a host a second public address
+	ignored  uint64          // flows the table does not model
+	evidence map[Kind]*ring
+}
+
+// New returns an empty Table.
+func New(cfg Config) *Table {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Evidence <= 0 {
+		cfg.Evidence = DefaultEvidence
+	}
+	t := &Table{
+		now:      cfg.Now,
+		epoch:    cfg.Now(),
+		v4:       newShard[[4]byte](),
+		v6:       newShard[[16]byte](),
+		evidence: make(map[Kind]*ring),
+	}
+	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
+		t.evidence[k] = newRing(cfg.Evidence)
+	}
+	return t
+}
+
+func protoIndex(p Proto) int {
+	if p == TCP {
+		return 1
+	}
+	return 0
+}
+
+// Apply applies one event. New and Update add the flow if the table does
+// not hold it yet; Destroy removes it. Flows that are not source-NATed UDP
+// or TCP are counted as ignored. Apply is idempotent per flow.
+func (t *Table) Apply(ev Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.apply(ev)
+}
+
+// ApplyAll applies events in order under one lock.
+func (t *Table) ApplyAll(evs []Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ev := range evs {
+		t.apply(ev)
+	}
+}
+
+func (t *Table) apply(ev Event) {
+	if !ev.Flow.valid() || !ev.Flow.SourceNATed() || !ev.Flow.sameFamily() {
+		t.ignored++
+		return
+	}
+	switch ev.Type {
+	case EventNew, EventUpdate:
+		t.add(ev.Flow)
+	case EventDestroy:
+		t.remove(ev.Flow)
+	default:
+		t.ignored++
+	}
+}
+
+// Replace makes the table hold exactly the given flows, as after a fresh
+// dump of the kernel's table. Counters and evidence are kept; violations
+// among the new flows are recorded again.
+func (t *Table) Replace(flows []Flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.v4.reset()
+	t.v6.reset()
+	for _, f := range flows {
+		t.apply(Event{Type: EventNew, Flow: f})
+	}
+}
+
+func (t *Table) add(f Flow) {
+	var o outcome
+	if f.Private().Addr().Is4() {
+		o = t.v4.add(f, t.clock())
+	} else {
+		o = t.v6.add(f, t.clock())
+	}
+	if !o.added {
+		return
+	}
+	seen := &t.seen[protoIndex(f.Proto)]
+	if o.reused {
+		seen.SeenReused++
+	}
+	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
+		if u, ok := o.clash[k]; ok {
+			t.count(t.record(k, f, u), seen)
+		}
+	}
+}
+
+func (t *Table) remove(f Flow) {
+	if f.Private().Addr().Is4() {
+		t.v4.remove(f)
+	} else {
+		t.v6.remove(f)
+	}
+}
+
+// count adds a violation to the Seen counters.
+func (t *Table) count(v Violation, seen *ProtoSummary) {
+	switch v.Kind {
+	case KindMapping:
+		seen.SeenInconsistent++
+		if v.PortDependent() {
+			seen.SeenPortDependent++
+		}
+		if v.Preserving() {
+			seen.SeenPreservationBroke++
+		}
+	case KindOverloading:
+		seen.SeenOverloaded++
+	case KindPooling:
+		t.unpaired++
+	}
+}
+
+// record keeps the evidence that f's use clashes with the older use a.
+func (t *Table) record(k Kind, f Flow, a Use) Violation {
+	v := Violation{Kind: k, Proto: f.Proto, At: t.now(), A: a,
+		B: Use{Private: f.Private(), Public: f.Public(), Remote: f.Remote()}}
+	t.evidence[k].push(v)
+	return v
+}
+
+// clock returns seconds since the table's epoch.
+func (t *Table) clock() uint32 {
+	d := t.now().Sub(t.epoch)
+	if d < 0 {
+		return 0
+	}
+	return uint32(d / time.Second)
+}
+
+// Len returns the number of live flows in the table.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.v4.flows) + len(t.v6.flows)
+}
+
+// Flows returns the live flows, sorted, for comparison with the kernel's
+// table. Reply.Src is taken to be the remote endpoint. It allocates: it is
+// meant for tests and diagnostics.
+func (t *Table) Flows() []Flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := appendFlows(nil, t.v4)
+	out = appendFlows(out, t.v6)
+	sort.Slice(out, func(i, j int) bool { return lessFlow(out[i], out[j]) })
+	return out
+}
+
+func appendFlows[A addr](out []Flow, s *shard[A]) []Flow {
+	for fk, pub := range s.flows {
+		out = append(out, Flow{Proto: fk.proto,
+			Orig:  Tuple{Src: fk.priv.addrPort(), Dst: fk.remote.addrPort()},
+			Reply: Tuple{Src: fk.remote.addrPort(), Dst: pub.addrPort()}})
+	}
+	return out
+}
+
+func lessFlow(a, b Flow) bool {
+	if a.Proto != b.Proto {
+		return a.Proto < b.Proto
+	}
+	if c := a.Orig.Src.Compare(b.Orig.Src); c != 0 {
+		return c < 0
+	}
+	return a.Orig.Dst.Compare(b.Orig.Dst) < 0
+}

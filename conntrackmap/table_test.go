@@ -1,0 +1,251 @@
+package conntrackmap
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+var ap = netip.MustParseAddrPort
+
+// equateNet compares netip values by ==.
+var equateNet = cmpopts.EquateComparable(netip.Addr{}, netip.AddrPort{})
+
+// nat builds a source-NATed flow private -> remote via public.
+func nat(p Proto, private, remote, public string) Flow {
+	return Flow{Proto: p,
+		Orig:  Tuple{Src: ap(private), Dst: ap(remote)},
+		Reply: Tuple{Src: ap(remote), Dst: ap(public)}}
+}
+
+func newEvents(flows ...Flow) []Event {
+	evs := make([]Event, len(flows))
+	for i, f := range flows {
+		evs[i] = Event{Type: EventNew, Flow: f}
+	}
+	return evs
+}
+
+// fixedClock returns a clock that advances one second per call.
+func fixedClock() func() time.Time {
+	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func() time.Time { t = t.Add(time.Second); return t }
+}
+
+func TestTableSummary(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []Event
+		want   func(s *Summary)
+	}{
+		{
+			name: "endpoint-independent mapping",
+			events: newEvents(
+				nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+				nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:4000")),
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 2, Mappings: 1, Preserved: 1, SeenReused: 1}
+				s.Hosts, s.PublicAddrs = 1, 1
+			},
+		},
+		{
+			name: "address-and-port-dependent mapping",
+			events: newEvents(
+				nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+				nat(UDP, "198.51.100.10:4000", "203.0.113.10:3479", "203.0.113.1:29352")),
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 2, Mappings: 1, Preserved: 1, Inconsistent: 1,
+					SeenInconsistent: 1, SeenPortDependent: 1, SeenPreservationBroke: 1}
+				s.Hosts, s.PublicAddrs = 1, 1
+			},
+		},
+		{
+			name: "address-dependent tcp mapping",
+			events: newEvents(
+				nat(TCP, "198.51.100.10:4000", "203.0.113.10:443", "203.0.113.1:50000"),
+				nat(TCP, "198.51.100.10:4000", "203.0.113.11:443", "203.0.113.1:50001")),
+			want: func(s *Summary) {
+				s.TCP = ProtoSummary{Flows: 2, Mappings: 1, Inconsistent: 1, SeenInconsistent: 1}
+				s.Hosts, s.PublicAddrs = 1, 1
+			},
+		},
+		{
+			name: "port overloading",
+			events: newEvents(
+				nat(UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:5000"),
+				nat(UDP, "198.51.100.11:5000", "203.0.113.11:3478", "203.0.113.1:5000")),
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 2, Mappings: 2, Preserved: 2, Overloaded: 1, SeenOverloaded: 1}
+				s.Hosts, s.PublicAddrs = 2, 1
+			},
+		},
+		{
+			name: "unpaired pool",
+			events: newEvents(
+				nat(UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:5000"),
+				nat(UDP, "198.51.100.10:5001", "203.0.113.11:3478", "203.0.113.2:5001")),
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 2, Mappings: 2, Preserved: 2}
+				s.Hosts, s.PublicAddrs, s.Unpaired, s.SeenUnpaired = 1, 2, 1, 1
+			},
+		},
+		{
+			name: "destroy ends the violation but keeps the count",
+			events: append(newEvents(
+				nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+				nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:6000")),
+				Event{Type: EventDestroy, Flow: nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")}),
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 1, Mappings: 1, SeenInconsistent: 1, SeenPreservationBroke: 1}
+				s.Hosts, s.PublicAddrs = 1, 1
+			},
+		},
+		{
+			name: "updates and repeated news are idempotent",
+			events: []Event{
+				{Type: EventNew, Flow: nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")},
+				{Type: EventUpdate, Flow: nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")},
+				{Type: EventNew, Flow: nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")},
+			},
+			want: func(s *Summary) {
+				s.UDP = ProtoSummary{Flows: 1, Mappings: 1, Preserved: 1}
+				s.Hosts, s.PublicAddrs = 1, 1
+			},
+		},
+		{
+			name: "not NATed, other protocols and unknown destroys are ignored",
+			events: []Event{
+				{Type: EventNew, Flow: nat(UDP, "203.0.113.1:53", "203.0.113.10:53", "203.0.113.1:53")},
+				{Type: EventNew, Flow: nat(Proto(1), "198.51.100.10:0", "203.0.113.10:0", "203.0.113.1:0")},
+				{Type: EventDestroy, Flow: nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")},
+			},
+			want: func(s *Summary) { s.Ignored = 2 },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := New(Config{Now: fixedClock()})
+			tab.ApplyAll(tt.events)
+			got := tab.Summary()
+			want := Summary{Since: got.Since}
+			tt.want(&want)
+			got.Violations = nil
+			if diff := cmp.Diff(want, got, equateNet); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestViolationEvidence(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	tab.ApplyAll(newEvents(
+		nat(UDP, "198.51.100.10:1234", "203.0.113.10:3478", "203.0.113.1:29352"),
+		nat(UDP, "198.51.100.10:1234", "203.0.113.11:3478", "203.0.113.1:1234"),
+		nat(UDP, "198.51.100.11:1234", "203.0.113.10:3479", "203.0.113.1:1234")))
+	got := tab.Summary().Violations
+	if len(got) != 2 {
+		t.Fatalf("got %d violations, want 2: %+v", len(got), got)
+	}
+	want := []Violation{
+		{Kind: KindOverloading, Proto: UDP, At: got[0].At,
+			A: Use{Private: ap("198.51.100.10:1234"), Public: ap("203.0.113.1:1234"), Remote: ap("203.0.113.11:3478")},
+			B: Use{Private: ap("198.51.100.11:1234"), Public: ap("203.0.113.1:1234"), Remote: ap("203.0.113.10:3479")}},
+		{Kind: KindMapping, Proto: UDP, At: got[1].At,
+			A: Use{Private: ap("198.51.100.10:1234"), Public: ap("203.0.113.1:29352"), Remote: ap("203.0.113.10:3478")},
+			B: Use{Private: ap("198.51.100.10:1234"), Public: ap("203.0.113.1:1234"), Remote: ap("203.0.113.11:3478")}},
+	}
+	if diff := cmp.Diff(want, got, equateNet); diff != "" {
+		t.Errorf("violations (-want +got):\n%s", diff)
+	}
+	if !got[1].At.Before(got[0].At) {
+		t.Errorf("violations not newest first: %v then %v", got[0].At, got[1].At)
+	}
+}
+
+func TestEvidenceIsBounded(t *testing.T) {
+	tab := New(Config{Evidence: 3})
+	for port := uint16(1); port <= 100; port++ {
+		pub := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), 20000+port)
+		remote := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.10"), port)
+		tab.Apply(Event{Type: EventNew, Flow: Flow{Proto: UDP,
+			Orig: Tuple{Src: ap("198.51.100.10:4000"), Dst: remote}, Reply: Tuple{Src: remote, Dst: pub}}})
+	}
+	s := tab.Summary()
+	if len(s.Violations) != 3 {
+		t.Errorf("kept %d violations, want 3", len(s.Violations))
+	}
+	if s.UDP.SeenInconsistent != 99 || s.UDP.SeenPortDependent != 99 {
+		t.Errorf("seen %d inconsistent (%d port-dependent), want 99 (99)", s.UDP.SeenInconsistent, s.UDP.SeenPortDependent)
+	}
+	if got := s.Violations[0].B.Remote.Port(); got != 100 {
+		t.Errorf("newest evidence is to port %d, want 100", got)
+	}
+}
+
+func TestReplaceEqualsDump(t *testing.T) {
+	tab := New(Config{})
+	tab.ApplyAll(newEvents(
+		nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+		nat(TCP, "198.51.100.11:4000", "203.0.113.10:443", "203.0.113.1:4000")))
+	dump := []Flow{
+		nat(UDP, "198.51.100.12:7000", "203.0.113.11:3478", "203.0.113.1:7000"),
+		nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+	}
+	tab.Replace(dump)
+	want := []Flow{dump[1], dump[0]}
+	if diff := cmp.Diff(want, tab.Flows(), equateNet); diff != "" {
+		t.Errorf("flows after Replace (-want +got):\n%s", diff)
+	}
+	if s := tab.Summary(); s.TCP.Mappings != 0 || s.UDP.Mappings != 2 || s.Hosts != 2 {
+		t.Errorf("after Replace: %d udp, %d tcp mappings, %d hosts; want 2, 0, 2", s.UDP.Mappings, s.TCP.Mappings, s.Hosts)
+	}
+}
+
+func TestMappings(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	tab.ApplyAll(newEvents(
+		nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:4000"),
+		nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+		nat(TCP, "198.51.100.10:4000", "203.0.113.10:443", "203.0.113.1:61000"),
+		nat(UDP, "[2001:db8::10]:4000", "[2001:db8:1::10]:3478", "[2001:db8:2::1]:4000")))
+	got := tab.Mappings()
+	want := []Mapping{
+		{Proto: UDP, Private: ap("198.51.100.10:4000"), Public: []netip.AddrPort{ap("203.0.113.1:4000")},
+			Remotes: []netip.AddrPort{ap("203.0.113.10:3478"), ap("203.0.113.11:3478")}, Preserved: true},
+		{Proto: UDP, Private: ap("[2001:db8::10]:4000"), Public: []netip.AddrPort{ap("[2001:db8:2::1]:4000")},
+			Remotes: []netip.AddrPort{ap("[2001:db8:1::10]:3478")}, Preserved: true},
+		{Proto: TCP, Private: ap("198.51.100.10:4000"), Public: []netip.AddrPort{ap("203.0.113.1:61000")},
+			Remotes: []netip.AddrPort{ap("203.0.113.10:443")}},
+	}
+	ignoreTimes := cmp.FilterPath(func(p cmp.Path) bool {
+		n := p.Last().String()
+		return n == ".FirstSeen" || n == ".LastSeen"
+	}, cmp.Ignore())
+	if diff := cmp.Diff(want, got, ignoreTimes, equateNet); diff != "" {
+		t.Errorf("mappings (-want +got):\n%s", diff)
+	}
+	if !got[0].LastSeen.After(got[0].FirstSeen) {
+		t.Errorf("first mapping: last seen %v not after first seen %v", got[0].LastSeen, got[0].FirstSeen)
+	}
+}
+
+func TestPromotionAfterFirstPublicEnds(t *testing.T) {
+	tab := New(Config{})
+	a := nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000")
+	b := nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:5000")
+	c := nat(UDP, "198.51.100.10:4000", "203.0.113.11:3479", "203.0.113.1:5000")
+	tab.ApplyAll(newEvents(a, b))
+	tab.Apply(Event{Type: EventDestroy, Flow: a})
+	tab.Apply(Event{Type: EventNew, Flow: c}) // joins the promoted public endpoint
+	s := tab.Summary()
+	if s.UDP.Inconsistent != 0 || s.UDP.SeenInconsistent != 1 || s.UDP.SeenReused != 1 {
+		t.Errorf("got inconsistent=%d seen=%d reused=%d, want 0, 1, 1", s.UDP.Inconsistent, s.UDP.SeenInconsistent, s.UDP.SeenReused)
+	}
+	if m := tab.Mappings(); len(m) != 1 || m[0].Public[0] != ap("203.0.113.1:5000") {
+		t.Errorf("mappings = %+v, want one on 203.0.113.1:5000", m)
+	}
+}
