@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/report"
+)
+
+// DefaultSocket is the control socket's path when Config.Socket is empty.
+// On OpenWrt /var/run lives in RAM, as sockets should.
+const DefaultSocket = "/var/run/natp2p/agent.sock"
+
+// wanRefresh is how often the agent re-reads the WAN addresses, which
+// change with PPP reconnects and DHCP renewals.
+const wanRefresh = 5 * time.Second
+
+// Config configures the agent. The zero value watches the default route's
+// interface and serves DefaultSocket.
+type Config struct {
+	// WAN is the WAN interface. If empty, the IPv4 default route's.
+	WAN string
+	// LAN are the LAN interfaces. If empty, every other interface with an
+	// IPv4 address.
+	LAN []string
+	// Socket is the control socket's path. If empty, DefaultSocket.
+	Socket string
+	// ReadBuffer is the conntrack event socket's receive buffer. If zero,
+	// DefaultReadBuffer.
+	ReadBuffer int
+	// System reads procfs and sysfs.
+	System System
+	// Logger receives the daemon's logs. If nil, logs are discarded.
+	Logger *slog.Logger
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Agent watches the router's NAT and reports on it.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	host   string
+	lan    []report.Interface
+	wan    atomic.Pointer[report.Interface]
+	table  *conntrackmap.Table
+	source *Source
+}
+
+// New checks the configuration and finds the interfaces. It opens no
+// socket.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Socket == "" {
+		cfg.Socket = DefaultSocket
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(discard{})
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger}
+	a.host, _ = os.Hostname()
+	if err := a.findInterfaces(); err != nil {
+		return nil, err
+	}
+	a.table = conntrackmap.New(conntrackmap.Config{Now: cfg.Now})
+	a.source = NewSource(SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger})
+	return a, nil
+}
+
+func (a *Agent) findInterfaces() error {
+	if a.cfg.WAN == "" {
+		name, err := a.cfg.System.DefaultRouteInterface()
+		if err != nil {
+			return err
+		}
+		a.cfg.WAN = name
+	}
+	wan, err := Interface(a.cfg.WAN)
+	if err != nil {
+		return fmt.Errorf("WAN %w", err)
+	}
+	a.wan.Store(&wan)
+	if len(a.cfg.LAN) == 0 {
+		a.lan = LANInterfaces(a.cfg.WAN)
+		return nil
+	}
+	for _, name := range a.cfg.LAN {
+		lan, err := Interface(name)
+		if err != nil {
+			return fmt.Errorf("LAN %w", err)
+		}
+		a.lan = append(a.lan, lan)
+	}
+	return nil
+}
+
+// isPublic reports whether addr is a WAN address now.
+func (a *Agent) isPublic(addr netip.Addr) bool {
+	for _, w := range a.wan.Load().Addrs {
+		if w == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// Table returns the agent's mapping table.
+func (a *Agent) Table() *conntrackmap.Table { return a.table }
+
+// Report evaluates the checks on what the agent has seen.
+func (a *Agent) Report(source string) report.Report {
+	var stats *report.SourceStats
+	if source == report.SourceDaemon {
+		s := a.source.Stats()
+		stats = &s
+	}
+	return report.Build(report.Input{Now: a.cfg.Now(), Host: a.host, Source: source,
+		Table: a.table.Summary(), Sysctls: a.cfg.System.Sysctls(report.Sysctls()),
+		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan,
+		NATHelpers: a.cfg.System.NATHelpers(), Conntrack: stats})
+}
+
+// Snapshot fills the table from one dump, for a report without a daemon.
+func (a *Agent) Snapshot(ctx context.Context) error {
+	flows, err := a.source.Dump(ctx)
+	if err != nil {
+		return err
+	}
+	a.table.Replace(flows)
+	return nil
+}
+
+// Run serves the control socket and follows conntrack until ctx is done.
+// ready, if non-nil, is closed once the socket answers and the first dump
+// is in the table.
+func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
+	ln, err := listen(a.cfg.Socket)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go a.refreshWAN(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.serve(ctx, ln) }()
+	err = a.source.Run(ctx, a.table, ready)
+	cancel()
+	if serr := <-served; err == nil {
+		err = serr
+	}
+	a.log.Info("stopped", "flows", a.table.Len())
+	return err
+}
+
+func (a *Agent) refreshWAN(ctx context.Context) {
+	t := time.NewTicker(wanRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wan, err := Interface(a.cfg.WAN)
+		if err != nil {
+			a.log.Warn("WAN interface unreadable", "err", err)
+			continue
+		}
+		if old := a.wan.Swap(&wan); !sameAddrs(old.Addrs, wan.Addrs) {
+			a.log.Info("WAN addresses changed", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
+		}
+	}
+}
+
+func sameAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// errAlreadyRunning: another agent answers on the socket.
+var errAlreadyRunning = errors.New("another natp2p-agent is already running")

@@ -1,0 +1,66 @@
+//go:build linux
+
+package agent
+
+import (
+	"net/netip"
+
+	"github.com/ti-mo/conntrack"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// Flow converts a conntrack entry (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY,
+// CTA_STATUS) into the table's flow. It reports false for flows the table
+// does not model: not UDP or TCP, not source-NATed (IPS_SRC_NAT), or NATed
+// to a non-WAN address.
+func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
+	p := conntrackmap.Proto(cf.TupleOrig.Proto.Protocol)
+	if (p != conntrackmap.UDP && p != conntrackmap.TCP) || !cf.Status.SrcNAT() {
+		return conntrackmap.Flow{}, false
+	}
+	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
+	if f.Public != nil && !f.Public(fl.Public().Addr()) {
+		return conntrackmap.Flow{}, false
+	}
+	return fl, true
+}
+
+func tuple(t conntrack.Tuple) conntrackmap.Tuple {
+	return conntrackmap.Tuple{
+		Src: netip.AddrPortFrom(t.IP.SourceAddress.Unmap(), t.Proto.SourcePort),
+		Dst: netip.AddrPortFrom(t.IP.DestinationAddress.Unmap(), t.Proto.DestinationPort),
+	}
+}
+
+// Flows converts a dump, keeping the flows the table models.
+func (f Filter) Flows(cfs []conntrack.Flow) []conntrackmap.Flow {
+	out := make([]conntrackmap.Flow, 0, len(cfs))
+	for i := range cfs {
+		if fl, ok := f.Flow(&cfs[i]); ok {
+			out = append(out, fl)
+		}
+	}
+	return out
+}
+
+// Event converts a conntrack event; ok is false for events the table does
+// not model (expectations, filtered flows).
+func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
+	var t conntrackmap.EventType
+	switch ev.Type {
+	case conntrack.EventNew:
+		t = conntrackmap.EventNew
+	case conntrack.EventUpdate:
+		t = conntrackmap.EventUpdate
+	case conntrack.EventDestroy:
+		t = conntrackmap.EventDestroy
+	default:
+		return conntrackmap.Event{}, false
+	}
+	if ev.Flow == nil {
+		return conntrackmap.Event{}, false
+	}
+	fl, ok := f.Flow(ev.Flow)
+	return conntrackmap.Event{Type: t, Flow: fl}, ok
+}

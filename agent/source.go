@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/natp2p/natp2p/report"
+)
+
+// DefaultReadBuffer is the event socket's receive buffer when
+// SourceConfig.ReadBuffer is zero: room for about 20,000 events, a burst of
+// new flows the agent absorbs without a resync.
+const DefaultReadBuffer = 8 << 20
+
+// SourceConfig configures a Source.
+type SourceConfig struct {
+	// NetNS is a file descriptor of the network namespace to follow. If
+	// zero, the agent's own namespace.
+	NetNS int
+	// ReadBuffer is the event socket's receive buffer in bytes. If zero,
+	// DefaultReadBuffer. As root it may exceed net.core.rmem_max.
+	ReadBuffer int
+	// Filter selects the flows to model.
+	Filter Filter
+	// Logger receives overflow and resync notices. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// Source follows the kernel's conntrack table into a conntrackmap.Table.
+type Source struct {
+	cfg SourceConfig
+	log *slog.Logger
+
+	// Atomics, read by Stats while Run writes them.
+	events, resyncs, overflows atomic.Uint64
+}
+
+// NewSource returns a Source; it opens nothing until Dump or Run.
+func NewSource(cfg SourceConfig) *Source {
+	if cfg.ReadBuffer <= 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(discard{})
+	}
+	return &Source{cfg: cfg, log: log.With("component", "conntrack")}
+}
+
+// Stats reports the events applied, resyncs and overflows so far. It is
+// safe to call while Run runs.
+func (s *Source) Stats() report.SourceStats {
+	return report.SourceStats{Events: s.events.Load(), Resyncs: s.resyncs.Load(), Overflows: s.overflows.Load()}
+}

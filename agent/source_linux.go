@@ -1,0 +1,166 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// eventBatch bounds how many queued events are applied under one lock.
+const eventBatch = 256
+
+// Dump returns the kernel's current flows that the filter keeps.
+func (s *Source) Dump(ctx context.Context) ([]conntrackmap.Flow, error) {
+	c, err := conntrack.Dial(&netlink.Config{NetNS: s.cfg.NetNS})
+	if err != nil {
+		return nil, opError("dial", err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	flows, err := c.Dump(nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, opError("dump", err)
+	}
+	return s.cfg.Filter.Flows(flows), nil
+}
+
+// Run fills t from a dump and keeps it equal to the kernel's table from
+// events until ctx is done. When the kernel drops events it resyncs: a new
+// subscription, a new dump, t.Replace. ready, if non-nil, is closed after
+// the first dump is in t. Run returns nil when ctx is done, or the error
+// that stopped it.
+func (s *Source) Run(ctx context.Context, t *conntrackmap.Table, ready chan<- struct{}) error {
+	for first := true; ; first = false {
+		sub, err := s.subscribe()
+		if err != nil {
+			return err
+		}
+		err = s.sync(ctx, sub, t, first, ready)
+		sub.close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, unix.ENOBUFS) {
+			return err
+		}
+		s.overflows.Add(1)
+		s.log.Warn("conntrack events overflowed the receive buffer; resyncing from a dump",
+			"read_buffer", s.cfg.ReadBuffer, "overflows", s.overflows.Load())
+	}
+}
+
+// sync dumps into t, then applies sub's events until an error.
+func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Table, first bool, ready chan<- struct{}) error {
+	flows, err := s.Dump(ctx)
+	if err != nil {
+		return err
+	}
+	t.Replace(flows)
+	if first {
+		if ready != nil {
+			close(ready)
+		}
+		s.log.Info("following conntrack", "flows", len(flows), "read_buffer", s.cfg.ReadBuffer)
+	} else {
+		s.resyncs.Add(1)
+		s.log.Info("resynced from a dump", "flows", len(flows), "resyncs", s.resyncs.Load())
+	}
+	return s.follow(ctx, sub, t)
+}
+
+// follow applies events in batches until ctx is done or the socket fails.
+func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.Table) error {
+	batch := make([]conntrackmap.Event, 0, eventBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-sub.errs:
+			return opError("listen", err)
+		case ev := <-sub.events:
+			batch = s.appendEvent(batch[:0], &ev)
+			batch = s.drain(sub, batch)
+			t.ApplyAll(batch)
+			s.events.Add(uint64(len(batch)))
+		}
+	}
+}
+
+// drain takes the events already queued, up to a batch.
+func (s *Source) drain(sub *subscription, batch []conntrackmap.Event) []conntrackmap.Event {
+	for len(batch) < eventBatch {
+		select {
+		case ev := <-sub.events:
+			batch = s.appendEvent(batch, &ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (s *Source) appendEvent(batch []conntrackmap.Event, ev *conntrack.Event) []conntrackmap.Event {
+	if e, ok := s.cfg.Filter.Event(ev); ok {
+		batch = append(batch, e)
+	}
+	return batch
+}
+
+// subscription is one event socket with its single decoding worker (one
+// worker keeps the kernel's order of events).
+type subscription struct {
+	conn   *conntrack.Conn
+	events chan conntrack.Event
+	errs   chan error
+}
+
+func (s *Source) subscribe() (*subscription, error) {
+	c, err := conntrack.Dial(&netlink.Config{NetNS: s.cfg.NetNS})
+	if err != nil {
+		return nil, opError("dial", err)
+	}
+	if err := c.SetReadBuffer(s.cfg.ReadBuffer); err != nil {
+		c.Close()
+		return nil, opError("set read buffer", err)
+	}
+	sub := &subscription{conn: c, events: make(chan conntrack.Event, 4096), errs: make(chan error)}
+	groups := []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy}
+	errs, err := c.Listen(sub.events, 1, groups)
+	if err != nil {
+		c.Close()
+		return nil, opError("listen", err)
+	}
+	sub.errs = errs
+	return sub, nil
+}
+
+// close closes the socket. The worker may be blocked handing over an event
+// or an error, and Close waits for it, so both channels are drained
+// meanwhile.
+func (sub *subscription) close() {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sub.events:
+			case <-sub.errs:
+			case <-done:
+				return
+			}
+		}
+	}()
+	sub.conn.Close()
+	close(done)
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package agent
+
+import (
+	"context"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// Dump is only available on Linux.
+func (s *Source) Dump(context.Context) ([]conntrackmap.Flow, error) { return nil, ErrUnsupported }
+
+// Run is only available on Linux.
+func (s *Source) Run(context.Context, *conntrackmap.Table, chan<- struct{}) error {
+	return ErrUnsupported
+}

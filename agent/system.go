@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/natp2p/natp2p/report"
+)
+
+// System reads the router's state from procfs and sysfs. Its zero value
+// reads /proc and /sys; tests and saved snapshots point it elsewhere.
+type System struct {
+	Proc string // procfs mount; if empty, /proc
+	Sys  string // sysfs mount; if empty, /sys
+}
+
+func (s System) proc(p ...string) string {
+	return filepath.Join(append([]string{or(s.Proc, "/proc")}, p...)...)
+}
+func (s System) sys(p ...string) string {
+	return filepath.Join(append([]string{or(s.Sys, "/sys")}, p...)...)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Sysctls reads the named sysctls ("net.netfilter.nf_conntrack_udp_timeout");
+// missing ones are left out, so their checks say UNKNOWN.
+func (s System) Sysctls(names []string) map[string]int {
+	out := make(map[string]int, len(names))
+	for _, name := range names {
+		b, err := os.ReadFile(s.proc(append([]string{"sys"}, strings.Split(name, ".")...)...))
+		if err != nil {
+			continue
+		}
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// DefaultRouteInterface returns the interface of the IPv4 default route,
+// from /proc/net/route.
+func (s System) DefaultRouteInterface() (string, error) {
+	f, err := os.Open(s.proc("net", "route"))
+	if err != nil {
+		return "", fmt.Errorf("read the routing table: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Iface Destination Gateway Flags RefCnt Use Metric Mask ...
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 8 && fields[1] == "00000000" && fields[7] == "00000000" {
+			return fields[0], nil
+		}
+	}
+	return "", errors.New("no IPv4 default route: name the WAN interface with --wan")
+}
+
+// Interface returns a named interface and its global unicast addresses.
+func Interface(name string) (report.Interface, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return report.Interface{}, fmt.Errorf("interface %q not found (ip link lists the interfaces)", name)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return report.Interface{}, fmt.Errorf("addresses of %q: %w", name, err)
+	}
+	out := report.Interface{Name: name, Addrs: []netip.Addr{}}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsGlobalUnicast() {
+			out.Addrs = append(out.Addrs, p.Addr().Unmap())
+		}
+	}
+	return out, nil
+}
+
+// LANInterfaces returns the interfaces that are up, not loopback, not the
+// WAN and have an IPv4 address: the sides a LAN host can stand on.
+func LANInterfaces(wan string) []report.Interface {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []report.Interface
+	for _, ifi := range ifs {
+		if ifi.Name == wan || ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if i, err := Interface(ifi.Name); err == nil && hasIPv4(i.Addrs) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func hasIPv4(addrs []netip.Addr) bool {
+	for _, a := range addrs {
+		if a.Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// payloadHelpers are the conntrack NAT helpers that rewrite payloads.
+var payloadHelpers = []string{"nf_nat_sip", "nf_nat_h323", "nf_nat_pptp", "nf_nat_irc",
+	"nf_nat_ftp", "nf_nat_tftp", "nf_nat_amanda", "nf_nat_snmp_basic"}
+
+// NATHelpers returns the loaded payload-rewriting NAT helpers, from
+// /proc/modules and, for built-in ones, /sys/module. It returns nil when
+// neither can be read.
+func (s System) NATHelpers() []string {
+	mods, err := os.ReadFile(s.proc("modules"))
+	_, sysErr := os.Stat(s.sys("module"))
+	if err != nil && sysErr != nil {
+		return nil
+	}
+	loaded := map[string]bool{}
+	for _, line := range strings.Split(string(mods), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			loaded[f[0]] = true
+		}
+	}
+	out := []string{}
+	for _, h := range payloadHelpers {
+		if _, err := os.Stat(s.sys("module", h)); loaded[h] || err == nil {
+			out = append(out, h)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

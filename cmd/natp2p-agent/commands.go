@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/natp2p/natp2p/agent"
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/report"
+)
+
+func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var c common
+	c.register(fs, false)
+	mode := fs.String("mode", "observe", "`mode`: observe (report only)")
+	buf := fs.Int("event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *mode != "observe" {
+		return usageError{fmt.Sprintf("--mode %q: only observe is available in this version", *mode)}
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", *level)}
+	}
+	if *buf < 4096 {
+		return usageError{fmt.Sprintf("--event-buffer %d: at least 4096 bytes", *buf)}
+	}
+	cfg := c.config()
+	cfg.ReadBuffer = *buf
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx, nil)
+}
+
+func execReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", stderr)
+	var c common
+	c.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	format, err := c.outputFormat()
+	if err != nil {
+		return err
+	}
+	r, err := fetchReport(ctx, &c, fs)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(stdout, r, format); err != nil {
+		return err
+	}
+	if r.Failed() {
+		return errChecksFailed
+	}
+	return nil
+}
+
+// fetchReport asks the daemon; without one it takes a snapshot. Interface
+// flags only apply to snapshots: a daemon reports on its own interfaces.
+func fetchReport(ctx context.Context, c *common, fs *flag.FlagSet) (*report.Report, error) {
+	r, _, err := agent.Query(ctx, c.socket, "report")
+	if !errors.Is(err, agent.ErrNoDaemon) {
+		return r, err
+	}
+	a, err := agent.New(c.config())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Snapshot(ctx); err != nil {
+		return nil, err
+	}
+	snap := a.Report(report.SourceSnapshot)
+	return &snap, nil
+}
+
+func writeReport(w io.Writer, r *report.Report, format string) error {
+	switch format {
+	case "json":
+		return report.WriteJSON(w, r)
+	case "json-line":
+		return json.NewEncoder(w).Encode(r)
+	}
+	return report.WriteText(w, r)
+}
+
+func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mappings", stderr)
+	var c common
+	c.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	format, err := c.outputFormat()
+	if err != nil {
+		return err
+	}
+	ms, err := fetchMappings(ctx, &c)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ms)
+	case "json-line":
+		return json.NewEncoder(stdout).Encode(ms)
+	}
+	return writeMappings(stdout, ms)
+}
+
+func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, error) {
+	_, ms, err := agent.Query(ctx, c.socket, "mappings")
+	if !errors.Is(err, agent.ErrNoDaemon) {
+		return ms, err
+	}
+	a, err := agent.New(c.config())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Snapshot(ctx); err != nil {
+		return nil, err
+	}
+	return a.Table().Mappings(), nil
+}
+
+func writeMappings(w io.Writer, ms []conntrackmap.Mapping) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROTO\tPRIVATE\tPUBLIC\tSESSIONS\tPRESERVED\tREMOTES")
+	for _, m := range ms {
+		pubs := make([]string, len(m.Public))
+		for i, p := range m.Public {
+			pubs[i] = p.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", m.Proto, m.Private, strings.Join(pubs, " + "),
+			len(m.Remotes), yesNo(m.Preserved), remotes(m.Remotes))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// remotes lists up to three remote endpoints.
+func remotes(rs []netip.AddrPort) string {
+	var parts []string
+	for i, r := range rs {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(rs)-3))
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, " ")
+}
