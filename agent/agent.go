@@ -64,7 +64,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(discard{})
+		cfg.Logger = nopLogger()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger}
 	a.host, _ = os.Hostname()

@@ -42,7 +42,7 @@ func NewSource(cfg SourceConfig) *Source {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.New(discard{})
+		log = nopLogger()
 	}
 	return &Source{cfg: cfg, log: log.With("component", "conntrack")}
 }

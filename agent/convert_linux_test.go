@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/ti-mo/conntrack"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+var ip = netip.MustParseAddr
+
+// natted is a kernel flow 198.51.100.10:4000 -> 203.0.113.10:3478 NATed to pub:29352.
+func natted(proto uint8, pub netip.Addr, status conntrack.Status) conntrack.Flow {
+	f := conntrack.NewFlow(proto, status, ip("198.51.100.10"), ip("203.0.113.10"), 4000, 3478, 30, 0)
+	f.TupleReply.IP.DestinationAddress = pub
+	f.TupleReply.Proto.DestinationPort = 29352
+	return f
+}
+
+func TestFilterFlow(t *testing.T) {
+	wan := Filter{Public: func(a netip.Addr) bool { return a == ip("203.0.113.1") }}
+	tests := []struct {
+		name string
+		f    Filter
+		in   conntrack.Flow
+		ok   bool
+	}{
+		{"source-NATed udp", wan, natted(17, ip("203.0.113.1"), conntrack.StatusSrcNAT|conntrack.StatusConfirmed), true},
+		{"source-NATed tcp, no WAN filter", Filter{}, natted(6, ip("203.0.113.9"), conntrack.StatusSrcNAT), true},
+		{"not NATed", wan, natted(17, ip("203.0.113.1"), conntrack.StatusConfirmed), false},
+		{"NATed to a non-WAN address", wan, natted(17, ip("203.0.113.9"), conntrack.StatusSrcNAT), false},
+		{"icmp", wan, natted(1, ip("203.0.113.1"), conntrack.StatusSrcNAT), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.f.Flow(&tt.in)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			want := conntrackmap.Flow{Proto: conntrackmap.Proto(tt.in.TupleOrig.Proto.Protocol),
+				Orig:  conntrackmap.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:4000"), Dst: netip.MustParseAddrPort("203.0.113.10:3478")},
+				Reply: conntrackmap.Tuple{Src: netip.MustParseAddrPort("203.0.113.10:3478"), Dst: netip.AddrPortFrom(tt.in.TupleReply.IP.DestinationAddress, 29352)}}
+			if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+				t.Errorf("Flow (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFilterEvent(t *testing.T) {
+	f := natted(17, ip("203.0.113.1"), conntrack.StatusSrcNAT)
+	evs := []conntrack.Event{{Type: conntrack.EventNew, Flow: &f}, {Type: conntrack.EventUpdate, Flow: &f},
+		{Type: conntrack.EventDestroy, Flow: &f}}
+	want := []conntrackmap.EventType{conntrackmap.EventNew, conntrackmap.EventUpdate, conntrackmap.EventDestroy}
+	for i := range evs {
+		got, ok := Filter{}.Event(&evs[i])
+		if !ok || got.Type != want[i] {
+			t.Errorf("event %v: got %v, %v; want %v", evs[i].Type, got.Type, ok, want[i])
+		}
+	}
+	for _, ev := range []conntrack.Event{{Type: conntrack.EventExpNew}, {Type: conntrack.EventNew}} {
+		if _, ok := (Filter{}).Event(&ev); ok {
+			t.Errorf("event %v without a flow converted", ev.Type)
+		}
+	}
+}

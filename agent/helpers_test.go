@@ -1,0 +1,5 @@
+package agent
+
+import "net/netip"
+
+var ap = netip.MustParseAddrPort
