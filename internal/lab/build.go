@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+)
+
+// Fixed, locally administered MAC addresses. Every lab is its own set of
+// isolated L2 segments, so they never collide across labs.
+func mac(seg, idx, side int) string {
+	return fmt.Sprintf("02:6e:70:%02x:%02x:%02x", seg, idx, side)
+}
+
+var (
+	bridgeMAC  = mac(0, 0, 1)
+	wanRtrMAC  = mac(2, 0, 1)
+	wanHostMAC = mac(2, 0, 2)
+)
+
+// build creates the namespaces and wires them up.
+func (l *Lab) build(ctx context.Context) error {
+	steps := []func(context.Context) error{
+		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
+		l.setupNAT, l.setupConntrack,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) createNamespaces(ctx context.Context) error {
+	var err error
+	if l.Router, err = l.addNS(ctx, "r", routerLAN); err != nil {
+		return err
+	}
+	if l.WAN, err = l.addNS(ctx, "w", serverAddrs...); err != nil {
+		return err
+	}
+	for i := 0; i < l.cfg.LANHosts; i++ {
+		n, err := l.addNS(ctx, fmt.Sprintf("l%d", i), lanHostAddr(i))
+		if err != nil {
+			return err
+		}
+		l.LAN = append(l.LAN, n)
+	}
+	return nil
+}
+
+func lanHostAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+}
+
+// addNS creates one namespace, brings lo up and disables IPv6 in it (the
+// lab is IPv4 only; this keeps IPv6 autoconfiguration chatter out).
+func (l *Lab) addNS(ctx context.Context, role string, addrs ...netip.Addr) (*NS, error) {
+	n := &NS{Name: l.prefix + "-" + role, lab: l, addrs: addrs}
+	if _, err := l.run(ctx, "ip", "netns", "add", n.Name); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.nss = append(l.nss, n)
+	l.mu.Unlock()
+	if err := l.ip(ctx, n, "link", "set", "lo", "up"); err != nil {
+		return nil, err
+	}
+	_, err := n.Run(ctx, "sysctl", "-q", "-e", "-w",
+		"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	return n, err
+}
+
+// ip runs `ip -n NS args...`.
+func (l *Lab) ip(ctx context.Context, n *NS, args ...string) error {
+	_, err := l.run(ctx, "ip", append([]string{"-n", n.Name}, args...)...)
+	return err
+}
+
+// step is one `ip -n NS ...` command.
+type step struct {
+	ns   *NS
+	args []string
+}
+
+func (l *Lab) ipSteps(ctx context.Context, steps []step) error {
+	for _, s := range steps {
+		if err := l.ip(ctx, s.ns, s.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) setupRouter(ctx context.Context) error {
+	r := l.Router
+	err := l.ipSteps(ctx, []step{
+		{r, []string{"link", "add", lanIface, "address", bridgeMAC, "type", "bridge",
+			"stp_state", "0", "forward_delay", "0"}},
+		{r, []string{"addr", "add", routerLAN.String() + "/24", "dev", lanIface}},
+		{r, []string{"link", "set", lanIface, "up"}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = r.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	return err
+}
+
+func (l *Lab) setupLANs(ctx context.Context) error {
+	for i, h := range l.LAN {
+		if err := l.ipSteps(ctx, l.lanSteps(i, h)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lanSteps connects LAN host i: router port lanp<i> on br-lan <-> eth0.
+func (l *Lab) lanSteps(i int, h *NS) []step {
+	r, port, hostMAC := l.Router, fmt.Sprintf("lanp%d", i), mac(1, i, 2)
+	addr := h.Addr().String()
+	return []step{
+		{r, []string{"link", "add", port, "address", mac(1, i, 1), "type", "veth",
+			"peer", "name", "eth0", "address", hostMAC, "netns", h.Name}},
+		{r, []string{"link", "set", port, "master", lanIface, "up"}},
+		{h, []string{"addr", "add", addr + "/24", "dev", "eth0"}},
+		{h, []string{"link", "set", "eth0", "up"}},
+		{h, []string{"route", "add", "default", "via", routerLAN.String()}},
+		{h, []string{"neigh", "replace", routerLAN.String(), "lladdr", bridgeMAC,
+			"dev", "eth0", "nud", "permanent"}},
+		{r, []string{"neigh", "replace", addr, "lladdr", hostMAC,
+			"dev", lanIface, "nud", "permanent"}},
+	}
+}
+
+func (l *Lab) setupWAN(ctx context.Context) error {
+	r, w := l.Router, l.WAN
+	steps := []step{
+		{r, []string{"link", "add", wanIface, "address", wanRtrMAC, "type", "veth",
+			"peer", "name", "eth0", "address", wanHostMAC, "netns", w.Name}},
+		{r, []string{"link", "set", wanIface, "up"}},
+		{w, []string{"link", "set", "eth0", "up"}},
+	}
+	for _, a := range l.routerWANAddrs() {
+		steps = append(steps,
+			step{r, []string{"addr", "add", a.String() + "/24", "dev", wanIface}},
+			step{w, []string{"neigh", "replace", a.String(), "lladdr", wanRtrMAC,
+				"dev", "eth0", "nud", "permanent"}})
+	}
+	for _, a := range serverAddrs {
+		steps = append(steps,
+			step{w, []string{"addr", "add", a.String() + "/24", "dev", "eth0"}},
+			step{r, []string{"neigh", "replace", a.String(), "lladdr", wanHostMAC,
+				"dev", wanIface, "nud", "permanent"}})
+	}
+	if l.cfg.NAT == NoNAT {
+		steps = append(steps, step{w, []string{"route", "add", lanNet.String(),
+			"via", routerWAN.String()}})
+	}
+	return l.ipSteps(ctx, steps)
+}
+
+// routerWANAddrs returns the router's public addresses (two for SNATPool).
+func (l *Lab) routerWANAddrs() []netip.Addr {
+	if l.cfg.NAT == SNATPool {
+		return []netip.Addr{routerWAN, routerWAN2}
+	}
+	return []netip.Addr{routerWAN}
+}
+
+// setupConntrack turns conntrack events on and applies UDPTimeout. It runs
+// after setupNAT, which makes sure conntrack is loaded in the namespace.
+func (l *Lab) setupConntrack(ctx context.Context) error {
+	args := []string{"-q", "-w", "net.netfilter.nf_conntrack_events=1"}
+	if t := l.cfg.UDPTimeout; t > 0 {
+		args = append(args,
+			fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout=%d", t),
+			fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout_stream=%d", t))
+	}
+	_, err := l.Router.Run(ctx, "sysctl", args...)
+	return err
+}

@@ -1,0 +1,219 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// NAT is a NAT profile the lab router can run.
+type NAT string
+
+// NAT profiles.
+const (
+	// Masquerade is `oifname "wan0" masquerade`.
+	Masquerade NAT = "masquerade"
+	// MasqueradeFullyRandom is `masquerade fully-random`
+	// (iptables: --random-fully).
+	MasqueradeFullyRandom NAT = "masquerade-fully-random"
+	// SNATPool is `snat to 203.0.113.1-203.0.113.2`, both addresses on
+	// wan0. Linux picks the pool address per flow from a hash of the source
+	// and destination IPs, so one private host can get different public IPs
+	// for different destinations.
+	SNATPool NAT = "snat-pool"
+	// NoNAT is plain routing: no NAT rules (conntrack is still enabled in
+	// the router), and the WAN host routes 198.51.100.0/24 via the router.
+	NoNAT NAT = "none"
+)
+
+// Backend selects the firewall tool used to install the NAT rules.
+type Backend string
+
+// Backends.
+const (
+	Nftables Backend = "nftables"
+	Iptables Backend = "iptables"
+)
+
+// Config describes a lab. The zero value is a masquerading nftables router
+// with two LAN hosts.
+type Config struct {
+	NAT      NAT     // zero value means Masquerade
+	Backend  Backend // zero value means Nftables
+	LANHosts int     // number of LAN hosts (1..200); zero means 2
+	// UDPTimeout, if non-zero, sets net.netfilter.nf_conntrack_udp_timeout
+	// and nf_conntrack_udp_timeout_stream in the router namespace
+	// (seconds). Zero leaves the kernel defaults (30/120).
+	UDPTimeout int
+	// Logf, if non-nil, receives one line per command run.
+	Logf func(format string, args ...any)
+}
+
+// Fixed addressing of every lab.
+var (
+	routerLAN   = netip.MustParseAddr("198.51.100.1")
+	routerWAN   = netip.MustParseAddr("203.0.113.1")
+	routerWAN2  = netip.MustParseAddr("203.0.113.2")
+	serverAddrs = []netip.Addr{
+		netip.MustParseAddr("203.0.113.10"),
+		netip.MustParseAddr("203.0.113.11"),
+	}
+	lanNet = netip.MustParsePrefix("198.51.100.0/24")
+)
+
+const (
+	lanIface = "br-lan"
+	wanIface = "wan0"
+	maxLAN   = 200
+)
+
+// Lab is a running laboratory. Build it with New and always Close it.
+type Lab struct {
+	Router *NS   // router: LANIface (198.51.100.1/24) and WANIface (203.0.113.1/24)
+	LAN    []*NS // LAN hosts: eth0 198.51.100.10, .11, ... default via 198.51.100.1
+	WAN    *NS   // "internet" host: eth0 with 203.0.113.10/24 and 203.0.113.11/24
+
+	RouterLAN   netip.Addr   // 198.51.100.1
+	RouterWAN   netip.Addr   // 203.0.113.1 (SNATPool also owns 203.0.113.2)
+	ServerAddrs []netip.Addr // 203.0.113.10, 203.0.113.11
+	LANIface    string       // "br-lan", the router's LAN interface
+	WANIface    string       // "wan0", the router's WAN interface
+
+	cfg     Config
+	prefix  string
+	mu      sync.Mutex
+	nss     []*NS // every namespace created, in creation order
+	track   tracker
+	procs   []*proc
+	wg      sync.WaitGroup // echo server goroutines
+	once    sync.Once
+	closeEr error
+}
+
+// New builds a lab. On any error it tears down whatever it created and
+// returns an error naming the failing command and its output.
+func New(ctx context.Context, cfg Config) (*Lab, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if err := sweep(ctx, cfg.logf); err != nil {
+		cfg.logf("lab: sweep: %v", err)
+	}
+	l := newLab(cfg)
+	if err := l.build(ctx); err != nil {
+		if cerr := l.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+func (c Config) normalize() (Config, error) {
+	if c.NAT == "" {
+		c.NAT = Masquerade
+	}
+	if c.Backend == "" {
+		c.Backend = Nftables
+	}
+	if c.LANHosts == 0 {
+		c.LANHosts = 2
+	}
+	if c.Logf == nil {
+		c.Logf = discard
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.NAT != Masquerade && c.NAT != MasqueradeFullyRandom && c.NAT != SNATPool && c.NAT != NoNAT:
+		return fmt.Errorf("lab: unknown NAT profile %q", c.NAT)
+	case c.Backend != Nftables && c.Backend != Iptables:
+		return fmt.Errorf("lab: unknown backend %q", c.Backend)
+	case c.LANHosts < 1 || c.LANHosts > maxLAN:
+		return fmt.Errorf("lab: LANHosts %d out of range 1..%d", c.LANHosts, maxLAN)
+	case c.UDPTimeout < 0:
+		return fmt.Errorf("lab: negative UDPTimeout %d", c.UDPTimeout)
+	}
+	return nil
+}
+
+func (c Config) logf(format string, args ...any) { c.Logf(format, args...) }
+
+func newLab(cfg Config) *Lab {
+	return &Lab{
+		RouterLAN:   routerLAN,
+		RouterWAN:   routerWAN,
+		ServerAddrs: append([]netip.Addr(nil), serverAddrs...),
+		LANIface:    lanIface,
+		WANIface:    wanIface,
+		cfg:         cfg,
+		prefix:      newPrefix(),
+	}
+}
+
+// Namespaces returns the names of the lab's namespaces (router first).
+func (l *Lab) Namespaces() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := make([]string, 0, len(l.nss))
+	for _, n := range l.nss {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
+// Config returns the lab's configuration with defaults filled in.
+func (l *Lab) Config() Config { return l.cfg }
+
+// Conntrack runs the conntrack tool in the router namespace and returns
+// its combined output.
+func (l *Lab) Conntrack(ctx context.Context, args ...string) ([]byte, error) {
+	return l.Router.Run(ctx, "conntrack", args...)
+}
+
+// Close stops every process and echo server, closes every socket the lab
+// opened and deletes every namespace. It is idempotent: later calls return
+// the first call's result.
+func (l *Lab) Close() error {
+	l.once.Do(func() { l.closeEr = l.close() })
+	return l.closeEr
+}
+
+func (l *Lab) close() error {
+	errs := []error{l.track.closeAll()} // first: refuses new sockets and processes
+	errs = append(errs, l.stopProcs())
+	errs = append(errs, l.waitEchoes(5*time.Second))
+	errs = append(errs, l.deleteNamespaces())
+	return errors.Join(errs...)
+}
+
+func (l *Lab) waitEchoes(limit time.Duration) error {
+	done := make(chan struct{})
+	go func() { l.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(limit):
+		return fmt.Errorf("lab: echo servers still running after %v", limit)
+	}
+}
+
+func (l *Lab) deleteNamespaces() error {
+	l.mu.Lock()
+	nss := append([]*NS(nil), l.nss...)
+	l.mu.Unlock()
+	var errs []error
+	for i := len(nss) - 1; i >= 0; i-- {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := l.run(ctx, "ip", "netns", "del", nss[i].Name)
+		cancel()
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,59 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+)
+
+// NFTTable is the nftables table (family ip) holding the lab's NAT chain.
+const NFTTable = "labnat"
+
+// natRule is the nftables postrouting rule of each profile.
+var natRule = map[NAT]string{
+	Masquerade:            `oifname "wan0" masquerade`,
+	MasqueradeFullyRandom: `oifname "wan0" masquerade fully-random`,
+	SNATPool:              `oifname "wan0" snat ip to 203.0.113.1-203.0.113.2`,
+	NoNAT:                 ``, // no NAT rule; see nftForward
+}
+
+// iptablesRule is the iptables rule of each profile.
+var iptablesRule = map[NAT][]string{
+	Masquerade:            {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "MASQUERADE"},
+	MasqueradeFullyRandom: {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "MASQUERADE", "--random-fully"},
+	SNATPool: {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "SNAT",
+		"--to-source", "203.0.113.1-203.0.113.2"},
+	// No NAT; the conntrack match makes the namespace track connections.
+	NoNAT: {"-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT"},
+}
+
+// nftForward mirrors the iptables NoNAT rule: an empty nat chain does not
+// enable conntrack in a namespace, a ct expression does.
+const nftForward = "\tchain forward {\n" +
+	"\t\ttype filter hook forward priority filter; policy accept;\n" +
+	"\t\tct state new,established,related accept\n\t}\n"
+
+func nftScript(n NAT) string {
+	rule, fwd := "", ""
+	if r := natRule[n]; r != "" {
+		rule = "\t\t" + r + "\n"
+	}
+	if n == NoNAT {
+		fwd = nftForward
+	}
+	return fmt.Sprintf("table ip %s {\n\tchain postrouting {\n"+
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n%s\t}\n%s}\n",
+		NFTTable, rule, fwd)
+}
+
+// setupNAT installs the NAT profile in the router namespace.
+func (l *Lab) setupNAT(ctx context.Context) error {
+	if l.cfg.Backend == Iptables {
+		args := append([]string{"-w"}, iptablesRule[l.cfg.NAT]...)
+		_, err := l.Router.Run(ctx, "iptables", args...)
+		return err
+	}
+	script := nftScript(l.cfg.NAT)
+	l.cfg.logf("lab: nft script:\n%s", script)
+	_, err := l.Router.runStdin(ctx, []byte(script), "nft", "-f", "-")
+	return err
+}
