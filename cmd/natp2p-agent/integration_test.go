@@ -1,0 +1,455 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/report"
+)
+
+// agentBin is the natp2p-agent binary under test, built once by TestMain.
+var agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "natp2p-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	agentBin = filepath.Join(dir, "natp2p-agent")
+	build := exec.Command("go", "build", "-o", agentBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building natp2p-agent: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var ap = netip.MustParseAddrPort
+
+// server returns the WAN server address i (0 or 1) at port.
+func server(l *lab.Lab, i int, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(l.ServerAddrs[i], port)
+}
+
+// withEcho starts UDP and TCP echo servers on both server addresses, ports
+// 3478 and 3479.
+func withEcho(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	var addrs []netip.AddrPort
+	for i := range l.ServerAddrs {
+		addrs = append(addrs, server(l, i, 3478), server(l, i, 3479))
+	}
+	if err := l.WAN.UDPEcho(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WAN.TCPEcho(addrs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// agentRun runs natp2p-agent in the router namespace and returns stdout,
+// stderr and the exit status.
+func agentRun(t *testing.T, l *lab.Lab, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := l.Router.Command(ctx, agentBin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("natp2p-agent %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// startDaemon starts `natp2p-agent run` in the router and waits until it
+// answers. It returns the control socket's path.
+func startDaemon(t *testing.T, l *lab.Lab, args ...string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	args = append([]string{"run", "--socket", sock, "--wan", l.WANIface}, args...)
+	if _, err := l.Router.Start(context.Background(), agentBin, args...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the daemon to answer", func() (bool, string) {
+		r, _ := getReport(t, l, "--socket", sock)
+		return r.Source == report.SourceDaemon, "source " + r.Source
+	})
+	return sock
+}
+
+// getReport runs `report --json` with args, validates the document and
+// returns it with the exit status.
+func getReport(t *testing.T, l *lab.Lab, args ...string) (report.Report, int) {
+	t.Helper()
+	out, stderr, code := agentRun(t, l, append([]string{"report", "--json", "--wan", l.WANIface}, args...)...)
+	if code == exitUsage {
+		t.Fatalf("report exited %d: %s", code, stderr)
+	}
+	if err := report.Validate([]byte(out)); err != nil {
+		t.Fatalf("report --json does not validate: %v\n%s", err, out)
+	}
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if want := r.Failed(); (code == exitFail) != want {
+		t.Errorf("exit status %d with Failed() = %v", code, want)
+	}
+	return r, code
+}
+
+// waitFor polls cond every 100 ms until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitVerdict waits until the daemon on sock reports want for id.
+func waitVerdict(t *testing.T, l *lab.Lab, sock, id string, want report.Verdict) *report.Check {
+	t.Helper()
+	var c *report.Check
+	waitFor(t, 10*time.Second, id+" "+string(want), func() (bool, string) {
+		r, _ := getReport(t, l, "--socket", sock)
+		c = r.Check(id)
+		return c.Verdict == want, fmt.Sprintf("%s %s", c.Verdict, c.Summary)
+	})
+	return c
+}
+
+// udp opens a UDP socket on a LAN host and sends to every dst, expecting
+// every echo back.
+func udp(t *testing.T, h *lab.NS, src netip.AddrPort, dsts ...netip.AddrPort) *lab.UDPSession {
+	t.Helper()
+	s, err := h.OpenUDP(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Send(context.Background(), dsts...)
+	if err != nil || len(got) != len(dsts) {
+		t.Fatalf("send from %s: %d of %d echoes, %v", src, len(got), len(dsts), err)
+	}
+	return s
+}
+
+// publicPorts returns the public endpoints conntrack shows for private.
+func publicEndpoints(t *testing.T, l *lab.Lab, private netip.AddrPort) []netip.AddrPort {
+	t.Helper()
+	flows, err := l.Flows(context.Background(), "-p", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[netip.AddrPort]bool{}
+	var out []netip.AddrPort
+	for _, f := range flows {
+		if f.OrigSrc == private && !seen[f.ReplyDst] {
+			seen[f.ReplyDst] = true
+			out = append(out, f.ReplyDst)
+		}
+	}
+	return out
+}
+
+func TestMasqueradeKeepsMappings(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	withEcho(t, l)
+	sock := startDaemon(t, l)
+	priv := netip.AddrPortFrom(l.LAN[0].Addr(), 40000)
+	udp(t, l.LAN[0], priv, server(l, 0, 3478), server(l, 1, 3478), server(l, 0, 3479))
+	tcp, err := l.LAN[0].DialTCP(context.Background(), netip.AddrPortFrom(l.LAN[0].Addr(), 40100),
+		server(l, 0, 3478), server(l, 1, 3478))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	waitVerdict(t, l, sock, report.IDMappingUDP, report.Pass)
+	waitVerdict(t, l, sock, report.IDMappingTCP, report.Pass)
+	r, _ := getReport(t, l, "--socket", sock)
+	for id, want := range map[string]report.Verdict{report.IDPortOverloading: report.Pass,
+		report.IDPortPreservation: report.Pass, report.IDPoolPaired: report.Pass} {
+		if c := r.Check(id); c.Verdict != want {
+			t.Errorf("%s = %s (%s), want %s", id, c.Verdict, c.Summary, want)
+		}
+	}
+	if r.Mappings.UDP != 1 || r.Mappings.TCP != 1 || r.Flows.UDP != 3 || r.Flows.TCP != 2 {
+		t.Errorf("mappings %+v, flows %+v; want 1/1 and 3/2", r.Mappings, r.Flows)
+	}
+}
+
+func TestFullyRandomBreaksMapping(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	withEcho(t, l)
+	sock := startDaemon(t, l)
+	priv := netip.AddrPortFrom(l.LAN[0].Addr(), 40001)
+	udp(t, l.LAN[0], priv, server(l, 0, 3478), server(l, 1, 3478), server(l, 0, 3479))
+	pubs := publicEndpoints(t, l, priv)
+	if len(pubs) < 2 {
+		t.Fatalf("the kernel gave %s one public endpoint %v under fully-random; the lab is not what it should be", priv, pubs)
+	}
+	c := waitVerdict(t, l, sock, report.IDMappingUDP, report.Fail)
+	if len(c.Evidence) == 0 {
+		t.Fatalf("mapping.udp FAIL without evidence: %+v", c)
+	}
+	ev := c.Evidence[0]
+	if !strings.HasPrefix(ev, priv.String()+"/udp -> ") {
+		t.Errorf("evidence %q does not name the private endpoint %s", ev, priv)
+	}
+	named := 0
+	for _, p := range pubs {
+		if strings.Contains(ev, p.String()+" (to ") {
+			named++
+		}
+	}
+	if named < 2 {
+		t.Errorf("evidence %q names %d of the public endpoints %v, want two", ev, named, pubs)
+	}
+}
+
+func TestPortOverloading(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	withEcho(t, l)
+	sock := startDaemon(t, l)
+	a := udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40002), server(l, 0, 3478))
+	defer a.Close()
+	b := udp(t, l.LAN[1], netip.AddrPortFrom(l.LAN[1].Addr(), 40002), server(l, 1, 3478))
+	defer b.Close()
+	c := waitVerdict(t, l, sock, report.IDPortOverloading, report.Fail)
+	want := fmt.Sprintf("%s/udp shared by %s:40002", netip.AddrPortFrom(l.RouterWAN, 40002), l.LAN[0].Addr())
+	if len(c.Evidence) == 0 || !strings.HasPrefix(c.Evidence[0], want) {
+		t.Errorf("evidence %q, want it to start with %q", c.Evidence, want)
+	}
+}
+
+func TestUDPTimeoutCheck(t *testing.T) {
+	for _, tt := range []struct {
+		timeout int
+		want    report.Verdict
+		seconds string
+	}{{0, report.Fail, "udp_timeout = 30 s"}, {300, report.Pass, "udp_timeout = 300 s"}} {
+		t.Run(fmt.Sprint(tt.timeout), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{UDPTimeout: tt.timeout})
+			r, _ := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+			c := r.Check(report.IDTimeoutUDP)
+			if c.Verdict != tt.want || len(c.Evidence) != 1 || !strings.HasPrefix(c.Evidence[0], tt.seconds) {
+				t.Errorf("timeout.udp = %s %q %q, want %s and %q", c.Verdict, c.Summary, c.Evidence, tt.want, tt.seconds)
+			}
+		})
+	}
+}
+
+func TestSnapshotWithoutDaemon(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	withEcho(t, l)
+	udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40003), server(l, 0, 3478), server(l, 1, 3478), server(l, 1, 3479))
+	r, code := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if r.Source != report.SourceSnapshot || r.Conntrack != nil {
+		t.Errorf("source %q, conntrack stats %+v; want a snapshot without stats", r.Source, r.Conntrack)
+	}
+	if c := r.Check(report.IDMappingUDP); c.Verdict != report.Fail || code != exitFail {
+		t.Errorf("mapping.udp = %s, exit %d; want FAIL, %d", c.Verdict, code, exitFail)
+	}
+	text, _, _ := agentRun(t, l, "report", "--wan", l.WANIface, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if !strings.Contains(text, "one-shot snapshot") || !strings.Contains(text, "FAIL    mapping.udp") {
+		t.Errorf("text report lacks the snapshot note or the failing check:\n%s", text)
+	}
+}
+
+func TestExitZeroWhenNothingFails(t *testing.T) {
+	l := labtest.New(t, lab.Config{UDPTimeout: 300})
+	for _, name := range report.TransitorySysctls {
+		if _, err := l.Router.Run(context.Background(), "sysctl", "-qw", name+"=240"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, code := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if code != exitOK || r.Failed() {
+		t.Errorf("exit %d with checks %+v; want 0", code, r.Checks)
+	}
+}
+
+func TestPoolPairing(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.SNATPool, LANHosts: 4})
+	withEcho(t, l)
+	sock := startDaemon(t, l)
+	for i, h := range l.LAN {
+		for s := range l.ServerAddrs {
+			udp(t, h, netip.AddrPortFrom(h.Addr(), uint16(41000+10*i+s)), server(l, s, 3478))
+		}
+	}
+	unpaired := unpairedHosts(t, l)
+	if len(unpaired) == 0 {
+		t.Fatal("the SNAT pool gave every host one address; the lab cannot show unpaired pooling")
+	}
+	c := waitVerdict(t, l, sock, report.IDPoolPaired, report.Fail)
+	if len(c.Evidence) == 0 || !strings.HasPrefix(c.Evidence[0], unpaired[0]) && !containsPrefix(c.Evidence, unpaired) {
+		t.Errorf("evidence %q names none of the unpaired hosts %v", c.Evidence, unpaired)
+	}
+}
+
+// unpairedHosts are the LAN hosts conntrack shows behind two public IPs.
+func unpairedHosts(t *testing.T, l *lab.Lab) []string {
+	flows, err := l.Flows(context.Background(), "-p", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs := map[netip.Addr]map[netip.Addr]bool{}
+	for _, f := range flows {
+		if pubs[f.OrigSrc.Addr()] == nil {
+			pubs[f.OrigSrc.Addr()] = map[netip.Addr]bool{}
+		}
+		pubs[f.OrigSrc.Addr()][f.ReplyDst.Addr()] = true
+	}
+	var out []string
+	for h, p := range pubs {
+		if len(p) > 1 {
+			out = append(out, h.String()+"/udp")
+		}
+	}
+	return out
+}
+
+func containsPrefix(lines, prefixes []string) bool {
+	for _, l := range lines {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestNotRoot(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	cmd := l.Router.Command(context.Background(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		agentBin, "report", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
+		t.Fatalf("report as nobody: %v, want exit %d\n%s", err, exitUsage, out)
+	}
+	if msg := strings.TrimSpace(string(out)); strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "run as root") {
+		t.Errorf("report as nobody said %q, want one line telling to run as root", msg)
+	}
+}
+
+// TestResyncAfterOverflow floods the NAT with 50,000 new flows while the
+// daemon's event socket has a buffer far too small for them: the kernel
+// drops events (ENOBUFS), the daemon resyncs, and afterwards its mapping
+// table equals what conntrack -L shows, flow for flow.
+func TestResyncAfterOverflow(t *testing.T) {
+	const flows = 50000
+	l := labtest.New(t, lab.Config{UDPTimeout: 600})
+	sock := startDaemon(t, l, "--event-buffer", "65536")
+	sent, took, err := l.LAN[0].FloodUDP(context.Background(), l.ServerAddrs, flows, 50)
+	if err != nil || sent != flows {
+		t.Fatalf("flood: sent %d of %d: %v", sent, flows, err)
+	}
+	t.Logf("flooded %d flows in %v (%.0f flows/s)", sent, took, float64(sent)/took.Seconds())
+	var diff string
+	waitFor(t, 30*time.Second, "the daemon's table to equal conntrack -L", func() (bool, string) {
+		want := kernelMappings(t, l)
+		got := daemonMappings(t, l, sock)
+		diff = cmp.Diff(want, got)
+		return diff == "" && len(want) > 0, fmt.Sprintf("%d kernel mappings, %d daemon mappings", len(want), len(got))
+	})
+	r, _ := getReport(t, l, "--socket", sock)
+	if r.Conntrack == nil || r.Conntrack.Overflows == 0 || r.Conntrack.Resyncs == 0 {
+		t.Errorf("conntrack stats %+v: want at least one overflow and resync with a 64 KiB buffer", r.Conntrack)
+	}
+	if got := r.Flows.UDP; got < flows {
+		t.Errorf("report counts %d UDP flows, want at least %d", got, flows)
+	}
+}
+
+// mappingKey is one mapping reduced to what both sides can show.
+type mappingKey struct {
+	Proto, Private string
+	Public         string
+	Remotes        int
+}
+
+func kernelMappings(t *testing.T, l *lab.Lab) []mappingKey {
+	flows, err := l.Flows(context.Background(), "-p", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ priv, pub netip.AddrPort }
+	count := map[key]int{}
+	for _, f := range flows {
+		if f.ReplyDst.Addr() == l.RouterWAN && f.ReplyDst != f.OrigSrc {
+			count[key{f.OrigSrc, f.ReplyDst}]++
+		}
+	}
+	out := make([]mappingKey, 0, len(count))
+	for k, n := range count {
+		out = append(out, mappingKey{"udp", k.priv.String(), k.pub.String(), n})
+	}
+	return sortKeys(out)
+}
+
+func daemonMappings(t *testing.T, l *lab.Lab, sock string) []mappingKey {
+	out, stderr, code := agentRun(t, l, "mappings", "--json", "--socket", sock)
+	if code != 0 {
+		t.Fatalf("mappings: exit %d: %s", code, stderr)
+	}
+	var ms []conntrackmap.Mapping
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]mappingKey, 0, len(ms))
+	for _, m := range ms {
+		for _, p := range m.Public {
+			keys = append(keys, mappingKey{m.Proto.String(), m.Private.String(), p.String(), len(m.Remotes)})
+		}
+	}
+	return sortKeys(keys)
+}
+
+func sortKeys(ks []mappingKey) []mappingKey {
+	sort.Slice(ks, func(i, j int) bool {
+		if ks[i].Private != ks[j].Private {
+			return ks[i].Private < ks[j].Private
+		}
+		return ks[i].Public < ks[j].Public
+	})
+	return ks
+}
+
