@@ -452,4 +452,3 @@ func sortKeys(ks []mappingKey) []mappingKey {
 	})
 	return ks
 }
-
