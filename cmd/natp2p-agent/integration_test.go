@@ -3,25 +3,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/internal/labagent"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -69,55 +66,28 @@ func withEcho(t *testing.T, l *lab.Lab) {
 	}
 }
 
-// agentRun runs natp2p-agent in the router namespace and returns stdout,
-// stderr and the exit status.
-func agentRun(t *testing.T, l *lab.Lab, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := l.Router.Command(ctx, agentBin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("natp2p-agent %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errb.String(), code
+// newAgent returns the binary under test, set up for l.
+func newAgent(t *testing.T, l *lab.Lab) *labagent.Agent {
+	return labagent.New(l, agentBin, t.TempDir())
 }
 
 // startDaemon starts `natp2p-agent run` in the router and waits until it
-// answers. It returns the control socket's path.
-func startDaemon(t *testing.T, l *lab.Lab, args ...string) string {
+// answers.
+func startDaemon(t *testing.T, l *lab.Lab, args ...string) *labagent.Agent {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	args = append([]string{"run", "--socket", sock, "--wan", l.WANIface}, args...)
-	if _, err := l.Router.Start(context.Background(), agentBin, args...); err != nil {
+	a := newAgent(t, l)
+	if err := a.Start(context.Background(), args...); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the daemon to answer", func() (bool, string) {
-		r, _ := getReport(t, l, "--socket", sock)
-		return r.Source == report.SourceDaemon, "source " + r.Source
-	})
-	return sock
+	return a
 }
 
-// getReport runs `report --json` with args, validates the document and
-// returns it with the exit status.
-func getReport(t *testing.T, l *lab.Lab, args ...string) (report.Report, int) {
+// getReport runs `report --json`, validated against the schema, and checks
+// that the exit status agrees with the verdicts.
+func getReport(t *testing.T, a *labagent.Agent) (report.Report, int) {
 	t.Helper()
-	out, stderr, code := agentRun(t, l, append([]string{"report", "--json", "--wan", l.WANIface}, args...)...)
-	if code == exitUsage {
-		t.Fatalf("report exited %d: %s", code, stderr)
-	}
-	if err := report.Validate([]byte(out)); err != nil {
-		t.Fatalf("report --json does not validate: %v\n%s", err, out)
-	}
-	var r report.Report
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
+	r, code, err := a.Report(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if want := r.Failed(); (code == exitFail) != want {
@@ -142,12 +112,12 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
-// waitVerdict waits until the daemon on sock reports want for id.
-func waitVerdict(t *testing.T, l *lab.Lab, sock, id string, want report.Verdict) *report.Check {
+// waitVerdict waits until the daemon reports want for id.
+func waitVerdict(t *testing.T, a *labagent.Agent, id string, want report.Verdict) *report.Check {
 	t.Helper()
 	var c *report.Check
 	waitFor(t, 10*time.Second, id+" "+string(want), func() (bool, string) {
-		r, _ := getReport(t, l, "--socket", sock)
+		r, _ := getReport(t, a)
 		c = r.Check(id)
 		return c.Verdict == want, fmt.Sprintf("%s %s", c.Verdict, c.Summary)
 	})
@@ -190,7 +160,7 @@ func publicEndpoints(t *testing.T, l *lab.Lab, private netip.AddrPort) []netip.A
 func TestMasqueradeKeepsMappings(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	withEcho(t, l)
-	sock := startDaemon(t, l)
+	a := startDaemon(t, l)
 	priv := netip.AddrPortFrom(l.LAN[0].Addr(), 40000)
 	udp(t, l.LAN[0], priv, server(l, 0, 3478), server(l, 1, 3478), server(l, 0, 3479))
 	tcp, err := l.LAN[0].DialTCP(context.Background(), netip.AddrPortFrom(l.LAN[0].Addr(), 40100),
@@ -199,9 +169,9 @@ func TestMasqueradeKeepsMappings(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
-	waitVerdict(t, l, sock, report.IDMappingUDP, report.Pass)
-	waitVerdict(t, l, sock, report.IDMappingTCP, report.Pass)
-	r, _ := getReport(t, l, "--socket", sock)
+	waitVerdict(t, a, report.IDMappingUDP, report.Pass)
+	waitVerdict(t, a, report.IDMappingTCP, report.Pass)
+	r, _ := getReport(t, a)
 	for id, want := range map[string]report.Verdict{report.IDPortOverloading: report.Pass,
 		report.IDPortPreservation: report.Pass, report.IDPoolPaired: report.Pass} {
 		if c := r.Check(id); c.Verdict != want {
@@ -216,14 +186,14 @@ func TestMasqueradeKeepsMappings(t *testing.T) {
 func TestFullyRandomBreaksMapping(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
 	withEcho(t, l)
-	sock := startDaemon(t, l)
+	a := startDaemon(t, l)
 	priv := netip.AddrPortFrom(l.LAN[0].Addr(), 40001)
 	udp(t, l.LAN[0], priv, server(l, 0, 3478), server(l, 1, 3478), server(l, 0, 3479))
 	pubs := publicEndpoints(t, l, priv)
 	if len(pubs) < 2 {
 		t.Fatalf("the kernel gave %s one public endpoint %v under fully-random; the lab is not what it should be", priv, pubs)
 	}
-	c := waitVerdict(t, l, sock, report.IDMappingUDP, report.Fail)
+	c := waitVerdict(t, a, report.IDMappingUDP, report.Fail)
 	if len(c.Evidence) == 0 {
 		t.Fatalf("mapping.udp FAIL without evidence: %+v", c)
 	}
@@ -245,12 +215,10 @@ func TestFullyRandomBreaksMapping(t *testing.T) {
 func TestPortOverloading(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	withEcho(t, l)
-	sock := startDaemon(t, l)
-	a := udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40002), server(l, 0, 3478))
-	defer a.Close()
-	b := udp(t, l.LAN[1], netip.AddrPortFrom(l.LAN[1].Addr(), 40002), server(l, 1, 3478))
-	defer b.Close()
-	c := waitVerdict(t, l, sock, report.IDPortOverloading, report.Fail)
+	a := startDaemon(t, l)
+	udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40002), server(l, 0, 3478))
+	udp(t, l.LAN[1], netip.AddrPortFrom(l.LAN[1].Addr(), 40002), server(l, 1, 3478))
+	c := waitVerdict(t, a, report.IDPortOverloading, report.Fail)
 	want := fmt.Sprintf("%s/udp shared by %s:40002", netip.AddrPortFrom(l.RouterWAN, 40002), l.LAN[0].Addr())
 	if len(c.Evidence) == 0 || !strings.HasPrefix(c.Evidence[0], want) {
 		t.Errorf("evidence %q, want it to start with %q", c.Evidence, want)
@@ -265,7 +233,7 @@ func TestUDPTimeoutCheck(t *testing.T) {
 	}{{0, report.Fail, "udp_timeout = 30 s"}, {300, report.Pass, "udp_timeout = 300 s"}} {
 		t.Run(fmt.Sprint(tt.timeout), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{UDPTimeout: tt.timeout})
-			r, _ := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+			r, _ := getReport(t, newAgent(t, l))
 			c := r.Check(report.IDTimeoutUDP)
 			if c.Verdict != tt.want || len(c.Evidence) != 1 || !strings.HasPrefix(c.Evidence[0], tt.seconds) {
 				t.Errorf("timeout.udp = %s %q %q, want %s and %q", c.Verdict, c.Summary, c.Evidence, tt.want, tt.seconds)
@@ -278,14 +246,17 @@ func TestSnapshotWithoutDaemon(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
 	withEcho(t, l)
 	udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40003), server(l, 0, 3478), server(l, 1, 3478), server(l, 1, 3479))
-	r, code := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	r, code := getReport(t, newAgent(t, l))
 	if r.Source != report.SourceSnapshot || r.Conntrack != nil {
 		t.Errorf("source %q, conntrack stats %+v; want a snapshot without stats", r.Source, r.Conntrack)
 	}
 	if c := r.Check(report.IDMappingUDP); c.Verdict != report.Fail || code != exitFail {
 		t.Errorf("mapping.udp = %s, exit %d; want FAIL, %d", c.Verdict, code, exitFail)
 	}
-	text, _, _ := agentRun(t, l, "report", "--wan", l.WANIface, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	text, _, _, err := newAgent(t, l).Run(context.Background(), "report", "--wan", l.WANIface, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(text, "one-shot snapshot") || !strings.Contains(text, "FAIL    mapping.udp") {
 		t.Errorf("text report lacks the snapshot note or the failing check:\n%s", text)
 	}
@@ -298,7 +269,7 @@ func TestExitZeroWhenNothingFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, code := getReport(t, l, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	r, code := getReport(t, newAgent(t, l))
 	if code != exitOK || r.Failed() {
 		t.Errorf("exit %d with checks %+v; want 0", code, r.Checks)
 	}
@@ -307,7 +278,7 @@ func TestExitZeroWhenNothingFails(t *testing.T) {
 func TestPoolPairing(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.SNATPool, LANHosts: 4})
 	withEcho(t, l)
-	sock := startDaemon(t, l)
+	a := startDaemon(t, l)
 	for i, h := range l.LAN {
 		for s := range l.ServerAddrs {
 			udp(t, h, netip.AddrPortFrom(h.Addr(), uint16(41000+10*i+s)), server(l, s, 3478))
@@ -317,7 +288,7 @@ func TestPoolPairing(t *testing.T) {
 	if len(unpaired) == 0 {
 		t.Fatal("the SNAT pool gave every host one address; the lab cannot show unpaired pooling")
 	}
-	c := waitVerdict(t, l, sock, report.IDPoolPaired, report.Fail)
+	c := waitVerdict(t, a, report.IDPoolPaired, report.Fail)
 	if len(c.Evidence) == 0 || !strings.HasPrefix(c.Evidence[0], unpaired[0]) && !containsPrefix(c.Evidence, unpaired) {
 		t.Errorf("evidence %q names none of the unpaired hosts %v", c.Evidence, unpaired)
 	}
@@ -377,7 +348,7 @@ func TestNotRoot(t *testing.T) {
 func TestResyncAfterOverflow(t *testing.T) {
 	const flows = 50000
 	l := labtest.New(t, lab.Config{UDPTimeout: 600})
-	sock := startDaemon(t, l, "--event-buffer", "65536")
+	a := startDaemon(t, l, "--event-buffer", "65536")
 	sent, took, err := l.LAN[0].FloodUDP(context.Background(), l.ServerAddrs, flows, 50)
 	if err != nil || sent != flows {
 		t.Fatalf("flood: sent %d of %d: %v", sent, flows, err)
@@ -385,70 +356,22 @@ func TestResyncAfterOverflow(t *testing.T) {
 	t.Logf("flooded %d flows in %v (%.0f flows/s)", sent, took, float64(sent)/took.Seconds())
 	var diff string
 	waitFor(t, 30*time.Second, "the daemon's table to equal conntrack -L", func() (bool, string) {
-		want := kernelMappings(t, l)
-		got := daemonMappings(t, l, sock)
+		want, err := labagent.KernelMappings(context.Background(), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Mappings(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
 		diff = cmp.Diff(want, got)
 		return diff == "" && len(want) > 0, fmt.Sprintf("%d kernel mappings, %d daemon mappings", len(want), len(got))
 	})
-	r, _ := getReport(t, l, "--socket", sock)
+	r, _ := getReport(t, a)
 	if r.Conntrack == nil || r.Conntrack.Overflows == 0 || r.Conntrack.Resyncs == 0 {
 		t.Errorf("conntrack stats %+v: want at least one overflow and resync with a 64 KiB buffer", r.Conntrack)
 	}
 	if got := r.Flows.UDP; got < flows {
 		t.Errorf("report counts %d UDP flows, want at least %d", got, flows)
 	}
-}
-
-// mappingKey is one mapping reduced to what both sides can show.
-type mappingKey struct {
-	Proto, Private string
-	Public         string
-	Remotes        int
-}
-
-func kernelMappings(t *testing.T, l *lab.Lab) []mappingKey {
-	flows, err := l.Flows(context.Background(), "-p", "udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	type key struct{ priv, pub netip.AddrPort }
-	count := map[key]int{}
-	for _, f := range flows {
-		if f.ReplyDst.Addr() == l.RouterWAN && f.ReplyDst != f.OrigSrc {
-			count[key{f.OrigSrc, f.ReplyDst}]++
-		}
-	}
-	out := make([]mappingKey, 0, len(count))
-	for k, n := range count {
-		out = append(out, mappingKey{"udp", k.priv.String(), k.pub.String(), n})
-	}
-	return sortKeys(out)
-}
-
-func daemonMappings(t *testing.T, l *lab.Lab, sock string) []mappingKey {
-	out, stderr, code := agentRun(t, l, "mappings", "--json", "--socket", sock)
-	if code != 0 {
-		t.Fatalf("mappings: exit %d: %s", code, stderr)
-	}
-	var ms []conntrackmap.Mapping
-	if err := json.Unmarshal([]byte(out), &ms); err != nil {
-		t.Fatal(err)
-	}
-	keys := make([]mappingKey, 0, len(ms))
-	for _, m := range ms {
-		for _, p := range m.Public {
-			keys = append(keys, mappingKey{m.Proto.String(), m.Private.String(), p.String(), len(m.Remotes)})
-		}
-	}
-	return sortKeys(keys)
-}
-
-func sortKeys(ks []mappingKey) []mappingKey {
-	sort.Slice(ks, func(i, j int) bool {
-		if ks[i].Private != ks[j].Private {
-			return ks[i].Private < ks[j].Private
-		}
-		return ks[i].Public < ks[j].Public
-	})
-	return ks
 }
