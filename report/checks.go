@@ -121,7 +121,7 @@ func mappingCheck(id string, p conntrackmap.Proto, s *conntrackmap.Summary) Chec
 	case ps.SeenReused == 0:
 		return check(id, Unknown, nil, "%s, none used for a second destination yet", plural(ps.Mappings, p.String()+" mapping"))
 	}
-	return check(id, Pass, nil, "endpoint-independent so far: %s reused their endpoint's mapping, none got another",
+	return check(id, Pass, nil, "endpoint-independent so far: %s reused a live public mapping, none got another",
 		plural(ps.SeenReused, "session"))
 }
 

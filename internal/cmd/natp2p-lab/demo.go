@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/labagent"
+)
+
+// demo builds a lab, starts the daemon in its router, makes traffic that
+// shows both good and bad NAT behaviour, and prints what the agent says.
+func demo(ctx context.Context, w io.Writer, bin string, cfg lab.Config) error {
+	say(w, "building a throwaway lab: LAN 198.51.100.0/24 -> router (%s, %s) -> WAN 203.0.113.0/24",
+		or(string(cfg.NAT), "masquerade"), or(string(cfg.Backend), "nftables"))
+	l, err := lab.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say(w, "tearing the lab down")
+		l.Close()
+	}()
+	dir, err := os.MkdirTemp("", "natp2p-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	a := labagent.New(l, bin, dir)
+	say(w, "starting natp2p-agent run in the router (namespace %s)", l.Router.Name)
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	if err := demoTraffic(ctx, w, l); err != nil {
+		return err
+	}
+	for _, args := range [][]string{{"report"}, {"mappings"}} {
+		say(w, "$ natp2p-agent %s", args[0])
+		out, stderr, _, err := a.Run(ctx, append(args, "--socket", a.Socket)...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(w, out, stderr)
+	}
+	return nil
+}
+
+func demoTraffic(ctx context.Context, w io.Writer, l *lab.Lab) error {
+	var addrs []netip.AddrPort
+	for _, s := range l.ServerAddrs {
+		addrs = append(addrs, netip.AddrPortFrom(s, 3478), netip.AddrPortFrom(s, 3479))
+	}
+	if err := l.WAN.UDPEcho(addrs...); err != nil {
+		return err
+	}
+	if err := l.WAN.TCPEcho(addrs...); err != nil {
+		return err
+	}
+	a, b := l.LAN[0], l.LAN[1]
+	steps := []struct {
+		what string
+		host *lab.NS
+		src  netip.AddrPort
+		dsts []netip.AddrPort
+	}{
+		{"an app on host A talks to three servers from one UDP port", a, ap(a, 5000), addrs[:3]},
+		{"host B uses the same UDP port for another server", b, ap(b, 5000), addrs[3:]},
+	}
+	for _, s := range steps {
+		say(w, "traffic: %s: %s -> %v", s.what, s.src, s.dsts)
+		if _, _, err := s.host.SendUDP(ctx, s.src, s.dsts...); err != nil {
+			return err
+		}
+	}
+	say(w, "traffic: host A opens two TCP connections from one port: %s -> %v", ap(a, 6000), addrs[:2])
+	_, err := a.DialTCP(ctx, ap(a, 6000), addrs[:2]...)
+	return err
+}
+
+func ap(h *lab.NS, port uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr(), port) }
+
+func say(w io.Writer, format string, args ...any) {
+	fmt.Fprintf(w, "== "+format+"\n", args...)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
