@@ -1,0 +1,38 @@
+# natp2p: see README.md. Every target runs from a fresh clone.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+AGENT    := bin/natp2p-agent
+NAT      ?= masquerade
+BACKEND  ?= nftables
+FUZZTIME ?= 30s
+
+.PHONY: build deps demo test bench fuzz clean
+
+## build: the natp2p-agent binary for this machine (static, stripped)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT) ./cmd/natp2p-agent
+
+## deps: install the Debian packages the lab needs (iproute2, nftables, iptables, conntrack)
+deps:
+	sh scripts/deps.sh
+
+## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root)
+demo: deps build
+	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --nat $(NAT) --backend $(BACKEND)
+
+## test: the whole suite, lab tests included when root
+test: deps
+	sh scripts/test.sh
+
+## bench: micro-benchmarks, then the whole-system flood next to conntrack -E (root)
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./conntrackmap
+	$(GO) run ./internal/cmd/natp2p-lab bench --agent $(AGENT)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzTableMatchesModel -fuzztime $(FUZZTIME) ./conntrackmap
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian packages natp2p's lab, tests and demo need (gcc for the
+# race detector), if any is
+# missing, and checks the Go toolchain. Idempotent; needs root to install.
+set -eu
+
+# command -> Debian package
+need="ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps setpriv:util-linux gcc:gcc git:git"
+
+missing=""
+for pair in $need; do
+	cmd=${pair%%:*}
+	pkg=${pair#*:}
+	PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing Debian packages:$missing; run as root to install them" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "deps: no Go toolchain on PATH: install Go 1.23 or newer (https://go.dev/doc/install) and put it on PATH" >&2
+	exit 1
+fi
+minor=$(go env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+if [ -z "$minor" ] || [ "$minor" -lt 23 ]; then
+	echo "deps: $(go env GOVERSION) is too old: natp2p needs Go 1.23 or newer" >&2
+	exit 1
+fi

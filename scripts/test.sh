@@ -1,0 +1,34 @@
+#!/bin/sh
+# The whole test suite: formatting, vet, every test (unit, fuzz seed
+# corpora, and the netns lab tests through the built binary) under the race
+# detector, and a build with Go 1.23, the Go of OpenWrt 24.10's SDK.
+# Lab tests need root; without it they skip, unless NATP2P_REQUIRE_LAB=1
+# (CI) turns a skip into a failure. Closes with "tests: N passed, ...".
+set -eu
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then
+	echo "gofmt would change: $bad" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+go vet -tags integration ./...
+
+echo "== go 1.23 (OpenWrt 24.10 SDK): build and vet"
+GOTOOLCHAIN=go1.23.12 go vet -tags integration ./...
+GOTOOLCHAIN=go1.23.12 CGO_ENABLED=0 go build ./...
+
+echo "== go test -race -tags integration ./..."
+if [ "$(id -u)" -ne 0 ]; then
+	echo "note: not root: the netns lab tests will skip (run as root to include them)"
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+go test -race -tags integration -count=1 -json ./... >"$out" || status=$?
+go run ./internal/cmd/testsummary <"$out" || exit 1
+exit $status
