@@ -17,6 +17,11 @@ import (
 // eventBatch bounds how many queued events are applied under one lock.
 const eventBatch = 256
 
+// eventQueue is how many decoded events wait for the table. Bursts queue in
+// the kernel's socket buffer instead, where an event is a compact netlink
+// message rather than a decoded conntrack.Flow on the Go heap.
+const eventQueue = 512
+
 // Dump returns the kernel's current flows that the filter keeps.
 func (s *Source) Dump(ctx context.Context) ([]conntrackmap.Flow, error) {
 	c, err := conntrack.Dial(&netlink.Config{NetNS: s.cfg.NetNS})
@@ -135,7 +140,7 @@ func (s *Source) subscribe() (*subscription, error) {
 		c.Close()
 		return nil, opError("set read buffer", err)
 	}
-	sub := &subscription{conn: c, events: make(chan conntrack.Event, 4096), errs: make(chan error)}
+	sub := &subscription{conn: c, events: make(chan conntrack.Event, eventQueue), errs: make(chan error)}
 	groups := []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy}
 	errs, err := c.Listen(sub.events, 1, groups)
 	if err != nil {

@@ -95,10 +95,15 @@ func benchOnce(ctx context.Context, bin string, flows int) (result, error) {
 	}
 	res.rate = float64(sent) / took.Seconds()
 	start := time.Now()
+	// RSS is read once the agent holds every flow, before the mapping
+	// listings below allocate for their answers.
+	if err := agentFigures(ctx, a, rss0, &res); err != nil {
+		return res, err
+	}
 	res.agentEqual = waitEqual(ctx, l, a)
 	res.catchUp = time.Since(start)
 	res.ctSeen = settle(&seen)
-	return res, agentFigures(ctx, a, rss0, &res)
+	return res, nil
 }
 
 // waitEqual waits until the agent's mappings equal the kernel's.
@@ -115,13 +120,22 @@ func waitEqual(ctx context.Context, l *lab.Lab, a *labagent.Agent) bool {
 	return false
 }
 
+// agentFigures waits (bounded) until the agent's report counts every
+// flooded flow, then takes its event counters and resident memory.
 func agentFigures(ctx context.Context, a *labagent.Agent, rss0 int64, res *result) error {
-	r, _, err := a.Report(ctx)
-	if err != nil {
-		return err
-	}
-	if r.Conntrack != nil {
-		res.overflows, res.resyncs = r.Conntrack.Overflows, r.Conntrack.Resyncs
+	deadline := time.Now().Add(catchUpLimit)
+	for {
+		r, _, err := a.Report(ctx)
+		if err != nil {
+			return err
+		}
+		if r.Conntrack != nil {
+			res.overflows, res.resyncs = r.Conntrack.Overflows, r.Conntrack.Resyncs
+		}
+		if r.Flows.UDP >= res.flows || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	rss, err := a.RSS()
 	res.rssPerFlow = float64(rss-rss0) / float64(res.flows)
