@@ -22,6 +22,9 @@ const DefaultSocket = "/var/run/natp2p/agent.sock"
 // change with PPP reconnects and DHCP renewals.
 const wanRefresh = 5 * time.Second
 
+// summaryEvery is how often the daemon logs its one-line summary.
+const summaryEvery = time.Minute
+
 // Config configures the agent. The zero value watches the default route's
 // interface and serves DefaultSocket.
 type Config struct {
@@ -149,7 +152,9 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.warnIfEventsOff()
 	go a.refreshWAN(ctx)
+	go a.logSummaries(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.serve(ctx, ln) }()
 	err = a.source.Run(ctx, a.table, ready)
@@ -195,3 +200,31 @@ func sameAddrs(a, b []netip.Addr) bool {
 
 // errAlreadyRunning: another agent answers on the socket.
 var errAlreadyRunning = errors.New("another natp2p-agent is already running")
+
+// warnIfEventsOff says so when the kernel sends no conntrack events: the
+// table then changes only on resyncs.
+func (a *Agent) warnIfEventsOff() {
+	const name = "net.netfilter.nf_conntrack_events"
+	if v, ok := a.cfg.System.Sysctls([]string{name})[name]; ok && v == 0 {
+		a.log.Warn("conntrack events are off: the agent sees flows only in dumps; set " + name + "=1")
+	}
+}
+
+// logSummaries logs one key=value line per interval.
+func (a *Agent) logSummaries(ctx context.Context) {
+	t := time.NewTicker(summaryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, st := a.table.Summary(), a.source.Stats()
+		a.log.Info("summary", "flows_udp", s.UDP.Flows, "flows_tcp", s.TCP.Flows,
+			"mappings_udp", s.UDP.Mappings, "mappings_tcp", s.TCP.Mappings,
+			"inconsistent_seen", s.UDP.SeenInconsistent+s.TCP.SeenInconsistent,
+			"overloaded_seen", s.UDP.SeenOverloaded+s.TCP.SeenOverloaded,
+			"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
+	}
+}
