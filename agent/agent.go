@@ -153,8 +153,8 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.warnIfEventsOff()
-	go a.refreshWAN(ctx)
-	go a.logSummaries(ctx)
+	go every(ctx, wanRefresh, a.refreshWAN)
+	go every(ctx, summaryEvery, a.logSummary)
 	served := make(chan error, 1)
 	go func() { served <- a.serve(ctx, ln) }()
 	err = a.source.Run(ctx, a.table, ready)
@@ -166,23 +166,28 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	return err
 }
 
-func (a *Agent) refreshWAN(ctx context.Context) {
-	t := time.NewTicker(wanRefresh)
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		wan, err := Interface(a.cfg.WAN)
-		if err != nil {
-			a.log.Warn("WAN interface unreadable", "err", err)
-			continue
-		}
-		if old := a.wan.Swap(&wan); !sameAddrs(old.Addrs, wan.Addrs) {
-			a.log.Info("WAN addresses changed", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
-		}
+	}
+}
+
+func (a *Agent) refreshWAN() {
+	wan, err := Interface(a.cfg.WAN)
+	if err != nil {
+		a.log.Warn("WAN interface unreadable", "err", err)
+		return
+	}
+	if old := a.wan.Swap(&wan); !sameAddrs(old.Addrs, wan.Addrs) {
+		a.log.Info("WAN addresses changed", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
 	}
 }
 
@@ -210,21 +215,12 @@ func (a *Agent) warnIfEventsOff() {
 	}
 }
 
-// logSummaries logs one key=value line per interval.
-func (a *Agent) logSummaries(ctx context.Context) {
-	t := time.NewTicker(summaryEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s, st := a.table.Summary(), a.source.Stats()
-		a.log.Info("summary", "flows_udp", s.UDP.Flows, "flows_tcp", s.TCP.Flows,
-			"mappings_udp", s.UDP.Mappings, "mappings_tcp", s.TCP.Mappings,
-			"inconsistent_seen", s.UDP.SeenInconsistent+s.TCP.SeenInconsistent,
-			"overloaded_seen", s.UDP.SeenOverloaded+s.TCP.SeenOverloaded,
-			"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
-	}
+// logSummary logs the daemon's one key=value line.
+func (a *Agent) logSummary() {
+	s, st := a.table.Summary(), a.source.Stats()
+	a.log.Info("summary", "flows_udp", s.UDP.Flows, "flows_tcp", s.TCP.Flows,
+		"mappings_udp", s.UDP.Mappings, "mappings_tcp", s.TCP.Mappings,
+		"inconsistent_seen", s.UDP.SeenInconsistent+s.TCP.SeenInconsistent,
+		"overloaded_seen", s.UDP.SeenOverloaded+s.TCP.SeenOverloaded,
+		"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,18 +46,25 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return a.Run(ctx, nil)
 }
 
-func execReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("report", stderr)
-	var c common
+// parseOutput parses the flags of a command that prints a report or table
+// and returns them with the output format.
+func parseOutput(name string, args []string, stderr io.Writer) (*common, string, error) {
+	fs := newFlagSet(name, stderr)
+	c := &common{}
 	c.register(fs, true)
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, "", err
 	}
 	format, err := c.outputFormat()
+	return c, format, err
+}
+
+func execReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, format, err := parseOutput("report", args, stderr)
 	if err != nil {
 		return err
 	}
-	r, err := fetchReport(ctx, &c, fs)
+	r, err := fetchReport(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -73,20 +79,26 @@ func execReport(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // fetchReport asks the daemon; without one it takes a snapshot. Interface
 // flags only apply to snapshots: a daemon reports on its own interfaces.
-func fetchReport(ctx context.Context, c *common, fs *flag.FlagSet) (*report.Report, error) {
+func fetchReport(ctx context.Context, c *common) (*report.Report, error) {
 	r, _, err := agent.Query(ctx, c.socket, "report")
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return r, err
 	}
-	a, err := agent.New(c.config())
+	a, err := snapshot(ctx, c)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.Snapshot(ctx); err != nil {
 		return nil, err
 	}
 	snap := a.Report(report.SourceSnapshot)
 	return &snap, nil
+}
+
+// snapshot returns an agent whose table holds one dump of conntrack.
+func snapshot(ctx context.Context, c *common) (*agent.Agent, error) {
+	a, err := agent.New(c.config())
+	if err != nil {
+		return nil, err
+	}
+	return a, a.Snapshot(ctx)
 }
 
 func writeReport(w io.Writer, r *report.Report, format string) error {
@@ -100,17 +112,11 @@ func writeReport(w io.Writer, r *report.Report, format string) error {
 }
 
 func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("mappings", stderr)
-	var c common
-	c.register(fs, true)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	format, err := c.outputFormat()
+	c, format, err := parseOutput("mappings", args, stderr)
 	if err != nil {
 		return err
 	}
-	ms, err := fetchMappings(ctx, &c)
+	ms, err := fetchMappings(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -130,11 +136,8 @@ func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, erro
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return ms, err
 	}
-	a, err := agent.New(c.config())
+	a, err := snapshot(ctx, c)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.Snapshot(ctx); err != nil {
 		return nil, err
 	}
 	return a.Table().Mappings(), nil
