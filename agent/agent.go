@@ -134,12 +134,8 @@ func (a *Agent) Report(source string) report.Report {
 
 // Snapshot fills the table from one dump, for a report without a daemon.
 func (a *Agent) Snapshot(ctx context.Context) error {
-	flows, err := a.source.Dump(ctx)
-	if err != nil {
-		return err
-	}
-	a.table.Replace(flows)
-	return nil
+	_, err := a.source.fill(ctx, a.table)
+	return err
 }
 
 // Run serves the control socket and follows conntrack until ctx is done.

@@ -14,9 +14,6 @@ const DefaultReadBuffer = 8 << 20
 
 // SourceConfig configures a Source.
 type SourceConfig struct {
-	// NetNS is a file descriptor of the network namespace to follow. If
-	// zero, the agent's own namespace.
-	NetNS int
 	// ReadBuffer is the event socket's receive buffer in bytes. If zero,
 	// DefaultReadBuffer. As root it may exceed net.core.rmem_max.
 	ReadBuffer int

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
@@ -21,25 +20,6 @@ const eventBatch = 256
 // the kernel's socket buffer instead, where an event is a compact netlink
 // message rather than a decoded conntrack.Flow on the Go heap.
 const eventQueue = 512
-
-// Dump returns the kernel's current flows that the filter keeps.
-func (s *Source) Dump(ctx context.Context) ([]conntrackmap.Flow, error) {
-	c, err := conntrack.Dial(&netlink.Config{NetNS: s.cfg.NetNS})
-	if err != nil {
-		return nil, opError("dial", err)
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	flows, err := c.Dump(nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, opError("dump", err)
-	}
-	return s.cfg.Filter.Flows(flows), nil
-}
 
 // Run fills t from a dump and keeps it equal to the kernel's table from
 // events until ctx is done. When the kernel drops events it resyncs: a new
@@ -68,21 +48,30 @@ func (s *Source) Run(ctx context.Context, t *conntrackmap.Table, ready chan<- st
 
 // sync dumps into t, then applies sub's events until an error.
 func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Table, first bool, ready chan<- struct{}) error {
-	flows, err := s.Dump(ctx)
+	n, err := s.fill(ctx, t)
 	if err != nil {
 		return err
 	}
-	t.Replace(flows)
 	if first {
 		if ready != nil {
 			close(ready)
 		}
-		s.log.Info("following conntrack", "flows", len(flows), "read_buffer", s.cfg.ReadBuffer)
+		s.log.Info("following conntrack", "flows", n, "read_buffer", s.cfg.ReadBuffer)
 	} else {
 		s.resyncs.Add(1)
-		s.log.Info("resynced from a dump", "flows", len(flows), "resyncs", s.resyncs.Load())
+		s.log.Info("resynced from a dump", "flows", n, "resyncs", s.resyncs.Load())
 	}
 	return s.follow(ctx, sub, t)
+}
+
+// fill replaces t's flows with a dump's, streamed straight into t, and
+// returns how many it kept.
+func (s *Source) fill(ctx context.Context, t *conntrackmap.Table) (int, error) {
+	n := 0
+	err := t.ReplaceFunc(func(add func(conntrackmap.Flow)) error {
+		return s.dump(ctx, func(f conntrackmap.Flow) { n++; add(f) })
+	})
+	return n, err
 }
 
 // follow applies events in batches until ctx is done or the socket fails.
@@ -132,7 +121,7 @@ type subscription struct {
 }
 
 func (s *Source) subscribe() (*subscription, error) {
-	c, err := conntrack.Dial(&netlink.Config{NetNS: s.cfg.NetNS})
+	c, err := conntrack.Dial(nil)
 	if err != nil {
 		return nil, opError("dial", err)
 	}

@@ -11,6 +11,8 @@ import (
 // Dump is only available on Linux.
 func (s *Source) Dump(context.Context) ([]conntrackmap.Flow, error) { return nil, ErrUnsupported }
 
+func (s *Source) fill(context.Context, *conntrackmap.Table) (int, error) { return 0, ErrUnsupported }
+
 // Run is only available on Linux.
 func (s *Source) Run(context.Context, *conntrackmap.Table, chan<- struct{}) error {
 	return ErrUnsupported

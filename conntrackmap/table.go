@@ -99,13 +99,25 @@ func (t *Table) apply(ev Event) {
 // dump of the kernel's table. Counters and evidence are kept; violations
 // among the new flows are recorded again.
 func (t *Table) Replace(flows []Flow) {
+	t.ReplaceFunc(func(add func(Flow)) error {
+		for _, f := range flows {
+			add(f)
+		}
+		return nil
+	})
+}
+
+// ReplaceFunc is Replace for flows that arrive one by one, as a dump
+// streams them: fill calls add for each flow, and no copy of the whole set
+// is ever held. The table is locked while fill runs, so readers wait for
+// the dump to end rather than see part of it. ReplaceFunc returns fill's
+// error; the table then holds the flows added before it.
+func (t *Table) ReplaceFunc(fill func(add func(Flow)) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.v4.reset()
 	t.v6.reset()
-	for _, f := range flows {
-		t.apply(Event{Type: EventNew, Flow: f})
-	}
+	return fill(func(f Flow) { t.apply(Event{Type: EventNew, Flow: f}) })
 }
 
 func (t *Table) add(f Flow) {
@@ -185,7 +197,8 @@ func (t *Table) Len() int {
 func (t *Table) Flows() []Flow {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := appendFlows(nil, t.v4)
+	out := make([]Flow, 0, len(t.v4.flows)+len(t.v6.flows))
+	out = appendFlows(out, t.v4)
 	out = appendFlows(out, t.v6)
 	sort.Slice(out, func(i, j int) bool { return lessFlow(out[i], out[j]) })
 	return out
