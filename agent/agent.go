@@ -55,6 +55,7 @@ type Agent struct {
 	wan    atomic.Pointer[report.Interface]
 	table  *conntrackmap.Table
 	source *Source
+	saved  *SavedSnapshot // the router state, when reporting on a saved snapshot
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -121,15 +122,18 @@ func (a *Agent) Table() *conntrackmap.Table { return a.table }
 
 // Report evaluates the checks on what the agent has seen.
 func (a *Agent) Report(source string) report.Report {
-	var stats *report.SourceStats
+	in := report.Input{Now: a.cfg.Now(), Host: a.host, Source: source, Table: a.table.Summary(),
+		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan}
 	if source == report.SourceDaemon {
 		s := a.source.Stats()
-		stats = &s
+		in.Conntrack = &s
 	}
-	return report.Build(report.Input{Now: a.cfg.Now(), Host: a.host, Source: source,
-		Table: a.table.Summary(), Sysctls: a.cfg.System.Sysctls(report.Sysctls()),
-		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan,
-		NATHelpers: a.cfg.System.NATHelpers(), Conntrack: stats})
+	if a.saved != nil {
+		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
+	} else {
+		in.Sysctls, in.NATHelpers = a.cfg.System.Sysctls(report.Sysctls()), a.cfg.System.NATHelpers()
+	}
+	return report.Build(in)
 }
 
 // Snapshot fills the table from one dump, for a report without a daemon.
@@ -152,10 +156,14 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	go every(ctx, wanRefresh, a.refreshWAN)
 	go every(ctx, summaryEvery, a.logSummary)
 	served := make(chan error, 1)
-	go func() { served <- a.serve(ctx, ln) }()
+	go func() {
+		err := a.serve(ctx, ln)
+		cancel() // a dead control socket stops the daemon, so that procd restarts it
+		served <- err
+	}()
 	err = a.source.Run(ctx, a.table, ready)
 	cancel()
-	if serr := <-served; err == nil {
+	if serr := <-served; serr != nil {
 		err = serr
 	}
 	a.log.Info("stopped", "flows", a.table.Len())
@@ -176,15 +184,19 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
+// refreshWAN re-reads the WAN addresses. When they change, the flows the
+// filter keeps change too, so the table is resynced from a dump.
 func (a *Agent) refreshWAN() {
 	wan, err := Interface(a.cfg.WAN)
 	if err != nil {
-		a.log.Warn("WAN interface unreadable", "err", err)
+		wan = report.Interface{Name: a.cfg.WAN, Addrs: []netip.Addr{}} // down: no address is public
+	}
+	old := a.wan.Swap(&wan)
+	if sameAddrs(old.Addrs, wan.Addrs) {
 		return
 	}
-	if old := a.wan.Swap(&wan); !sameAddrs(old.Addrs, wan.Addrs) {
-		a.log.Info("WAN addresses changed", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
-	}
+	a.log.Info("WAN addresses changed; resyncing", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
+	a.source.Resync()
 }
 
 func sameAddrs(a, b []netip.Addr) bool {

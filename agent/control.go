@@ -58,17 +58,27 @@ func listen(path string) (net.Listener, error) {
 func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	backoff := acceptBackoff
 	for {
 		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		switch {
+		case err == nil:
+			backoff = acceptBackoff
+			go a.handle(c)
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, net.ErrClosed):
 			return fmt.Errorf("control socket: %w", err)
+		default: // EMFILE and the like: wait, then serve again
+			a.log.Warn("control socket accept failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
 		}
-		go a.handle(c)
 	}
 }
+
+// acceptBackoff is the first wait after a failed accept.
+const acceptBackoff = 10 * time.Millisecond
 
 func (a *Agent) handle(c net.Conn) {
 	defer c.Close()

@@ -61,6 +61,11 @@ func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
 	if ev.Flow == nil {
 		return conntrackmap.Event{}, false
 	}
+	if t == conntrackmap.EventDestroy {
+		// A flow NATed to an address the WAN has since lost must still
+		// leave the table; removing a flow the table lacks is a no-op.
+		f.Public = nil
+	}
 	fl, ok := f.Flow(ev.Flow)
 	return conntrackmap.Event{Type: t, Flow: fl}, ok
 }

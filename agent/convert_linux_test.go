@@ -71,3 +71,14 @@ func TestFilterEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestDestroyIgnoresTheWANFilter(t *testing.T) {
+	f := natted(17, ip("203.0.113.9"), conntrack.StatusSrcNAT) // NATed to an address the WAN no longer has
+	wan := Filter{Public: func(a netip.Addr) bool { return a == ip("203.0.113.1") }}
+	if _, ok := wan.Event(&conntrack.Event{Type: conntrack.EventNew, Flow: &f}); ok {
+		t.Error("a new flow on a non-WAN address was kept")
+	}
+	if ev, ok := wan.Event(&conntrack.Event{Type: conntrack.EventDestroy, Flow: &f}); !ok || ev.Type != conntrackmap.EventDestroy {
+		t.Errorf("the destroy of a flow on an old WAN address was dropped: %v, %v", ev.Type, ok)
+	}
+}

@@ -30,6 +30,8 @@ type Source struct {
 
 	// Atomics, read by Stats while Run writes them.
 	events, resyncs, overflows atomic.Uint64
+
+	resync chan struct{} // asks Run for a resync from a dump
 }
 
 // NewSource returns a Source; it opens nothing until Dump or Run.
@@ -41,7 +43,16 @@ func NewSource(cfg SourceConfig) *Source {
 	if log == nil {
 		log = nopLogger()
 	}
-	return &Source{cfg: cfg, log: log.With("component", "conntrack")}
+	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1)}
+}
+
+// Resync asks Run to replace the table with a fresh dump, as when the WAN
+// addresses change and the filter keeps other flows. It does not block.
+func (s *Source) Resync() {
+	select {
+	case s.resync <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // Stats reports the events applied, resyncs and overflows so far. It is

@@ -13,6 +13,9 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 )
 
+// errResync ends a subscription for a requested resync.
+var errResync = errors.New("resync requested")
+
 // eventBatch bounds how many queued events are applied under one lock.
 const eventBatch = 256
 
@@ -34,15 +37,18 @@ func (s *Source) Run(ctx context.Context, t *conntrackmap.Table, ready chan<- st
 		}
 		err = s.sync(ctx, sub, t, first, ready)
 		sub.close()
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil
-		}
-		if !errors.Is(err, unix.ENOBUFS) {
+		case errors.Is(err, errResync):
+			s.log.Info("resyncing from a dump on request")
+		case errors.Is(err, unix.ENOBUFS):
+			s.overflows.Add(1)
+			s.log.Warn("conntrack events overflowed the receive buffer; resyncing from a dump",
+				"read_buffer", s.cfg.ReadBuffer, "overflows", s.overflows.Load())
+		default:
 			return err
 		}
-		s.overflows.Add(1)
-		s.log.Warn("conntrack events overflowed the receive buffer; resyncing from a dump",
-			"read_buffer", s.cfg.ReadBuffer, "overflows", s.overflows.Load())
 	}
 }
 
@@ -83,6 +89,8 @@ func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.
 			return ctx.Err()
 		case err := <-sub.errs:
 			return opError("listen", err)
+		case <-s.resync:
+			return errResync
 		case ev := <-sub.events:
 			batch = s.appendEvent(batch[:0], &ev)
 			batch = s.drain(sub, batch)

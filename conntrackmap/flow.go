@@ -3,6 +3,7 @@ package conntrackmap
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 )
 
 // Proto is an IP protocol number as conntrack reports it.
@@ -25,10 +26,36 @@ func (p Proto) String() string {
 	return fmt.Sprintf("proto-%d", uint8(p))
 }
 
+// MarshalText writes "udp", "tcp" or the number.
+func (p Proto) MarshalText() ([]byte, error) {
+	if p == TCP || p == UDP {
+		return []byte(p.String()), nil
+	}
+	return []byte(strconv.Itoa(int(p))), nil
+}
+
+// UnmarshalText reads what MarshalText writes.
+func (p *Proto) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "udp":
+		*p = UDP
+	case "tcp":
+		*p = TCP
+	default:
+		n, err := strconv.ParseUint(s, 10, 8)
+		if err != nil {
+			return fmt.Errorf("conntrackmap: unknown protocol %q", s)
+		}
+		*p = Proto(n)
+	}
+	return nil
+}
+
 // Tuple is one direction of a connection, as in conntrack's
 // CTA_TUPLE_ORIG and CTA_TUPLE_REPLY.
 type Tuple struct {
-	Src, Dst netip.AddrPort
+	Src netip.AddrPort `json:"src"`
+	Dst netip.AddrPort `json:"dst"`
 }
 
 // Flow is the part of a conntrack entry the table needs.
@@ -36,9 +63,9 @@ type Tuple struct {
 // For a flow that a LAN host opened through source NAT, Orig is
 // private -> remote and Reply is remote -> public.
 type Flow struct {
-	Proto Proto
-	Orig  Tuple
-	Reply Tuple
+	Proto Proto `json:"proto"`
+	Orig  Tuple `json:"orig"`
+	Reply Tuple `json:"reply"`
 }
 
 // Private is the endpoint the LAN host sent from.

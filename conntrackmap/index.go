@@ -110,8 +110,3 @@ func (m *multiIndex[K, V]) get(k K) (slot[V], bool) {
 func (m *multiIndex[K, V]) conflicted() int { return len(m.more) }
 
 func (m *multiIndex[K, V]) len() int { return len(m.first) }
-
-func (m *multiIndex[K, V]) reset() {
-	clear(m.first)
-	clear(m.more)
-}

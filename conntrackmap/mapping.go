@@ -24,7 +24,7 @@ type Mapping struct {
 func (t *Table) Mappings() []Mapping {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := appendMappings(nil, t.v4, t.at)
+	out := appendMappings([]Mapping{}, t.v4, t.at)
 	out = appendMappings(out, t.v6, t.at)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Proto != out[j].Proto {

@@ -32,6 +32,7 @@ type Table struct {
 	unpaired uint64          // flows that gave a host a second public address
 	ignored  uint64          // flows the table does not model
 	evidence map[Kind]*ring
+	gen      uint8 // the current resync generation
 }
 
 // New returns an empty Table.
@@ -96,8 +97,9 @@ func (t *Table) apply(ev Event) {
 }
 
 // Replace makes the table hold exactly the given flows, as after a fresh
-// dump of the kernel's table. Counters and evidence are kept; violations
-// among the new flows are recorded again.
+// dump of the kernel's table. Flows the table held already are kept as
+// they are; only flows new to it are counted and can add evidence, so a
+// resync never counts a violation twice.
 func (t *Table) Replace(flows []Flow) {
 	t.ReplaceFunc(func(add func(Flow)) error {
 		for _, f := range flows {
@@ -109,23 +111,31 @@ func (t *Table) Replace(flows []Flow) {
 
 // ReplaceFunc is Replace for flows that arrive one by one, as a dump
 // streams them: fill calls add for each flow, and no copy of the whole set
-// is ever held. The table is locked while fill runs, so readers wait for
-// the dump to end rather than see part of it. ReplaceFunc returns fill's
-// error; the table then holds the flows added before it.
+// is ever held. The table is locked per flow, not for the whole dump, so
+// readers never wait long; meanwhile they see the new flows and the old
+// ones not yet swept. Flows the dump did not show are removed when fill
+// returns nil; on an error they stay, and ReplaceFunc returns the error.
+// ReplaceFunc must not run concurrently with Apply.
 func (t *Table) ReplaceFunc(fill func(add func(Flow)) error) error {
 	t.mu.Lock()
+	t.gen++
+	t.mu.Unlock()
+	if err := fill(func(f Flow) { t.Apply(Event{Type: EventNew, Flow: f}) }); err != nil {
+		return err
+	}
+	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.v4.reset()
-	t.v6.reset()
-	return fill(func(f Flow) { t.apply(Event{Type: EventNew, Flow: f}) })
+	t.v4.sweep(t.gen)
+	t.v6.sweep(t.gen)
+	return nil
 }
 
 func (t *Table) add(f Flow) {
 	var o outcome
 	if f.Private().Addr().Is4() {
-		o = t.v4.add(f, t.clock())
+		o = t.v4.add(f, t.clock(), t.gen)
 	} else {
-		o = t.v6.add(f, t.clock())
+		o = t.v6.add(f, t.clock(), t.gen)
 	}
 	if !o.added {
 		return
@@ -205,10 +215,10 @@ func (t *Table) Flows() []Flow {
 }
 
 func appendFlows[A addr](out []Flow, s *shard[A]) []Flow {
-	for fk, pub := range s.flows {
+	for fk, v := range s.flows {
 		out = append(out, Flow{Proto: fk.proto,
 			Orig:  Tuple{Src: fk.priv.addrPort(), Dst: fk.remote.addrPort()},
-			Reply: Tuple{Src: fk.remote.addrPort(), Dst: pub.addrPort()}})
+			Reply: Tuple{Src: fk.remote.addrPort(), Dst: v.pub.addrPort()}})
 	}
 	return out
 }

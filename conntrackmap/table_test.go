@@ -249,3 +249,36 @@ func TestPromotionAfterFirstPublicEnds(t *testing.T) {
 		t.Errorf("mappings = %+v, want one on 203.0.113.1:5000", m)
 	}
 }
+
+func TestResyncDoesNotCountTwice(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	live := []Flow{
+		nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+		nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:5000"),
+	}
+	tab.ApplyAll(newEvents(live...))
+	missed := nat(UDP, "198.51.100.11:4000", "203.0.113.10:3478", "203.0.113.1:4000") // its NEW event was lost
+	tab.Replace(append(live, missed))
+	tab.Replace(append(live, missed))
+	s := tab.Summary()
+	if s.UDP.SeenInconsistent != 1 || s.UDP.SeenOverloaded != 1 || len(s.Violations) != 2 {
+		t.Errorf("after two resyncs: %d inconsistent, %d overloaded seen, %d evidence; want 1, 1, 2 (the missed flow counts once)",
+			s.UDP.SeenInconsistent, s.UDP.SeenOverloaded, len(s.Violations))
+	}
+}
+
+func TestPortDependenceFoundBeyondTheFirstPublic(t *testing.T) {
+	tab := New(Config{})
+	tab.ApplyAll(newEvents(
+		nat(UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:1000"),
+		nat(UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:1001"),
+		nat(UDP, "198.51.100.10:4000", "203.0.113.11:3479", "203.0.113.1:1002")))
+	s := tab.Summary()
+	if s.UDP.SeenPortDependent != 1 {
+		t.Errorf("SeenPortDependent = %d, want 1: .11:3478 and .11:3479 got different ports", s.UDP.SeenPortDependent)
+	}
+	v := s.Of(KindMapping, UDP)[0]
+	if v.A.Remote != ap("203.0.113.11:3478") || v.A.Public != ap("203.0.113.1:1001") {
+		t.Errorf("evidence pairs the new session with %v via %v, want 203.0.113.11:3478 via 203.0.113.1:1001", v.A.Remote, v.A.Public)
+	}
+}

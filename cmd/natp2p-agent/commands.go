@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"text/tabwriter"
@@ -15,36 +14,6 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/report"
 )
-
-func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
-	var c common
-	c.register(fs, false)
-	mode := fs.String("mode", "observe", "`mode`: observe (report only)")
-	buf := fs.Int("event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
-	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *mode != "observe" {
-		return usageError{fmt.Sprintf("--mode %q: only observe is available in this version", *mode)}
-	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", *level)}
-	}
-	if *buf < 4096 {
-		return usageError{fmt.Sprintf("--event-buffer %d: at least 4096 bytes", *buf)}
-	}
-	cfg := c.config()
-	cfg.ReadBuffer = *buf
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	a, err := agent.New(cfg)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx, nil)
-}
 
 // parseOutput parses the flags of a command that prints a report or table
 // and returns them with the output format.
@@ -80,6 +49,14 @@ func execReport(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // fetchReport asks the daemon; without one it takes a snapshot. Interface
 // flags only apply to snapshots: a daemon reports on its own interfaces.
 func fetchReport(ctx context.Context, c *common) (*report.Report, error) {
+	if c.from != "" {
+		a, err := fromFile(c)
+		if err != nil {
+			return nil, err
+		}
+		r := a.Report(report.SourceSnapshot)
+		return &r, nil
+	}
 	r, _, err := agent.Query(ctx, c.socket, "report")
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return r, err
@@ -90,6 +67,15 @@ func fetchReport(ctx context.Context, c *common) (*report.Report, error) {
 	}
 	snap := a.Report(report.SourceSnapshot)
 	return &snap, nil
+}
+
+// fromFile returns an agent reporting on the saved snapshot c.from.
+func fromFile(c *common) (*agent.Agent, error) {
+	s, err := agent.ReadSnapshot(c.from)
+	if err != nil {
+		return nil, err
+	}
+	return agent.FromSnapshot(s, c.config()), nil
 }
 
 // snapshot returns an agent whose table holds one dump of conntrack.
@@ -120,6 +106,9 @@ func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if ms == nil {
+		ms = []conntrackmap.Mapping{} // print [], not null
+	}
 	switch format {
 	case "json":
 		enc := json.NewEncoder(stdout)
@@ -132,6 +121,13 @@ func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, error) {
+	if c.from != "" {
+		a, err := fromFile(c)
+		if err != nil {
+			return nil, err
+		}
+		return a.Table().Mappings(), nil
+	}
 	_, ms, err := agent.Query(ctx, c.socket, "mappings")
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return ms, err

@@ -38,7 +38,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 type common struct {
 	wan, lan, socket, format string
 	json                     bool
-	procfs                   string
+	procfs, from             string
 }
 
 func (c *common) register(fs *flag.FlagSet, output bool) {
@@ -47,6 +47,7 @@ func (c *common) register(fs *flag.FlagSet, output bool) {
 	fs.StringVar(&c.socket, "socket", agent.DefaultSocket, "control socket `path`")
 	fs.StringVar(&c.procfs, "path.procfs", "/proc", "procfs mount `path`")
 	if output {
+		fs.StringVar(&c.from, "from", "", "report on a snapshot `file` saved by natp2p-agent dump instead of this router")
 		fs.StringVar(&c.format, "format", "", "output `format`: \"\" (text), json or json-line")
 		fs.BoolVar(&c.json, "json", false, "same as --format json")
 	}
@@ -90,3 +91,5 @@ func explain(err error) string {
 	}
 	return err.Error()
 }
+
+func joinComma(s []string) string { return strings.Join(s, ",") }

@@ -329,15 +329,18 @@ func containsPrefix(lines, prefixes []string) bool {
 
 func TestNotRoot(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
+	// A socket path that does not exist (not one nobody may not look into),
+	// so that report goes on to dump conntrack and meets the kernel's EPERM.
 	cmd := l.Router.Command(context.Background(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		agentBin, "report", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+		agentBin, "report", "--wan", l.WANIface, "--socket", "/nonexistent/natp2p/agent.sock")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != exitUsage {
 		t.Fatalf("report as nobody: %v, want exit %d\n%s", err, exitUsage, out)
 	}
-	if msg := strings.TrimSpace(string(out)); strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "run as root") {
-		t.Errorf("report as nobody said %q, want one line telling to run as root", msg)
+	msg := strings.TrimSpace(string(out))
+	if strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "permission denied (conntrack dump): run as root") {
+		t.Errorf("report as nobody said %q, want one line: conntrack dump refused, run as root", msg)
 	}
 }
 
@@ -373,5 +376,24 @@ func TestResyncAfterOverflow(t *testing.T) {
 	}
 	if got := r.Flows.UDP; got < flows {
 		t.Errorf("report counts %d UDP flows, want at least %d", got, flows)
+	}
+}
+
+// TestWANChangeResyncs adds an address to the WAN interface under a running
+// daemon: the flows it keeps depend on the WAN addresses, so it resyncs
+// from a dump (within the 5 s refresh), not because events were lost.
+func TestWANChangeResyncs(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	a := startDaemon(t, l)
+	if _, err := l.Router.Run(context.Background(), "ip", "addr", "add", "203.0.113.2/24", "dev", l.WANIface); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a resync after the WAN change", func() (bool, string) {
+		r, _ := getReport(t, a)
+		return r.Conntrack.Resyncs >= 1 && r.Conntrack.Overflows == 0, fmt.Sprintf("%+v, WAN %v", *r.Conntrack, r.WAN)
+	})
+	r, _ := getReport(t, a)
+	if len(r.WAN) != 1 || len(r.WAN[0].Addrs) != 2 {
+		t.Errorf("report's WAN %+v, want both addresses", r.WAN)
 	}
 }

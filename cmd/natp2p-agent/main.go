@@ -5,6 +5,8 @@
 //	natp2p-agent run        follow conntrack and serve reports (the daemon)
 //	natp2p-agent report     one screen: each check, its verdict and evidence
 //	natp2p-agent mappings   the mapping table
+//	natp2p-agent dump       save what a report reads, for report --from
+//	natp2p-agent check-config  validate /etc/config/natp2p
 //	natp2p-agent version
 //
 // Exit status: 0 when no check fails, 1 when one does (report), 2 for usage
@@ -55,6 +57,8 @@ var commands = []command{
 	{"run", "follow conntrack and serve reports on the control socket (the daemon)", execRun},
 	{"report", "print the compliance report (asks the daemon, or takes a snapshot)", execReport},
 	{"mappings", "list the mapping table", execMappings},
+	{"dump", "save flows, sysctls and interfaces for a report elsewhere (report --from)", execDump},
+	{"check-config", "validate the UCI config (" + DefaultConfig + ") and flags without starting", execCheckConfig},
 	{"version", "print the version", execVersion},
 }
 
@@ -79,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: natp2p-agent COMMAND [flags]\n\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\n'natp2p-agent COMMAND -h' lists a command's flags.\n")
 }

@@ -21,7 +21,7 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"report", "--json", "--format", "json-line"}, code: exitUsage, stderr: "disagree"},
 		{args: []string{"report", "--bogus"}, code: exitUsage, stderr: "flag provided but not defined: -bogus"},
 		{args: []string{"report", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},
-		{args: []string{"run", "--mode", "enforce"}, code: exitUsage, stderr: "only observe"},
+		{args: []string{"run", "--mode", "enforce"}, code: exitUsage, stderr: "not available in this version"},
 		{args: []string{"run", "--log-level", "loud"}, code: exitUsage, stderr: "--log-level"},
 		{args: []string{"run", "--event-buffer", "10"}, code: exitUsage, stderr: "at least 4096"},
 		{args: []string{"report", "--socket", "/nonexistent/agent.sock", "--wan", "nope0"}, code: exitUsage,

@@ -137,7 +137,8 @@ func (a *Agent) RSS() (int64, error) {
 }
 
 // MappingKey is one private endpoint's use of one public endpoint, with
-// the number of live sessions: what both the agent and conntrack -L show.
+// the private endpoint's number of live sessions (over all its public
+// endpoints): what both the agent and conntrack -L show.
 type MappingKey struct {
 	Proto, Private, Public string
 	Sessions               int
@@ -151,19 +152,24 @@ func KernelMappings(ctx context.Context, l *lab.Lab) ([]MappingKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	type key struct {
-		proto     string
-		priv, pub string
-	}
-	count := map[key]int{}
+	type priv struct{ proto, addr string }
+	sessions := map[priv]int{}
+	publics := map[priv]map[string]bool{}
 	for _, f := range flows {
 		if (f.Proto == "udp" || f.Proto == "tcp") && f.ReplyDst.Addr() == l.RouterWAN && f.ReplyDst != f.OrigSrc {
-			count[key{f.Proto, f.OrigSrc.String(), f.ReplyDst.String()}]++
+			p := priv{f.Proto, f.OrigSrc.String()}
+			sessions[p]++
+			if publics[p] == nil {
+				publics[p] = map[string]bool{}
+			}
+			publics[p][f.ReplyDst.String()] = true
 		}
 	}
-	out := make([]MappingKey, 0, len(count))
-	for k, n := range count {
-		out = append(out, MappingKey{k.proto, k.priv, k.pub, n})
+	var out []MappingKey
+	for p, pubs := range publics {
+		for pub := range pubs {
+			out = append(out, MappingKey{p.proto, p.addr, pub, sessions[p]})
+		}
 	}
 	return sortKeys(out), nil
 }

@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/natp2p/natp2p/internal/uci"
+)
+
+// FileConfig is the `config natp2p` section of the UCI file
+// /etc/config/natp2p. Unset options keep their zero value; the daemon's
+// defaults then apply.
+type FileConfig struct {
+	Enabled     bool     // for the init script: whether to start the daemon at all
+	Mode        string   // "observe"
+	WAN         string   // WAN device; empty: the default route's
+	LAN         []string // LAN devices; empty: the others with an IPv4 address
+	Socket      string   // control socket path
+	EventBuffer int      // conntrack event socket buffer, bytes
+	LogLevel    string   // debug, info, warn or error
+}
+
+// Limits of the options that take numbers.
+const (
+	minEventBuffer = 4 << 10
+	maxEventBuffer = 256 << 20
+)
+
+// fileOptions maps each option to its parser.
+var fileOptions = map[string]func(*FileConfig, []string) error{
+	"enabled":      func(c *FileConfig, v []string) (err error) { c.Enabled, err = parseBool(one(v)); return },
+	"mode":         func(c *FileConfig, v []string) error { c.Mode = one(v); return CheckMode(c.Mode) },
+	"wan":          func(c *FileConfig, v []string) error { c.WAN = one(v); return checkIface(c.WAN, true) },
+	"lan":          func(c *FileConfig, v []string) error { return c.setLAN(v) },
+	"socket":       func(c *FileConfig, v []string) error { c.Socket = one(v); return checkPath(c.Socket) },
+	"event_buffer": func(c *FileConfig, v []string) (err error) { c.EventBuffer, err = parseBuffer(one(v)); return },
+	"log_level":    func(c *FileConfig, v []string) error { c.LogLevel = one(v); return CheckLogLevel(c.LogLevel) },
+}
+
+// LoadConfig reads and checks a UCI config file. Errors name the file and
+// line, and say what is wrong in one line.
+func LoadConfig(path string) (FileConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return FileConfig{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	secs, err := uci.Parse(f)
+	if err != nil {
+		return FileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	c, err := fromSections(secs)
+	if err != nil {
+		return FileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func fromSections(secs []*uci.Section) (FileConfig, error) {
+	var found *uci.Section
+	for _, s := range secs {
+		if s.Type != "natp2p" {
+			return FileConfig{}, fmt.Errorf("line %d: unknown section type %q (want natp2p)", s.Line, s.Type)
+		}
+		if found != nil {
+			return FileConfig{}, fmt.Errorf("line %d: a second natp2p section (the first is at line %d)", s.Line, found.Line)
+		}
+		found = s
+	}
+	if found == nil {
+		return FileConfig{}, fmt.Errorf("no `config natp2p` section")
+	}
+	c := FileConfig{Enabled: true}
+	for _, key := range sortedKeys(found.Options) {
+		set, ok := fileOptions[key]
+		if !ok {
+			return FileConfig{}, fmt.Errorf("line %d: unknown option %q (known: %s)", found.Lines[key], key, knownOptions())
+		}
+		if err := set(&c, found.Options[key]); err != nil {
+			return FileConfig{}, fmt.Errorf("line %d: option %s: %w", found.Lines[key], key, err)
+		}
+	}
+	return c, nil
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func knownOptions() string {
+	keys := make([]string, 0, len(fileOptions))
+	for k := range fileOptions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func one(v []string) string { return v[len(v)-1] }
+
+func (c *FileConfig) setLAN(v []string) error {
+	c.LAN = nil
+	for _, item := range v {
+		for _, name := range strings.Fields(item) {
+			if err := checkIface(name, false); err != nil {
+				return err
+			}
+			c.LAN = append(c.LAN, name)
+		}
+	}
+	return nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "1", "true", "yes", "on", "enabled":
+		return true, nil
+	case "0", "false", "no", "off", "disabled":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (use 1 or 0)", s)
+}
+
+func parseBuffer(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < minEventBuffer || n > maxEventBuffer {
+		return 0, fmt.Errorf("%q: want bytes from %d to %d", s, minEventBuffer, maxEventBuffer)
+	}
+	return n, nil
+}
+
+// CheckMode accepts the modes this version runs.
+func CheckMode(m string) error {
+	switch m {
+	case "", "observe":
+		return nil
+	case "enforce":
+		return fmt.Errorf("mode %q is not available in this version (use observe)", m)
+	}
+	return fmt.Errorf("unknown mode %q (use observe)", m)
+}
+
+// CheckLogLevel accepts slog's level names.
+func CheckLogLevel(l string) error {
+	var lv slog.Level
+	if l != "" && lv.UnmarshalText([]byte(l)) != nil {
+		return fmt.Errorf("unknown log level %q (use debug, info, warn or error)", l)
+	}
+	return nil
+}
+
+// checkIface accepts a Linux interface name (IFNAMSIZ, no slash or space).
+func checkIface(name string, emptyOK bool) error {
+	switch {
+	case name == "" && emptyOK:
+		return nil
+	case name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t:") || name == "." || name == "..":
+		return fmt.Errorf("%q is not an interface name", name)
+	}
+	return nil
+}
+
+func checkPath(p string) error {
+	if p != "" && !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%q is not an absolute path", p)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadConfig(t *testing.T) {
+	got, err := LoadConfig("testdata/config/natp2p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FileConfig{Enabled: true, Mode: "observe", WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"},
+		EventBuffer: 8 << 20, LogLevel: "info"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LoadConfig (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := map[string]string{
+		"config natp2p 'main'\n\toption mode 'enforce'\n":    "line 2: option mode: mode \"enforce\" is not available",
+		"config natp2p 'main'\n\toption mdoe 'observe'\n":    "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, lan, log_level, mode, socket, wan)",
+		"config natp2p 'main'\n\toption enabled 'maybe'\n":   "line 2: option enabled: \"maybe\" is not a boolean",
+		"config natp2p 'main'\n\toption event_buffer '10'\n": "line 2: option event_buffer: \"10\": want bytes",
+		"config natp2p 'main'\n\toption wan 'eth0/1'\n":      "line 2: option wan: \"eth0/1\" is not an interface name",
+		"config natp2p 'main'\n\toption socket 'rel.sock'\n": "line 2: option socket: \"rel.sock\" is not an absolute path",
+		"config natp2p 'main'\n\toption log_level 'loud'\n":  "line 2: option log_level: unknown log level",
+		"config natp2p 'a'\nconfig natp2p 'b'\n":             "line 2: a second natp2p section (the first is at line 1)",
+		"config firewall 'x'\n":                              "line 1: unknown section type \"firewall\"",
+		"# empty\n":                                          "no `config natp2p` section",
+		"config natp2p 'main'\n\toption mode 'observe\n":     "line 2: unterminated ' quote",
+	}
+	dir := t.TempDir()
+	for in, want := range tests {
+		path := filepath.Join(dir, "natp2p")
+		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("LoadConfig(%q) = %v, want one line containing %q", in, err, want)
+		}
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "missing")); err == nil {
+		t.Error("LoadConfig(missing file): no error")
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/natp2p/natp2p/agent"
+)
+
+// DefaultConfig is where OpenWrt keeps the package's UCI config.
+const DefaultConfig = "/etc/config/natp2p"
+
+// daemonFlags are run's and check-config's flags: a UCI config file, and
+// flags that override its options.
+type daemonFlags struct {
+	common
+	config, mode, level string
+	buf                 int
+}
+
+func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
+	d.common.register(fs, false)
+	fs.StringVar(&d.config, "config", configDefault, "UCI config `file` (flags override its options)")
+	fs.StringVar(&d.mode, "mode", "observe", "`mode`: observe (report only)")
+	fs.IntVar(&d.buf, "event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
+	fs.StringVar(&d.level, "log-level", "info", "log `level`: debug, info, warn or error")
+}
+
+// resolve merges the config file under the flags that were set and checks
+// the result.
+func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if d.config != "" {
+		fc, err := agent.LoadConfig(d.config)
+		if err != nil {
+			return agent.Config{}, 0, err
+		}
+		d.merge(fc, set)
+	}
+	var lv slog.Level
+	switch {
+	case agent.CheckMode(d.mode) != nil:
+		return agent.Config{}, 0, usageError{"--mode: " + agent.CheckMode(d.mode).Error()}
+	case lv.UnmarshalText([]byte(d.level)) != nil:
+		return agent.Config{}, 0, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", d.level)}
+	case d.buf < 4096:
+		return agent.Config{}, 0, usageError{fmt.Sprintf("--event-buffer %d: at least 4096 bytes", d.buf)}
+	}
+	cfg := d.common.config()
+	cfg.ReadBuffer = d.buf
+	return cfg, lv, nil
+}
+
+// merge takes the file's options for the flags not set on the command line.
+func (d *daemonFlags) merge(fc agent.FileConfig, set map[string]bool) {
+	take := func(flag string, dst *string, v string) {
+		if !set[flag] && v != "" {
+			*dst = v
+		}
+	}
+	take("mode", &d.mode, fc.Mode)
+	take("log-level", &d.level, fc.LogLevel)
+	take("wan", &d.wan, fc.WAN)
+	take("socket", &d.socket, fc.Socket)
+	if !set["lan"] && len(fc.LAN) > 0 {
+		d.lan = joinComma(fc.LAN)
+	}
+	if !set["event-buffer"] && fc.EventBuffer != 0 {
+		d.buf = fc.EventBuffer
+	}
+}
+
+func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var d daemonFlags
+	d.register(fs, "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, lv, err := d.resolve(fs)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx, nil)
+}
+
+// execCheckConfig validates the config file and flags as run would read
+// them, without touching the kernel or the interfaces (so it also runs on a
+// build host or under qemu).
+func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check-config", stderr)
+	var d daemonFlags
+	d.register(fs, DefaultConfig)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, _, err := d.resolve(fs)
+	if err != nil {
+		return err
+	}
+	wan := cfg.WAN
+	if wan == "" {
+		wan = "the default route's"
+	}
+	_, err = fmt.Fprintf(stdout, "%s: ok (mode %s, WAN %s, log level %s)\n", d.config, d.mode, wan, d.level)
+	return err
+}
+
+// execDump saves what a report reads (flows, sysctls, interfaces) as a
+// natp2p.snapshot/v1 document, for `report --from` elsewhere.
+func execDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dump", stderr)
+	var c common
+	c.register(fs, false)
+	output := fs.String("output", "-", "`file` to write, - for stdout")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := agent.New(c.config())
+	if err != nil {
+		return err
+	}
+	snap, err := a.Save(ctx)
+	if err != nil {
+		return err
+	}
+	w := stdout
+	if *output != "-" {
+		f, err := os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(snap)
+}
