@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -395,5 +396,39 @@ func TestWANChangeResyncs(t *testing.T) {
 	r, _ := getReport(t, a)
 	if len(r.WAN) != 1 || len(r.WAN[0].Addrs) != 2 {
 		t.Errorf("report's WAN %+v, want both addresses", r.WAN)
+	}
+}
+
+// TestDumpThenReportFrom saves a router's state with dump and reports on it
+// elsewhere with report --from: the verdicts equal a live snapshot's.
+func TestDumpThenReportFrom(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	withEcho(t, l)
+	udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 40004), server(l, 0, 3478), server(l, 1, 3478), server(l, 1, 3479))
+	a := newAgent(t, l)
+	live, _ := getReport(t, a)
+	saved := filepath.Join(t.TempDir(), "snapshot.json")
+	if _, stderr, code, err := a.Run(context.Background(), "dump", "--wan", l.WANIface, "--output", saved); err != nil || code != 0 {
+		t.Fatalf("dump: exit %d, %v: %s", code, err, stderr)
+	}
+	out, err := exec.Command(agentBin, "report", "--json", "--from", saved).Output() // on the host: no kernel needed
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	if err := report.Validate(out); err != nil {
+		t.Fatal(err)
+	}
+	var fromFile report.Report
+	if err := json.Unmarshal(out, &fromFile); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range live.Checks {
+		if got := fromFile.Checks[i]; got.Verdict != c.Verdict || got.Summary != c.Summary {
+			t.Errorf("%s: from the file %s %q, live %s %q", c.ID, got.Verdict, got.Summary, c.Verdict, c.Summary)
+		}
+	}
+	if fromFile.Check(report.IDMappingUDP).Verdict != report.Fail {
+		t.Errorf("mapping.udp from the saved fully-random router = %s, want FAIL", fromFile.Check(report.IDMappingUDP).Verdict)
 	}
 }

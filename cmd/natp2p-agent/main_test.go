@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,5 +45,42 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("error is %d lines, want one: %q", n+1, stderr.String())
 			}
 		})
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(good, []byte("config natp2p 'main'\n\toption mode 'observe'\n\toption wan 'eth0.2'\n"), 0o600)
+	os.WriteFile(bad, []byte("config natp2p 'main'\n\toption mode 'enforce'\n"), 0o600)
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"check-config", "--config", good}, exitOK, good + ": ok (mode observe, WAN eth0.2, log level info)", ""},
+		{[]string{"check-config", "--config", good, "--wan", "eth1"}, exitOK, "WAN eth1", ""},
+		{[]string{"check-config", "--config", bad}, exitUsage, "", bad + ": line 2: option mode: mode \"enforce\" is not available"},
+		{[]string{"check-config", "--config", filepath.Join(dir, "missing")}, exitUsage, "", "no such file"},
+		{[]string{"check-config", "--config", good, "--log-level", "loud"}, exitUsage, "", "--log-level"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tt.args, &stdout, &stderr); code != tt.code ||
+			!strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, %q, %q", tt.args, code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+func TestReportFromBadSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "snap.json")
+	os.WriteFile(path, []byte(`{"schema":"natp2p.report/v1"}`), 0o600)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"report", "--from", path}, &stdout, &stderr); code != exitUsage ||
+		!strings.Contains(stderr.String(), `schema "natp2p.report/v1", want "natp2p.snapshot/v1"`) {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
