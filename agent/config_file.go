@@ -15,13 +15,14 @@ import (
 // /etc/config/natp2p. Unset options keep their zero value; the daemon's
 // defaults then apply.
 type FileConfig struct {
-	Enabled     bool     // for the init script: whether to start the daemon at all
-	Mode        string   // "observe"
-	WAN         string   // WAN device; empty: the default route's
-	LAN         []string // LAN devices; empty: the others with an IPv4 address
-	Socket      string   // control socket path
-	EventBuffer int      // conntrack event socket buffer, bytes
-	LogLevel    string   // debug, info, warn or error
+	Enabled      bool     // for the init script: whether to start the daemon at all
+	WANInterface string   // for the init script: the OpenWrt interface whose device it passes as --wan
+	Mode         string   // "observe"
+	WAN          string   // WAN device; empty: the default route's
+	LAN          []string // LAN devices; empty: the others with an IPv4 address
+	Socket       string   // control socket path
+	EventBuffer  int      // conntrack event socket buffer, bytes
+	LogLevel     string   // debug, info, warn or error
 }
 
 // Limits of the options that take numbers.
@@ -32,9 +33,13 @@ const (
 
 // fileOptions maps each option to its parser.
 var fileOptions = map[string]func(*FileConfig, []string) error{
-	"enabled":      func(c *FileConfig, v []string) (err error) { c.Enabled, err = parseBool(one(v)); return },
-	"mode":         func(c *FileConfig, v []string) error { c.Mode = one(v); return CheckMode(c.Mode) },
-	"wan":          func(c *FileConfig, v []string) error { c.WAN = one(v); return checkIface(c.WAN, true) },
+	"enabled": func(c *FileConfig, v []string) (err error) { c.Enabled, err = parseBool(one(v)); return },
+	"mode":    func(c *FileConfig, v []string) error { c.Mode = one(v); return CheckMode(c.Mode) },
+	"wan":     func(c *FileConfig, v []string) error { c.WAN = one(v); return checkIface(c.WAN, true) },
+	"wan_interface": func(c *FileConfig, v []string) error {
+		c.WANInterface = one(v)
+		return checkUCIName(c.WANInterface)
+	},
 	"lan":          func(c *FileConfig, v []string) error { return c.setLAN(v) },
 	"socket":       func(c *FileConfig, v []string) error { c.Socket = one(v); return checkPath(c.Socket) },
 	"event_buffer": func(c *FileConfig, v []string) (err error) { c.EventBuffer, err = parseBuffer(one(v)); return },
@@ -165,6 +170,16 @@ func checkIface(name string, emptyOK bool) error {
 		return nil
 	case name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t:") || name == "." || name == "..":
 		return fmt.Errorf("%q is not an interface name", name)
+	}
+	return nil
+}
+
+// checkUCIName accepts an OpenWrt interface (UCI section) name.
+func checkUCIName(name string) error {
+	for _, r := range name {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("%q is not an OpenWrt interface name", name)
+		}
 	}
 	return nil
 }

@@ -23,17 +23,18 @@ func TestLoadConfig(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	tests := map[string]string{
-		"config natp2p 'main'\n\toption mode 'enforce'\n":    "line 2: option mode: mode \"enforce\" is not available",
-		"config natp2p 'main'\n\toption mdoe 'observe'\n":    "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, lan, log_level, mode, socket, wan)",
-		"config natp2p 'main'\n\toption enabled 'maybe'\n":   "line 2: option enabled: \"maybe\" is not a boolean",
-		"config natp2p 'main'\n\toption event_buffer '10'\n": "line 2: option event_buffer: \"10\": want bytes",
-		"config natp2p 'main'\n\toption wan 'eth0/1'\n":      "line 2: option wan: \"eth0/1\" is not an interface name",
-		"config natp2p 'main'\n\toption socket 'rel.sock'\n": "line 2: option socket: \"rel.sock\" is not an absolute path",
-		"config natp2p 'main'\n\toption log_level 'loud'\n":  "line 2: option log_level: unknown log level",
-		"config natp2p 'a'\nconfig natp2p 'b'\n":             "line 2: a second natp2p section (the first is at line 1)",
-		"config firewall 'x'\n":                              "line 1: unknown section type \"firewall\"",
-		"# empty\n":                                          "no `config natp2p` section",
-		"config natp2p 'main'\n\toption mode 'observe\n":     "line 2: unterminated ' quote",
+		"config natp2p 'main'\n\toption mode 'enforce'\n":        "line 2: option mode: mode \"enforce\" is not available",
+		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, lan, log_level, mode, socket, wan, wan_interface)",
+		"config natp2p 'main'\n\toption enabled 'maybe'\n":       "line 2: option enabled: \"maybe\" is not a boolean",
+		"config natp2p 'main'\n\toption event_buffer '10'\n":     "line 2: option event_buffer: \"10\": want bytes",
+		"config natp2p 'main'\n\toption wan 'eth0/1'\n":          "line 2: option wan: \"eth0/1\" is not an interface name",
+		"config natp2p 'main'\n\toption wan_interface 'wan-6'\n": "line 2: option wan_interface: \"wan-6\" is not an OpenWrt interface name",
+		"config natp2p 'main'\n\toption socket 'rel.sock'\n":     "line 2: option socket: \"rel.sock\" is not an absolute path",
+		"config natp2p 'main'\n\toption log_level 'loud'\n":      "line 2: option log_level: unknown log level",
+		"config natp2p 'a'\nconfig natp2p 'b'\n":                 "line 2: a second natp2p section (the first is at line 1)",
+		"config firewall 'x'\n":                                  "line 1: unknown section type \"firewall\"",
+		"# empty\n":                                              "no `config natp2p` section",
+		"config natp2p 'main'\n\toption mode 'observe\n":         "line 2: unterminated ' quote",
 	}
 	dir := t.TempDir()
 	for in, want := range tests {
