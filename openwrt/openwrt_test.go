@@ -90,7 +90,7 @@ func fakeRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
-		"usr/sbin/natp2p-agent": "#!/bin/sh\n[ -z \"$FAKE_BAD_CONFIG\" ] || { echo 'natp2p-agent: config: line 3: bad' >&2; exit 2; }\n",
+		"usr/sbin/natp2p-agent":    "#!/bin/sh\n[ -z \"$FAKE_BAD_CONFIG\" ] || { echo 'natp2p-agent: config: line 3: bad' >&2; exit 2; }\n",
 		"lib/functions/network.sh": "network_get_device() { eval \"$1=pppoe-$2\"; }\n",
 		"lib/functions.sh":         stubs,
 		"etc/init.d/natp2p":        "#!/bin/sh\necho \"init $*\"\n",
