@@ -17,9 +17,9 @@ status=0
 grep -v '^#' cross/targets | while read -r name goarch variant _; do
 	[ -n "$name" ] || continue
 	out=dist/natp2p-agent_linux_$name
-	# shellcheck disable=SC2086 # $variant is one VAR=value or "-"
-	env CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" $( [ "$variant" = - ] || echo "$variant" ) \
-		go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$out" ./cmd/natp2p-agent
+	set -- CGO_ENABLED=0 GOOS=linux GOARCH="$goarch"
+	[ "$variant" = - ] || set -- "$@" "$variant"
+	env "$@" go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$out" ./cmd/natp2p-agent
 	bytes=$(wc -c <"$out")
 	gz=$(gzip -9c "$out" | wc -c)
 	printf '%-8s %-7s %-17s %10d %10d\n' "$name" "$goarch" "$variant" "$bytes" "$gz"
