@@ -7,7 +7,7 @@ NAT      ?= masquerade
 BACKEND  ?= nftables
 FUZZTIME ?= 30s
 
-.PHONY: build deps demo test bench fuzz clean
+.PHONY: build deps demo test test-cross cross ipk bench fuzz clean
 
 ## build: the natp2p-agent binary for this machine (static, stripped)
 build:
@@ -25,6 +25,18 @@ demo: deps build
 test: deps
 	sh scripts/test.sh
 
+## test-cross: unit tests of the kernel-free packages under qemu-user (mips, arm)
+test-cross: deps
+	sh scripts/test-cross.sh | $(GO) run ./internal/cmd/testsummary
+
+## cross: natp2p-agent for every router target into dist/, with a size table and budget
+cross:
+	sh cross/build.sh
+
+## ipk: .ipk packages for OpenWrt 24.10 and older into dist/ (after cross)
+ipk: cross
+	sh cross/ipk.sh
+
 ## bench: micro-benchmarks, then the whole-system flood next to conntrack -E (root)
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./conntrackmap
@@ -33,6 +45,7 @@ bench: deps build
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTableMatchesModel -fuzztime $(FUZZTIME) ./conntrackmap
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/uci
 
 clean:
 	rm -rf bin dist

@@ -66,9 +66,7 @@ func decodeSnapshot(r io.Reader, name string) (*SavedSnapshot, error) {
 // holds the saved flows, and the saved interfaces, sysctls and helpers
 // stand in for the router's.
 func FromSnapshot(s *SavedSnapshot, cfg Config) *Agent {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = func() time.Time { return s.TakenAt } // the report is of that moment
 	a := &Agent{cfg: cfg, log: nopLogger(), host: s.Host, lan: s.LAN, saved: s,
 		table:  conntrackmap.New(conntrackmap.Config{Now: func() time.Time { return s.TakenAt }}),
 		source: NewSource(SourceConfig{})}

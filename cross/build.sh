@@ -3,6 +3,9 @@
 # dist/natp2p-agent_linux_<name>: static (CGO_ENABLED=0), stripped
 # (-s -w), -trimpath, version stamped. Prints a size table and fails when
 # the mipsle binary breaks its budget (a 16 MB-flash router's share).
+#
+# CROSS_TARGETS="mips armv7" limits the targets, NATP2P_DIST the output
+# folder (default dist); BUDGET_BYTES and BUDGET_GZIP override the budget.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,12 +14,15 @@ BUDGET_NAME=mipsle
 BUDGET_BYTES=${BUDGET_BYTES:-5000000}   # stripped binary
 BUDGET_GZIP=${BUDGET_GZIP:-2000000}     # gzip -9, as it sits in a package
 
-mkdir -p dist
+dist=${NATP2P_DIST:-dist}
+mkdir -p "$dist"
+want=" ${CROSS_TARGETS:-} "
 printf '%-8s %-7s %-17s %10s %10s\n' target GOARCH variant bytes gzip-9
 status=0
 grep -v '^#' cross/targets | while read -r name goarch variant _; do
 	[ -n "$name" ] || continue
-	out=dist/natp2p-agent_linux_$name
+	[ -z "${CROSS_TARGETS:-}" ] || [ "${want#* "$name" }" != "$want" ] || continue
+	out=$dist/natp2p-agent_linux_$name
 	set -- CGO_ENABLED=0 GOOS=linux GOARCH="$goarch"
 	[ "$variant" = - ] || set -- "$@" "$variant"
 	env "$@" go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$out" ./cmd/natp2p-agent

@@ -31,7 +31,7 @@ func writeHeader(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "source: natp2p-agent watching since %s (%s)\n",
 			r.Since.Format(time.RFC3339), r.GeneratedAt.Sub(r.Since).Round(time.Second))
 	default:
-		fmt.Fprintf(w, "source: one-shot snapshot (no natp2p-agent running): only live flows count\n")
+		fmt.Fprintf(w, "source: one-shot snapshot, not a running natp2p-agent: only flows live at that moment count\n")
 	}
 	fmt.Fprintf(w, "WAN: %s   LAN: %s\n", interfaces(r.WAN), interfaces(r.LAN))
 	fmt.Fprintf(w, "mappings: %d udp, %d tcp   flows: %d udp, %d tcp\n\n",

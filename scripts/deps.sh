@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian packages natp2p's lab, tests and demo need (gcc for the
-# race detector), if any is
-# missing, and checks the Go toolchain. Idempotent; needs root to install.
+# Installs the Debian packages natp2p's lab, tests and demo need, if any is
+# missing (gcc for the race detector, qemu-user-static for the MIPS and ARM
+# tests, shellcheck), and checks the Go toolchain. Idempotent; needs root
+# to install.
 set -eu
 
 # command -> Debian package
-need="ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps setpriv:util-linux gcc:gcc git:git"
+need="ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps setpriv:util-linux gcc:gcc git:git
+qemu-mips-static:qemu-user-static qemu-arm-static:qemu-user-static shellcheck:shellcheck"
 
 missing=""
 for pair in $need; do
@@ -21,6 +23,7 @@ if [ -n "$missing" ]; then
 	fi
 	echo "deps: installing$missing"
 	apt-get update -q
+	# shellcheck disable=SC2086 # $missing is a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi
 

@@ -7,7 +7,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 
+echo "== shellcheck"
+# shellcheck disable=SC2046 # word lists of file names
+shellcheck -s sh scripts/*.sh cross/*.sh $(ls rc/*.sh rc/*.init 2>/dev/null)
+shellcheck -s dash openwrt/natp2p/files/natp2p.init openwrt/natp2p/files/natp2p.hotplug
+
 echo "== gofmt"
+# shellcheck disable=SC2046
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then
 	echo "gofmt would change: $bad" >&2
@@ -30,5 +36,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 go test -race -tags integration -count=1 -json ./... >"$out" || status=$?
+echo "== the same packages for mips and arm, under qemu-user"
+sh scripts/test-cross.sh >>"$out" || status=$?
 go run ./internal/cmd/testsummary <"$out" || exit 1
 exit $status

@@ -258,7 +258,7 @@ func TestSnapshotWithoutDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text, "one-shot snapshot") || !strings.Contains(text, "FAIL    mapping.udp") {
+	if !strings.Contains(text, "one-shot snapshot, not a running natp2p-agent") || !strings.Contains(text, "FAIL    mapping.udp") {
 		t.Errorf("text report lacks the snapshot note or the failing check:\n%s", text)
 	}
 }
