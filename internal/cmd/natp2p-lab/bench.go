@@ -35,6 +35,7 @@ type result struct {
 	catchUp            time.Duration
 	overflows, resyncs uint64
 	rssPerFlow         float64
+	rss                int64 // the daemon's resident memory holding every flow
 }
 
 // bench floods a fresh lab `runs` times and prints one row per flood.
@@ -51,14 +52,15 @@ func bench(ctx context.Context, w io.Writer, bin string, flows, runs int) error 
 		results = append(results, r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tflows\tflood flows/s\tconntrack -E NEW seen\tconntrack -E lost\tagent lost mappings\tagent overflows/resyncs\tagent table equal after\tagent RSS B/flow\t")
+	fmt.Fprintln(tw, "run\tflows\tflood flows/s\tconntrack -E NEW seen\tconntrack -E lost\tagent lost mappings\tagent overflows/resyncs\tagent table equal after\tagent RSS B/flow\tagent RSS\t")
 	for i, r := range results {
 		lost := "0"
 		if !r.agentEqual {
 			lost = "table differs"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.0f\t%d\t%.1f%%\t%s\t%d/%d\t%v\t%.0f\t\n", i+1, r.flows, r.rate, r.ctSeen,
-			100*(1-float64(r.ctSeen)/float64(r.flows)), lost, r.overflows, r.resyncs, r.catchUp.Round(time.Millisecond), r.rssPerFlow)
+		fmt.Fprintf(tw, "%d\t%d\t%.0f\t%d\t%.1f%%\t%s\t%d/%d\t%v\t%.0f\t%.1f MiB\t\n", i+1, r.flows, r.rate, r.ctSeen,
+			100*(1-float64(r.ctSeen)/float64(r.flows)), lost, r.overflows, r.resyncs, r.catchUp.Round(time.Millisecond),
+			r.rssPerFlow, float64(r.rss)/(1<<20))
 	}
 	return tw.Flush()
 }
@@ -138,7 +140,7 @@ func agentFigures(ctx context.Context, a *labagent.Agent, rss0 int64, res *resul
 		time.Sleep(100 * time.Millisecond)
 	}
 	rss, err := a.RSS()
-	res.rssPerFlow = float64(rss-rss0) / float64(res.flows)
+	res.rss, res.rssPerFlow = rss, float64(rss-rss0)/float64(res.flows)
 	return err
 }
 
