@@ -1,0 +1,14 @@
+#!/bin/sh
+# Unit tests of the packages that need no kernel, built for big-endian MIPS
+# and 32-bit ARM and run under qemu-user; prints `go test -json` for
+# testsummary. (qemu-user cannot open conntrack's netlink socket: the
+# kernel paths are tested natively in the lab.)
+set -eu
+cd "$(dirname "$0")/.."
+pkgs="./conntrackmap ./report ./internal/uci ./agent ./cmd/natp2p-agent"
+status=0
+# shellcheck disable=SC2086 # $pkgs is a list
+GOARCH=mips GOMIPS=softfloat go test -count=1 -json -exec qemu-mips-static $pkgs || status=1
+# shellcheck disable=SC2086
+GOARCH=arm GOARM=5 go test -count=1 -json -exec qemu-arm-static $pkgs || status=1
+exit $status
