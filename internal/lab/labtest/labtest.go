@@ -55,3 +55,14 @@ func Require(t testing.TB, b lab.Backend) {
 	}
 	t.Skipf("skipping: %v", err)
 }
+
+// Missing skips t because a tool the test needs (a real peer such as
+// coturn) is not installed, or fails it if NATP2P_REQUIRE_LAB=1: CI
+// installs every peer, so there a missing one is a broken set-up.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("%s is required (%s=1) but not installed", what, RequireEnv)
+	}
+	t.Skipf("skipping: %s is not installed", what)
+}

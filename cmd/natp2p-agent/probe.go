@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+
+	"github.com/natp2p/natp2p/probe"
+)
+
+// introducerPort is the STUN port (RFC 8489 18.4).
+const introducerPort = "3478"
+
+func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("probe", stderr)
+	var c common
+	introducer := fs.String("introducer", "", "introducer `host[:port]` (an RFC 5780 server, e.g. natp2p-introducer)")
+	local := fs.String("local", "", "local `address` to probe from (a vantage point; default: by route)")
+	timeout := fs.Duration("timeout", probe.DefaultTimeout, "how long a test waits for an answer")
+	noTCP := fs.Bool("no-tcp", false, "skip the TCP mapping test")
+	fs.StringVar(&c.format, "format", "", "output `format`: \"\" (text), json or json-line")
+	fs.BoolVar(&c.json, "json", false, "same as --format json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	format, err := c.outputFormat()
+	if err != nil {
+		return err
+	}
+	cfg, err := probeConfig(*introducer, *local)
+	if err != nil {
+		return err
+	}
+	cfg.Timeout, cfg.NoTCP = *timeout, *noTCP
+	client, err := probe.New(cfg)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	r, err := client.Run(ctx)
+	if err != nil {
+		return err
+	}
+	return writeProbe(stdout, r, format)
+}
+
+func probeConfig(introducer, local string) (probe.Config, error) {
+	if introducer == "" {
+		return probe.Config{}, usageError{"probe: name an introducer with --introducer HOST[:PORT]"}
+	}
+	host, port, err := net.SplitHostPort(introducer)
+	if err != nil {
+		host, port = introducer, introducerPort
+	}
+	ua, err := net.ResolveUDPAddr("udp4", net.JoinHostPort(host, port))
+	if err != nil {
+		return probe.Config{}, fmt.Errorf("probe: introducer %q: %w", introducer, err)
+	}
+	cfg := probe.Config{Introducer: ua.AddrPort()}
+	cfg.Introducer = netip.AddrPortFrom(cfg.Introducer.Addr().Unmap(), cfg.Introducer.Port())
+	if local != "" {
+		if cfg.Local, err = netip.ParseAddr(local); err != nil {
+			return probe.Config{}, usageError{fmt.Sprintf("--local %q is not an IP address", local)}
+		}
+	}
+	return cfg, nil
+}
+
+func writeProbe(w io.Writer, r *probe.Report, format string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "json-line":
+		return json.NewEncoder(w).Encode(r)
+	}
+	return probe.WriteText(w, r)
+}

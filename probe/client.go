@@ -1,0 +1,197 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/natp2p/natp2p/probe/stun"
+)
+
+// Defaults of Config's durations. RFC 8489 recommends an RTO of 500 ms
+// for unknown paths; a probe waits for answers that a NAT may rightly
+// drop, so it retransmits sooner and gives up after Timeout.
+const (
+	DefaultRTO     = 200 * time.Millisecond
+	DefaultTimeout = 1 * time.Second
+)
+
+// Config configures a Client.
+type Config struct {
+	// Introducer is the introducer's primary address and port. Required.
+	Introducer netip.AddrPort
+	// Local is the address to send from (a vantage point). If invalid,
+	// the kernel picks by route.
+	Local netip.Addr
+	// RTO is the first retransmission timeout. If zero, DefaultRTO.
+	RTO time.Duration
+	// Timeout is how long a test waits for its answer. If zero,
+	// DefaultTimeout. A whole probe takes about two of them at most.
+	Timeout time.Duration
+	// NoTCP skips the TCP mapping test.
+	NoTCP bool
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Client runs probes. Run may be called concurrently: every run has sockets
+// of its own.
+type Client struct{ cfg Config }
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if !cfg.Introducer.IsValid() || !cfg.Introducer.Addr().Unmap().Is4() {
+		return nil, errors.New("probe: the introducer must be an IPv4 address and port")
+	}
+	if cfg.RTO <= 0 {
+		cfg.RTO = DefaultRTO
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+// ErrNoIntroducer: the introducer did not answer the first request.
+var ErrNoIntroducer = errors.New("the introducer did not answer")
+
+// Run probes the NAT between here and the introducer. It fails only when
+// the introducer does not answer at all; tests that cannot run leave
+// their fields unknown.
+func (c *Client) Run(ctx context.Context) (*Report, error) {
+	run := *c // Run may fill in the local address: on a copy, for concurrent runs
+	return run.run(ctx)
+}
+
+func (c *Client) run(ctx context.Context) (*Report, error) {
+	start := c.cfg.Now()
+	r := &Report{Schema: Schema, GeneratedAt: start.UTC(), Introducer: c.cfg.Introducer,
+		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown}
+	if !c.cfg.Local.IsValid() {
+		local, err := sourceFor(c.cfg.Introducer)
+		if err != nil {
+			return nil, fmt.Errorf("probe: no route to the introducer %s: %w", c.cfg.Introducer, err)
+		}
+		c.cfg.Local = local
+	}
+	s1, err := openSock(c.cfg.Local)
+	if err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	defer s1.close()
+	first := c.test(ctx, s1, "mapping I", c.cfg.Introducer, 0)
+	r.Tests = append(r.Tests, first.Test)
+	if !first.Answered {
+		return nil, fmt.Errorf("probe: %w: %s sent no answer within %v", ErrNoIntroducer, c.cfg.Introducer, c.cfg.Timeout)
+	}
+	c.fromFirst(r, first)
+	c.runParallel(ctx, r, s1, first)
+	r.Duration = c.cfg.Now().Sub(start)
+	return r, nil
+}
+
+// sourceFor returns the local address the kernel would send from to dst
+// (a connected UDP socket sends nothing).
+func sourceFor(dst netip.AddrPort) (netip.Addr, error) {
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// fromFirst fills what the first answer alone tells.
+func (c *Client) fromFirst(r *Report, first result) {
+	r.Local, r.Public = first.Local, first.Mapped
+	r.Other = first.other
+	r.PortPreservation = ptr(first.Local.Port() == first.Mapped.Port())
+	r.NAT = ptr(first.Local != first.Mapped)
+	if first.plainMapped.IsValid() {
+		r.ALG = ptr(first.plainMapped != first.Mapped)
+	}
+}
+
+// runParallel runs the tests that need the first answer, concurrently.
+func (c *Client) runParallel(ctx context.Context, r *Report, s1 *sock, first result) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	add := func(f func() []Test) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tests := f()
+			mu.Lock()
+			r.Tests = append(r.Tests, tests...)
+			mu.Unlock()
+		}()
+	}
+	if r.Other.IsValid() {
+		add(func() []Test { return c.mapping(ctx, r, s1, first) })
+		add(func() []Test { return c.filtering(ctx, r) })
+		if !c.cfg.NoTCP {
+			add(func() []Test { return c.tcpMapping(ctx, r) })
+		}
+	}
+	add(func() []Test { return c.hairpin(ctx, r, s1) })
+	wg.Wait()
+}
+
+// result is a Test with what the analysis needs beyond it.
+type result struct {
+	Test
+	other       netip.AddrPort // OTHER-ADDRESS or CHANGED-ADDRESS
+	plainMapped netip.AddrPort // MAPPED-ADDRESS, when sent beside XOR-MAPPED-ADDRESS
+}
+
+// test runs one UDP Binding transaction.
+func (c *Client) test(ctx context.Context, s *sock, name string, to netip.AddrPort, change uint32) result {
+	res := result{Test: Test{Name: name, Proto: "udp", Local: s.local(), To: to, Change: changeName(change)}}
+	rep, err := s.exchange(ctx, bindingRequest(change), to, c.cfg.RTO, c.cfg.Timeout)
+	if err != nil {
+		if !errors.Is(err, errNoAnswer) {
+			res.Error = err.Error()
+		}
+		return res
+	}
+	res.fill(rep.msg, rep.from)
+	return res
+}
+
+// fill reads a response's addresses.
+func (res *result) fill(msg *stun.Message, from netip.AddrPort) {
+	res.From = from
+	mapped, xor, err := msg.Mapped()
+	if err != nil || msg.Type != stun.TypeBindingSuccess {
+		res.Error = fmt.Sprintf("unusable response (type 0x%04x): %v", msg.Type, err)
+		return
+	}
+	res.Answered, res.Mapped = true, mapped
+	if xor {
+		res.plainMapped, _ = msg.Address(stun.AttrMappedAddress)
+	}
+	if o, err := msg.Address(stun.AttrOtherAddress); err == nil {
+		res.other = o
+	} else if o, err := msg.Address(stun.AttrChangedAddress); err == nil {
+		res.other = o
+	}
+}
+
+func changeName(change uint32) string {
+	switch change {
+	case stun.ChangeIP | stun.ChangePort:
+		return "ip+port"
+	case stun.ChangeIP:
+		return "ip"
+	case stun.ChangePort:
+		return "port"
+	}
+	return ""
+}

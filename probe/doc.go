@@ -1,0 +1,22 @@
+// Package probe classifies a NAT from the outside, as RFC 5780 describes:
+// it sends STUN Binding requests from the LAN side to an introducer (an
+// RFC 5780 server on two addresses and two ports, see probe/introducer)
+// and reads what the introducer saw.
+//
+// A probe measures, in parallel where the RFC allows:
+//   - mapping behaviour (RFC 5780 4.3): one socket asks the introducer's
+//     primary address, its alternate address on the primary port, and the
+//     alternate address and port what they saw;
+//   - filtering behaviour (RFC 5780 4.4): a fresh socket that has only
+//     talked to the primary address asks for answers from the other
+//     address and port (CHANGE-REQUEST), which the NAT passes or drops;
+//   - hairpinning (RFC 5780 4.5): a third socket sends to the first one's
+//     public mapping;
+//   - port preservation, ALG rewriting (MAPPED-ADDRESS against
+//     XOR-MAPPED-ADDRESS) and the TCP mapping behaviour.
+//
+// Plan and classification are plain functions of what came back, so they
+// are tested without a network; Run does the I/O. Every run uses fresh
+// random source ports (RFC 5780 4.1), so an earlier run's mappings and
+// filters cannot mislead it.
+package probe

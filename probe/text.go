@@ -1,0 +1,44 @@
+package probe
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"time"
+)
+
+// WriteText writes the report for a person at a prompt.
+func WriteText(w io.Writer, r *Report) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "natp2p probe via introducer %s", r.Introducer)
+	if r.Other.IsValid() {
+		fmt.Fprintf(bw, " (RFC 5780, other address %s)\n", r.Other)
+	} else {
+		fmt.Fprintf(bw, " (no RFC 5780 other address: mapping and filtering not measured)\n")
+	}
+	fmt.Fprintf(bw, "local %s is seen as %s (%s)\n\n", r.Local, r.Public, r.Duration.Round(time.Millisecond))
+	rows := []struct{ name, value string }{
+		{"mapping", string(r.Mapping)},
+		{"filtering", string(r.Filtering)},
+		{"tcp mapping", string(r.TCPMapping)},
+		{"hairpin", triState(r.Hairpin)},
+		{"port preservation", triState(r.PortPreservation)},
+		{"ALG rewriting", triState(r.ALG)},
+		{"NAT", triState(r.NAT)},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(bw, "%-18s %s\n", row.name+":", row.value)
+	}
+	return bw.Flush()
+}
+
+// triState prints a tri-state: "not checked" rather than "no" for nil.
+func triState(b *bool) string {
+	switch {
+	case b == nil:
+		return "not checked"
+	case *b:
+		return "yes"
+	}
+	return "no"
+}
