@@ -70,7 +70,6 @@ func runProbe(t *testing.T, l *lab.Lab, args ...string) probe.Report {
 	return r
 }
 
-
 func TestProbeAgainstCoturn(t *testing.T) {
 	for _, tt := range []struct {
 		nat                lab.NAT
