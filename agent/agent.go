@@ -44,6 +44,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
+	// Introducer is the RFC 5780 server the daemon probes, host[:port],
+	// resolved before each probe. If empty, the daemon does not probe and
+	// the probe's checks say UNKNOWN.
+	Introducer string
+	// ProbeInterval is how often to probe. If zero, DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// ProbeFrom is the LAN-side address to probe from. If invalid, the
+	// first IPv4 address of the first LAN interface.
+	ProbeFrom netip.Addr
 }
 
 // Agent watches the router's NAT and reports on it.
@@ -56,6 +65,7 @@ type Agent struct {
 	table  *conntrackmap.Table
 	source *Source
 	saved  *SavedSnapshot // the router state, when reporting on a saved snapshot
+	prober *prober        // nil without an introducer
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -76,6 +86,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.table = conntrackmap.New(conntrackmap.Config{Now: cfg.Now})
+	a.setupProber()
 	a.source = NewSource(SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger})
 	return a, nil
 }
@@ -127,6 +138,7 @@ func (a *Agent) Report(source string) report.Report {
 	if source == report.SourceDaemon {
 		s := a.source.Stats()
 		in.Conntrack = &s
+		in.Probe, in.UpstreamProbe = a.prober.latest()
 	}
 	if a.saved != nil {
 		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
@@ -153,6 +165,9 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.warnIfEventsOff()
+	if a.prober != nil {
+		go a.prober.loop(ctx, a.log.With("component", "probe"))
+	}
 	go every(ctx, wanRefresh, a.refreshWAN)
 	go every(ctx, summaryEvery, a.logSummary)
 	served := make(chan error, 1)
@@ -231,4 +246,39 @@ func (a *Agent) logSummary() {
 		"inconsistent_seen", s.UDP.SeenInconsistent+s.TCP.SeenInconsistent,
 		"overloaded_seen", s.UDP.SeenOverloaded+s.TCP.SeenOverloaded,
 		"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
+}
+
+// setupProber prepares probing when an introducer is configured.
+func (a *Agent) setupProber() {
+	if a.cfg.Introducer == "" {
+		return
+	}
+	every := a.cfg.ProbeInterval
+	if every <= 0 {
+		every = DefaultProbeInterval
+	}
+	a.prober = &prober{introducer: a.cfg.Introducer, every: every, run: runProbe,
+		lanFrom: a.lanVantage, wanFrom: func() netip.Addr { return firstIPv4(a.wan.Load().Addrs) }}
+}
+
+// lanVantage is the address the LAN-side probe sends from.
+func (a *Agent) lanVantage() netip.Addr {
+	if a.cfg.ProbeFrom.IsValid() {
+		return a.cfg.ProbeFrom
+	}
+	for _, l := range a.lan {
+		if addr := firstIPv4(l.Addrs); addr.IsValid() {
+			return addr
+		}
+	}
+	return netip.Addr{}
+}
+
+func firstIPv4(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
 }

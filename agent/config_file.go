@@ -3,10 +3,13 @@ package agent
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/natp2p/natp2p/internal/uci"
 )
@@ -23,6 +26,10 @@ type FileConfig struct {
 	Socket       string   // control socket path
 	EventBuffer  int      // conntrack event socket buffer, bytes
 	LogLevel     string   // debug, info, warn or error
+
+	Introducer    string        // host[:port] of the RFC 5780 server to probe; empty: no probes
+	ProbeInterval time.Duration // how often; zero: DefaultProbeInterval
+	ProbeFrom     string        // LAN-side address to probe from; empty: the first LAN address
 }
 
 // Limits of the options that take numbers.
@@ -44,6 +51,50 @@ var fileOptions = map[string]func(*FileConfig, []string) error{
 	"socket":       func(c *FileConfig, v []string) error { c.Socket = one(v); return checkPath(c.Socket) },
 	"event_buffer": func(c *FileConfig, v []string) (err error) { c.EventBuffer, err = parseBuffer(one(v)); return },
 	"log_level":    func(c *FileConfig, v []string) error { c.LogLevel = one(v); return CheckLogLevel(c.LogLevel) },
+	"introducer":   func(c *FileConfig, v []string) error { c.Introducer = one(v); return checkHostPort(c.Introducer) },
+	"probe_interval": func(c *FileConfig, v []string) (err error) {
+		c.ProbeInterval, err = parseInterval(one(v))
+		return err
+	},
+	"probe_from": func(c *FileConfig, v []string) error { c.ProbeFrom = one(v); return checkAddr(c.ProbeFrom) },
+}
+
+// parseInterval reads a probe interval: a Go duration ("30m") or seconds,
+// at least a minute (a fleet must not flood its introducer).
+func parseInterval(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.Atoi(s)
+		if nerr != nil {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 30m)", s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < time.Minute {
+		return 0, fmt.Errorf("%q: probe at most once a minute", s)
+	}
+	return d, nil
+}
+
+func checkHostPort(s string) error {
+	if s == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = s, "3478"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" || strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q is not host[:port]", s)
+	}
+	return nil
+}
+
+func checkAddr(s string) error {
+	if _, err := netip.ParseAddr(s); s != "" && err != nil {
+		return fmt.Errorf("%q is not an IP address", s)
+	}
+	return nil
 }
 
 // LoadConfig reads and checks a UCI config file. Errors name the file and

@@ -24,11 +24,14 @@ func TestLoadConfig(t *testing.T) {
 func TestLoadConfigErrors(t *testing.T) {
 	tests := map[string]string{
 		"config natp2p 'main'\n\toption mode 'enforce'\n":        "line 2: option mode: mode \"enforce\" is not available",
-		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, lan, log_level, mode, socket, wan, wan_interface)",
+		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, introducer, lan, log_level, mode, probe_from, probe_interval, socket, wan, wan_interface)",
 		"config natp2p 'main'\n\toption enabled 'maybe'\n":       "line 2: option enabled: \"maybe\" is not a boolean",
 		"config natp2p 'main'\n\toption event_buffer '10'\n":     "line 2: option event_buffer: \"10\": want bytes",
 		"config natp2p 'main'\n\toption wan 'eth0/1'\n":          "line 2: option wan: \"eth0/1\" is not an interface name",
 		"config natp2p 'main'\n\toption wan_interface 'wan-6'\n": "line 2: option wan_interface: \"wan-6\" is not an OpenWrt interface name",
+		"config natp2p 'main'\n\toption probe_interval '10s'\n":  "line 2: option probe_interval: \"10s\": probe at most once a minute",
+		"config natp2p 'main'\n\toption introducer 'a b'\n":      "line 2: option introducer: \"a b\" is not host[:port]",
+		"config natp2p 'main'\n\toption probe_from 'lan'\n":      "line 2: option probe_from: \"lan\" is not an IP address",
 		"config natp2p 'main'\n\toption socket 'rel.sock'\n":     "line 2: option socket: \"rel.sock\" is not an absolute path",
 		"config natp2p 'main'\n\toption log_level 'loud'\n":      "line 2: option log_level: unknown log level",
 		"config natp2p 'a'\nconfig natp2p 'b'\n":                 "line 2: a second natp2p section (the first is at line 1)",

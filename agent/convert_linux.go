@@ -12,15 +12,17 @@ import (
 
 // Flow converts a conntrack entry (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY,
 // CTA_STATUS) into the table's flow. It reports false for flows the table
-// does not model: not UDP or TCP, not source-NATed (IPS_SRC_NAT), or NATed
-// to a non-WAN address.
+// does not model: not UDP or TCP, not source-NATed (IPS_SRC_NAT), NATed
+// to a non-WAN address, or sent from a WAN address (the router's own).
 func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
 	p := conntrackmap.Proto(cf.TupleOrig.Proto.Protocol)
 	if (p != conntrackmap.UDP && p != conntrackmap.TCP) || !cf.Status.SrcNAT() {
 		return conntrackmap.Flow{}, false
 	}
 	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
-	if f.Public != nil && !f.Public(fl.Public().Addr()) {
+	// The router's own traffic from its WAN address (its probes among it)
+	// is no LAN host's mapping, even when a rule rewrites its port.
+	if f.Public != nil && (!f.Public(fl.Public().Addr()) || f.Public(fl.Private().Addr())) {
 		return conntrackmap.Flow{}, false
 	}
 	return fl, true

@@ -34,6 +34,8 @@ func TestFilterFlow(t *testing.T) {
 		{"not NATed", wan, natted(17, ip("203.0.113.1"), conntrack.StatusConfirmed), false},
 		{"NATed to a non-WAN address", wan, natted(17, ip("203.0.113.9"), conntrack.StatusSrcNAT), false},
 		{"icmp", wan, natted(1, ip("203.0.113.1"), conntrack.StatusSrcNAT), false},
+		{"the router's own, from its WAN address", Filter{Public: func(a netip.Addr) bool { return a == ip("198.51.100.10") || a == ip("203.0.113.1") }},
+			natted(17, ip("203.0.113.1"), conntrack.StatusSrcNAT), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,9 @@ type Input struct {
 	// (nf_nat_sip, ...). Nil means they could not be read.
 	NATHelpers []string
 	Conntrack  *SourceStats
+	// Probe and UpstreamProbe are the daemon's latest probes from the LAN
+	// side and from the WAN address; nil when it does not probe.
+	Probe, UpstreamProbe *ProbeResult
 }
 
 // Build evaluates every check.
@@ -54,18 +57,21 @@ func Build(in Input) Report {
 	if r.Sysctls == nil {
 		r.Sysctls = map[string]int{}
 	}
+	if in.Probe != nil || in.UpstreamProbe != nil {
+		r.Probe = &Probes{LAN: in.Probe, WAN: in.UpstreamProbe}
+	}
 	r.Checks = []Check{
-		mappingCheck(IDMappingUDP, conntrackmap.UDP, s),
-		mappingCheck(IDMappingTCP, conntrackmap.TCP, s),
+		withProbe(mappingCheck(IDMappingUDP, conntrackmap.UDP, s), "udp", &in),
+		withProbe(mappingCheck(IDMappingTCP, conntrackmap.TCP, s), "tcp", &in),
 		preservationCheck(s),
 		overloadingCheck(s),
 		poolCheck(s),
-		needsProbe(IDHairpin, "LAN-to-LAN through public mappings"),
+		hairpinCheck(&in),
 		udpTimeoutCheck(in.Sysctls),
 		tcpTimeoutCheck(in.Sysctls),
 		transitoryCheck(in.Sysctls),
-		needsProbe(IDFiltering, "inbound filtering"),
-		upstreamCheck(in.WAN),
+		filteringCheck(&in),
+		upstreamFromProbe(upstreamCheck(in.WAN), &in),
 		check(IDMappingStable, Unknown, nil, "not tracked in observe mode: needs enforce mode"),
 		needsProbe(IDTCPUnsolicited, "the answer to an unsolicited SYN"),
 		algCheck(in.NATHelpers),

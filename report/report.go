@@ -61,6 +61,7 @@ type Report struct {
 	Flows       Counts         `json:"flows"`
 	Sysctls     map[string]int `json:"sysctls"`
 	Conntrack   *SourceStats   `json:"conntrack,omitempty"`
+	Probe       *Probes        `json:"probe,omitempty"` // the daemon's latest probes
 }
 
 // Where the figures come from.

@@ -32,6 +32,7 @@ func Validate(data []byte) error {
 		Flows       *Counts         `json:"flows"`
 		Sysctls     *map[string]int `json:"sysctls"`
 		Conntrack   *SourceStats    `json:"conntrack"`
+		Probe       *Probes         `json:"probe"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 
+	"github.com/natp2p/natp2p/agent"
 	"github.com/natp2p/natp2p/probe"
 )
-
-// introducerPort is the STUN port (RFC 8489 18.4).
-const introducerPort = "3478"
 
 func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("probe", stderr)
@@ -30,7 +27,7 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	cfg, err := probeConfig(*introducer, *local)
+	cfg, err := probeConfig(ctx, *introducer, *local)
 	if err != nil {
 		return err
 	}
@@ -46,20 +43,15 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return writeProbe(stdout, r, format)
 }
 
-func probeConfig(introducer, local string) (probe.Config, error) {
+func probeConfig(ctx context.Context, introducer, local string) (probe.Config, error) {
 	if introducer == "" {
 		return probe.Config{}, usageError{"probe: name an introducer with --introducer HOST[:PORT]"}
 	}
-	host, port, err := net.SplitHostPort(introducer)
+	to, err := agent.ResolveIntroducer(ctx, introducer)
 	if err != nil {
-		host, port = introducer, introducerPort
+		return probe.Config{}, err
 	}
-	ua, err := net.ResolveUDPAddr("udp4", net.JoinHostPort(host, port))
-	if err != nil {
-		return probe.Config{}, fmt.Errorf("probe: introducer %q: %w", introducer, err)
-	}
-	cfg := probe.Config{Introducer: ua.AddrPort()}
-	cfg.Introducer = netip.AddrPortFrom(cfg.Introducer.Addr().Unmap(), cfg.Introducer.Port())
+	cfg := probe.Config{Introducer: to}
 	if local != "" {
 		if cfg.Local, err = netip.ParseAddr(local); err != nil {
 			return probe.Config{}, usageError{fmt.Sprintf("--local %q is not an IP address", local)}

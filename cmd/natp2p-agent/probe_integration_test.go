@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os/exec"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/lab/labtest"
 	"github.com/natp2p/natp2p/probe"
+	"github.com/natp2p/natp2p/report"
 )
 
 // stunServer starts an RFC 5780 server in the lab's WAN host on both
@@ -122,6 +124,44 @@ func TestProbeAgainstStund(t *testing.T) {
 			}
 			if r.ALG != nil && *r.ALG {
 				t.Error("ALG rewriting reported, but the lab router runs no NAT helper")
+			}
+		})
+	}
+}
+
+// TestDaemonProbes runs the daemon with an introducer: it probes from the
+// router's LAN address (through its own NAT) and from the WAN address
+// (upstream only), and the report's checks take the probes' verdicts.
+func TestDaemonProbes(t *testing.T) {
+	for _, tt := range []struct {
+		nat     lab.NAT
+		mapping report.Verdict
+		layer   string
+	}{
+		{lab.Masquerade, report.Pass, ""},
+		{lab.MasqueradeFullyRandom, report.Fail, "(this router)"},
+	} {
+		t.Run(string(tt.nat), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{NAT: tt.nat})
+			coturn(t, l)
+			a := startDaemon(t, l, "--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478"))
+			var r report.Report
+			waitFor(t, 10*time.Second, "both probes in the report", func() (bool, string) {
+				r, _ = getReport(t, a)
+				return r.Probe != nil && r.Probe.LAN != nil && r.Probe.WAN != nil, fmt.Sprintf("%+v", r.Probe)
+			})
+			if r.Probe.LAN.Report == nil || r.Probe.WAN.Report == nil {
+				t.Fatalf("a probe failed: lan %+v, wan %+v", r.Probe.LAN, r.Probe.WAN)
+			}
+			want := map[string]report.Verdict{report.IDMappingUDP: tt.mapping, report.IDFiltering: report.Pass,
+				report.IDUpstreamNAT: report.Pass, report.IDHairpin: report.Unknown}
+			for id, v := range want {
+				if c := r.Check(id); c.Verdict != v {
+					t.Errorf("%s = %s (%s %q), want %s", id, c.Verdict, c.Summary, c.Evidence, v)
+				}
+			}
+			if c := r.Check(report.IDMappingUDP); !strings.Contains(strings.Join(c.Evidence, " "), tt.layer) {
+				t.Errorf("mapping.udp evidence %q does not name %q", c.Evidence, tt.layer)
 			}
 		})
 	}

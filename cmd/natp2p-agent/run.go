@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
+	"time"
 
 	"github.com/natp2p/natp2p/agent"
 )
@@ -21,6 +23,8 @@ type daemonFlags struct {
 	common
 	config, mode, level string
 	buf                 int
+	introducer, from    string
+	interval            time.Duration
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
@@ -29,6 +33,9 @@ func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
 	fs.StringVar(&d.mode, "mode", "observe", "`mode`: observe (report only)")
 	fs.IntVar(&d.buf, "event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
 	fs.StringVar(&d.level, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&d.introducer, "introducer", "", "RFC 5780 introducer `host[:port]` to probe (default: no probes)")
+	fs.DurationVar(&d.interval, "probe-interval", agent.DefaultProbeInterval, "how often to probe (at least 1m)")
+	fs.StringVar(&d.from, "probe-from", "", "LAN-side `address` to probe from (default: the first LAN address)")
 }
 
 // resolve merges the config file under the flags that were set and checks
@@ -51,9 +58,17 @@ func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error
 		return agent.Config{}, 0, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", d.level)}
 	case d.buf < 4096:
 		return agent.Config{}, 0, usageError{fmt.Sprintf("--event-buffer %d: at least 4096 bytes", d.buf)}
+	case d.interval < time.Minute:
+		return agent.Config{}, 0, usageError{fmt.Sprintf("--probe-interval %v: probe at most once a minute", d.interval)}
 	}
 	cfg := d.common.config()
-	cfg.ReadBuffer = d.buf
+	cfg.ReadBuffer, cfg.Introducer, cfg.ProbeInterval = d.buf, d.introducer, d.interval
+	if d.from != "" {
+		var err error
+		if cfg.ProbeFrom, err = netip.ParseAddr(d.from); err != nil {
+			return agent.Config{}, 0, usageError{fmt.Sprintf("--probe-from %q is not an IP address", d.from)}
+		}
+	}
 	return cfg, lv, nil
 }
 
@@ -73,6 +88,11 @@ func (d *daemonFlags) merge(fc agent.FileConfig, set map[string]bool) {
 	}
 	if !set["event-buffer"] && fc.EventBuffer != 0 {
 		d.buf = fc.EventBuffer
+	}
+	take("introducer", &d.introducer, fc.Introducer)
+	take("probe-from", &d.from, fc.ProbeFrom)
+	if !set["probe-interval"] && fc.ProbeInterval != 0 {
+		d.interval = fc.ProbeInterval
 	}
 }
 

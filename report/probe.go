@@ -1,0 +1,140 @@
+package report
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/natp2p/natp2p/probe"
+)
+
+// ProbeResult is the daemon's latest probe from one vantage point.
+type ProbeResult struct {
+	Vantage string        `json:"vantage"` // "lan": through this router's NAT; "wan": upstream only
+	From    netip.Addr    `json:"from"`
+	Report  *probe.Report `json:"report,omitempty"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// Probes is the report's "probe" object.
+type Probes struct {
+	LAN *ProbeResult `json:"lan,omitempty"`
+	WAN *ProbeResult `json:"wan,omitempty"`
+}
+
+// ok returns the probe's report when it ran.
+func (p *ProbeResult) ok() *probe.Report {
+	if p == nil {
+		return nil
+	}
+	return p.Report
+}
+
+// describe names a probe for evidence: where from, against what, how old.
+func describe(p *ProbeResult, now time.Time) string {
+	return fmt.Sprintf("probe from %s via %s, %s ago", p.From, p.Report.Introducer,
+		now.Sub(p.Report.GeneratedAt).Round(time.Second))
+}
+
+// withProbe adds the LAN probe's view to a mapping check, and attributes a
+// failure it finds to this router or to the NAT upstream (the WAN probe).
+func withProbe(c Check, proto string, in *Input) Check {
+	lan := in.Probe.ok()
+	if lan == nil {
+		return c
+	}
+	got := lan.Mapping
+	if proto == "tcp" {
+		got = lan.TCPMapping
+	}
+	if got == probe.Unknown {
+		return c
+	}
+	line := fmt.Sprintf("%s: %s %s mapping", describe(in.Probe, in.Now), got, proto)
+	if got != probe.EndpointIndependent {
+		line += " (" + layer(proto, in.UpstreamProbe) + ")"
+	}
+	switch {
+	case got != probe.EndpointIndependent && c.Verdict != Fail:
+		c.Verdict, c.Summary = Fail, fmt.Sprintf("%s mapping seen by the probe (%s)", got, layer(proto, in.UpstreamProbe))
+	case got == probe.EndpointIndependent && c.Verdict == Fail:
+		line += ": disagrees with conntrack, which saw the flows above"
+	case got == probe.EndpointIndependent && c.Verdict == Unknown:
+		c.Verdict, c.Summary = Pass, "endpoint-independent, as the probe saw (no flows to judge by yet)"
+	}
+	c.Evidence = limit(append([]string{line}, c.Evidence...))
+	return c
+}
+
+// layer says which NAT a non-independent mapping comes from: upstream
+// when a NAT lies beyond the WAN address and the WAN probe sees the same
+// behaviour there, else this router. (The WAN probe's ports may still be
+// rewritten by this router's own rule, as masquerade fully-random does to
+// the router's traffic too: only the address tells an upstream NAT.)
+func layer(proto string, wan *ProbeResult) string {
+	r := wan.ok()
+	if r == nil {
+		return "this router or upstream: no WAN-side probe"
+	}
+	up := r.Mapping
+	if proto == "tcp" {
+		up = r.TCPMapping
+	}
+	if upstreamNAT(wan) && up != probe.EndpointIndependent && up != probe.Unknown {
+		return "upstream NAT"
+	}
+	return "this router"
+}
+
+// upstreamNAT reports whether the WAN probe's public address differs from
+// the address it sent from.
+func upstreamNAT(wan *ProbeResult) bool {
+	return wan.ok() != nil && wan.Report.Public.IsValid() && wan.Report.Public.Addr() != wan.From
+}
+
+func filteringCheck(in *Input) Check {
+	r := in.Probe.ok()
+	if r == nil {
+		return probeMissing(IDFiltering, "inbound filtering", in.Probe)
+	}
+	ev := []string{fmt.Sprintf("%s: %s filtering", describe(in.Probe, in.Now), r.Filtering)}
+	switch r.Filtering {
+	case probe.AddressAndPortDependent, probe.AddressDependent:
+		return check(IDFiltering, Pass, ev, "%s filtering: unsolicited inbound stays out (draft section 4)", r.Filtering)
+	case probe.EndpointIndependent:
+		return check(IDFiltering, Warn, ev, "endpoint-independent filtering: anyone who learns a mapping can send in")
+	}
+	return check(IDFiltering, Unknown, ev, "the probe could not tell the filtering behaviour")
+}
+
+// upstreamFromProbe judges upstream NAT by the WAN-side probe: the
+// introducer sees the WAN address unless a NAT lies beyond it.
+func upstreamFromProbe(c Check, in *Input) Check {
+	r := in.UpstreamProbe.ok()
+	if r == nil || !r.Public.IsValid() {
+		return c
+	}
+	ev := fmt.Sprintf("%s: seen as %s", describe(in.UpstreamProbe, in.Now), r.Public.Addr())
+	if upstreamNAT(in.UpstreamProbe) {
+		return check(IDUpstreamNAT, Warn, []string{ev},
+			"NAT upstream: the introducer sees %s, not the WAN address %s (%s mapping there)",
+			r.Public.Addr(), in.UpstreamProbe.From, r.Mapping)
+	}
+	return check(IDUpstreamNAT, Pass, []string{ev}, "no NAT upstream: the introducer sees the WAN address %s", r.Public.Addr())
+}
+
+func hairpinCheck(in *Input) Check {
+	if in.Probe.ok() == nil {
+		return probeMissing(IDHairpin, "LAN-to-LAN through public mappings", in.Probe)
+	}
+	return check(IDHairpin, Unknown, nil,
+		"not measured: the router's own probe cannot hairpin as a LAN host does; run natp2p-agent probe on a LAN host")
+}
+
+// probeMissing explains why a probe-only check has no verdict.
+func probeMissing(id, what string, p *ProbeResult) Check {
+	if p != nil && p.Error != "" {
+		return check(id, Unknown, []string{"probe from " + p.From.String() + ": " + p.Error}, "not measured: the probe failed")
+	}
+	return check(id, Unknown, nil, "not measured: %s needs a probe (run with --introducer)", what)
+}

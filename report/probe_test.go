@@ -1,0 +1,77 @@
+package report
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/probe"
+)
+
+func probed(vantage, from string, mapping, filtering probe.Behaviour, nat bool, public string) *ProbeResult {
+	return &ProbeResult{Vantage: vantage, From: netip.MustParseAddr(from), Report: &probe.Report{
+		GeneratedAt: t0, Introducer: ap("203.0.113.10:3478"), Public: ap(public),
+		Mapping: mapping, TCPMapping: mapping, Filtering: filtering, NAT: &nat}}
+}
+
+func TestProbeChecks(t *testing.T) {
+	eim, apdm := probe.EndpointIndependent, probe.AddressAndPortDependent
+	tests := []struct {
+		name     string
+		lan, wan *ProbeResult
+		want     map[string]Verdict
+		contains map[string]string // check ID -> text in summary or evidence
+	}{
+		{"this router breaks mapping",
+			probed("lan", "198.51.100.1", apdm, apdm, true, "203.0.113.1:40000"),
+			probed("wan", "203.0.113.1", eim, apdm, false, "203.0.113.1:40001"),
+			map[string]Verdict{IDMappingUDP: Fail, IDMappingTCP: Fail, IDFiltering: Pass, IDUpstreamNAT: Pass, IDHairpin: Unknown},
+			map[string]string{IDMappingUDP: "(this router)", IDUpstreamNAT: "no NAT upstream"}},
+		{"upstream breaks mapping",
+			probed("lan", "198.51.100.1", apdm, apdm, true, "198.51.100.77:40000"),
+			probed("wan", "100.64.0.2", apdm, apdm, true, "198.51.100.77:40001"),
+			map[string]Verdict{IDMappingUDP: Fail, IDUpstreamNAT: Warn},
+			map[string]string{IDMappingUDP: "(upstream NAT)", IDUpstreamNAT: "the introducer sees 198.51.100.77"}},
+		{"endpoint-independent before any flow",
+			probed("lan", "198.51.100.1", eim, eim, true, "203.0.113.1:40000"), nil,
+			map[string]Verdict{IDMappingUDP: Pass, IDFiltering: Warn},
+			map[string]string{IDFiltering: "anyone who learns a mapping"}},
+		{"failed probe",
+			&ProbeResult{Vantage: "lan", From: netip.MustParseAddr("198.51.100.1"), Error: "the introducer did not answer"}, nil,
+			map[string]Verdict{IDMappingUDP: Unknown, IDFiltering: Unknown},
+			map[string]string{IDFiltering: "the introducer did not answer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input()
+			in.Probe, in.UpstreamProbe = tt.lan, tt.wan
+			in.Now = t0.Add(3 * time.Minute)
+			r := Build(in)
+			for id, want := range tt.want {
+				if c := r.Check(id); c.Verdict != want {
+					t.Errorf("%s = %s (%s), want %s", id, c.Verdict, c.Summary, want)
+				}
+			}
+			for id, text := range tt.contains {
+				c := r.Check(id)
+				if all := c.Summary + " | " + strings.Join(c.Evidence, " | "); !strings.Contains(all, text) {
+					t.Errorf("%s says %q, want %q in it", id, all, text)
+				}
+			}
+		})
+	}
+}
+
+func TestConntrackFailureStandsAgainstProbe(t *testing.T) {
+	in := input(
+		nat(conntrackmap.UDP, "198.51.100.10:4000", "203.0.113.10:3478", "203.0.113.1:4000"),
+		nat(conntrackmap.UDP, "198.51.100.10:4000", "203.0.113.11:3478", "203.0.113.1:5000"))
+	in.Probe = probed("lan", "198.51.100.1", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
+	r := Build(in)
+	c := r.Check(IDMappingUDP)
+	if c.Verdict != Fail || !strings.Contains(strings.Join(c.Evidence, " "), "disagrees with conntrack") {
+		t.Errorf("mapping.udp = %s %q, want FAIL noting the disagreement", c.Verdict, c.Evidence)
+	}
+}
