@@ -55,13 +55,13 @@ func startServer(t *testing.T, l *lab.Lab, name string, args ...string) {
 	})
 }
 
-// runProbe runs natp2p-agent probe on a LAN host and returns its report.
-func runProbe(t *testing.T, l *lab.Lab, args ...string) probe.Report {
+// runProbe runs natp2p-agent probe in a namespace and returns its report.
+func runProbe(t *testing.T, l *lab.Lab, ns *lab.NS, args ...string) probe.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	args = append([]string{"probe", "--json", "--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478")}, args...)
-	out, err := l.LAN[0].Command(ctx, agentBin, args...).Output()
+	out, err := ns.Command(ctx, agentBin, args...).Output()
 	if err != nil {
 		t.Fatalf("probe: %v\n%s", err, out)
 	}
@@ -72,35 +72,60 @@ func runProbe(t *testing.T, l *lab.Lab, args ...string) probe.Report {
 	return r
 }
 
-func TestProbeAgainstCoturn(t *testing.T) {
+// TestProbeMatrix runs the probe against coturn from a LAN host and from
+// the router's LAN address (the daemon's vantage point) for every NAT the
+// lab builds, and checks both against the lab's known truth.
+func TestProbeMatrix(t *testing.T) {
+	eim, apdm, eif, apdf := probe.EndpointIndependent, probe.AddressAndPortDependent, probe.EndpointIndependent, probe.AddressAndPortDependent
 	for _, tt := range []struct {
 		nat                lab.NAT
 		mapping, filtering probe.Behaviour
-		natted             bool
+		natted, preserved  bool
+		// routerFiltering is what the router's own vantage sees, when it
+		// differs: a DMZ forwards unsolicited packets to the DMZ host only.
+		routerFiltering probe.Behaviour
 	}{
-		{lab.Masquerade, probe.EndpointIndependent, probe.AddressAndPortDependent, true},
-		{lab.MasqueradeFullyRandom, probe.AddressAndPortDependent, probe.AddressAndPortDependent, true},
-		// A router without NAT or filtering rules: nothing to classify.
-		{lab.NoNAT, probe.EndpointIndependent, probe.EndpointIndependent, false},
+		{nat: lab.Masquerade, mapping: eim, filtering: apdf, natted: true, preserved: true},
+		{nat: lab.MasqueradeFullyRandom, mapping: apdm, filtering: apdf, natted: true},
+		{nat: lab.DMZ, mapping: eim, filtering: eif, natted: true, preserved: true, routerFiltering: apdf},
+		{nat: lab.DoubleNAT, mapping: apdm, filtering: apdf, natted: true}, // the CGN allocates at random
+		{nat: lab.NoNAT, mapping: eim, filtering: eif},                     // a plain router, no rules
 	} {
 		t.Run(string(tt.nat), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{NAT: tt.nat})
 			coturn(t, l)
-			r := runProbe(t, l)
-			if r.Mapping != tt.mapping || r.Filtering != tt.filtering || r.TCPMapping != tt.mapping {
-				t.Errorf("mapping %s, filtering %s, tcp mapping %s; want %s, %s, %s\n%+v",
-					r.Mapping, r.Filtering, r.TCPMapping, tt.mapping, tt.filtering, tt.mapping, r.Tests)
+			host := runProbe(t, l, l.LAN[0])
+			checkTruth(t, "LAN host", host, tt.mapping, tt.filtering, tt.natted, tt.preserved)
+			if !tt.natted {
+				return
 			}
-			if r.NAT == nil || *r.NAT != tt.natted {
-				t.Errorf("NAT %v, want %v", r.NAT, tt.natted)
+			if host.Hairpin == nil || *host.Hairpin {
+				t.Errorf("LAN host: hairpin %v, want false (stock Linux NAT drops it)", host.Hairpin)
 			}
-			if tt.natted && (r.Hairpin == nil || *r.Hairpin) {
-				t.Errorf("hairpin %v, want false (stock Linux NAT drops it)", r.Hairpin)
+			routerFiltering := tt.filtering
+			if tt.routerFiltering != "" {
+				routerFiltering = tt.routerFiltering
 			}
-			if tt.natted && (r.PortPreservation == nil || *r.PortPreservation != (tt.nat == lab.Masquerade)) {
-				t.Errorf("port preservation %v under %s", r.PortPreservation, tt.nat)
-			}
+			router := runProbe(t, l, l.Router, "--local", l.RouterLAN.String())
+			checkTruth(t, "router LAN address", router, tt.mapping, routerFiltering, tt.natted, tt.preserved)
 		})
+	}
+}
+
+func checkTruth(t *testing.T, vantage string, r probe.Report, mapping, filtering probe.Behaviour, natted, preserved bool) {
+	t.Helper()
+	if r.Mapping != mapping || r.TCPMapping != mapping || r.Filtering != filtering {
+		t.Errorf("%s: mapping %s, tcp mapping %s, filtering %s; want %s, %s, %s\n%+v",
+			vantage, r.Mapping, r.TCPMapping, r.Filtering, mapping, mapping, filtering, r.Tests)
+	}
+	if r.NAT == nil || *r.NAT != natted {
+		t.Errorf("%s: NAT %v, want %v", vantage, r.NAT, natted)
+	}
+	if natted && (r.PortPreservation == nil || *r.PortPreservation != preserved) {
+		t.Errorf("%s: port preservation %v, want %v", vantage, r.PortPreservation, preserved)
+	}
+	if r.ALG != nil && *r.ALG {
+		t.Errorf("%s: ALG rewriting reported, but the lab runs no NAT helper", vantage)
 	}
 }
 
@@ -117,7 +142,7 @@ func TestProbeAgainstStund(t *testing.T) {
 		t.Run(string(tt.nat), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{NAT: tt.nat})
 			stund(t, l)
-			r := runProbe(t, l, "--no-tcp")
+			r := runProbe(t, l, l.LAN[0], "--no-tcp")
 			if r.Mapping != tt.mapping || r.Filtering != probe.AddressAndPortDependent {
 				t.Errorf("mapping %s, filtering %s; want %s, %s\n%+v", r.Mapping, r.Filtering, tt.mapping,
 					probe.AddressAndPortDependent, r.Tests)
@@ -134,12 +159,13 @@ func TestProbeAgainstStund(t *testing.T) {
 // (upstream only), and the report's checks take the probes' verdicts.
 func TestDaemonProbes(t *testing.T) {
 	for _, tt := range []struct {
-		nat     lab.NAT
-		mapping report.Verdict
-		layer   string
+		nat               lab.NAT
+		mapping, upstream report.Verdict
+		layer             string
 	}{
-		{lab.Masquerade, report.Pass, ""},
-		{lab.MasqueradeFullyRandom, report.Fail, "(this router)"},
+		{lab.Masquerade, report.Pass, report.Pass, ""},
+		{lab.MasqueradeFullyRandom, report.Fail, report.Pass, "(this router)"},
+		{lab.DoubleNAT, report.Fail, report.Warn, "(upstream NAT)"},
 	} {
 		t.Run(string(tt.nat), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{NAT: tt.nat})
@@ -154,7 +180,7 @@ func TestDaemonProbes(t *testing.T) {
 				t.Fatalf("a probe failed: lan %+v, wan %+v", r.Probe.LAN, r.Probe.WAN)
 			}
 			want := map[string]report.Verdict{report.IDMappingUDP: tt.mapping, report.IDFiltering: report.Pass,
-				report.IDUpstreamNAT: report.Pass, report.IDHairpin: report.Unknown}
+				report.IDUpstreamNAT: tt.upstream, report.IDHairpin: report.Unknown}
 			for id, v := range want {
 				if c := r.Check(id); c.Verdict != v {
 					t.Errorf("%s = %s (%s %q), want %s", id, c.Verdict, c.Summary, c.Evidence, v)

@@ -136,6 +136,9 @@ func (l *Lab) lanSteps(i int, h *NS) []step {
 }
 
 func (l *Lab) setupWAN(ctx context.Context) error {
+	if l.cfg.NAT == DoubleNAT {
+		return l.setupDoubleNAT(ctx)
+	}
 	r, w := l.Router, l.WAN
 	steps := []step{
 		{r, []string{"link", "add", wanIface, "address", wanRtrMAC, "type", "veth",
@@ -160,6 +163,58 @@ func (l *Lab) setupWAN(ctx context.Context) error {
 			"via", routerWAN.String()}})
 	}
 	return l.ipSteps(ctx, steps)
+}
+
+var (
+	cgnInMAC  = mac(3, 0, 1)
+	cgnOutMAC = mac(3, 0, 2)
+)
+
+// setupDoubleNAT wires router wan0 (100.64.0.2) to the CGN's "inside"
+// (100.64.0.1) and the CGN's "outside" (203.0.113.1) to the WAN host, and
+// makes the CGN masquerade.
+func (l *Lab) setupDoubleNAT(ctx context.Context) error {
+	c, err := l.addNS(ctx, "c", routerWAN)
+	if err != nil {
+		return err
+	}
+	l.CGN = c
+	if err := l.ipSteps(ctx, l.cgnSteps(c)); err != nil {
+		return err
+	}
+	if _, err := c.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	script := natTable("\t\toifname \"outside\" masquerade fully-random\n", "")
+	_, err = c.runStdin(ctx, []byte(script), "nft", "-f", "-")
+	return err
+}
+
+func (l *Lab) cgnSteps(c *NS) []step {
+	r, w := l.Router, l.WAN
+	steps := []step{
+		{r, []string{"link", "add", wanIface, "address", wanRtrMAC, "type", "veth",
+			"peer", "name", "inside", "address", cgnInMAC, "netns", c.Name}},
+		{r, []string{"link", "set", wanIface, "up"}},
+		{c, []string{"link", "set", "inside", "up"}},
+		{r, []string{"addr", "add", routerCGN.String() + "/24", "dev", wanIface}},
+		{c, []string{"addr", "add", cgnInside.String() + "/24", "dev", "inside"}},
+		{r, []string{"neigh", "replace", cgnInside.String(), "lladdr", cgnInMAC, "dev", wanIface, "nud", "permanent"}},
+		{c, []string{"neigh", "replace", routerCGN.String(), "lladdr", wanRtrMAC, "dev", "inside", "nud", "permanent"}},
+		{r, []string{"route", "add", "default", "via", cgnInside.String()}},
+		{c, []string{"link", "add", "outside", "address", cgnOutMAC, "type", "veth",
+			"peer", "name", "eth0", "address", wanHostMAC, "netns", w.Name}},
+		{c, []string{"link", "set", "outside", "up"}},
+		{w, []string{"link", "set", "eth0", "up"}},
+		{c, []string{"addr", "add", routerWAN.String() + "/24", "dev", "outside"}},
+		{w, []string{"neigh", "replace", routerWAN.String(), "lladdr", cgnOutMAC, "dev", "eth0", "nud", "permanent"}},
+	}
+	for _, a := range serverAddrs {
+		steps = append(steps,
+			step{w, []string{"addr", "add", a.String() + "/24", "dev", "eth0"}},
+			step{c, []string{"neigh", "replace", a.String(), "lladdr", wanHostMAC, "dev", "outside", "nud", "permanent"}})
+	}
+	return steps
 }
 
 // routerWANAddrs returns the router's public addresses (two for SNATPool).

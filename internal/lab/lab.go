@@ -27,6 +27,16 @@ const (
 	// NoNAT is plain routing: no NAT rules (conntrack is still enabled in
 	// the router), and the WAN host routes 198.51.100.0/24 via the router.
 	NoNAT NAT = "none"
+	// DMZ is Masquerade plus OpenWrt's "DMZ host": every inbound UDP and
+	// TCP packet that matches no connection goes to the first LAN host,
+	// port unchanged. Masquerade keeps that host's ports, so its mappings
+	// are endpoint-independent and so is its filtering.
+	DMZ NAT = "dmz"
+	// DoubleNAT puts a carrier-grade NAT between the router and the
+	// internet: the router's WAN is 100.64.0.2/24 behind a CGN namespace
+	// (100.64.0.1 inside, 203.0.113.1 outside) that masquerades
+	// fully-random, as many CGNs allocate ports; the router masquerades too.
+	DoubleNAT NAT = "double-nat"
 )
 
 // Backend selects the firewall tool used to install the NAT rules.
@@ -56,6 +66,8 @@ type Config struct {
 var (
 	routerLAN   = netip.MustParseAddr("198.51.100.1")
 	routerWAN   = netip.MustParseAddr("203.0.113.1")
+	cgnInside   = netip.MustParseAddr("100.64.0.1")
+	routerCGN   = netip.MustParseAddr("100.64.0.2")
 	routerWAN2  = netip.MustParseAddr("203.0.113.2")
 	serverAddrs = []netip.Addr{
 		netip.MustParseAddr("203.0.113.10"),
@@ -77,7 +89,9 @@ type Lab struct {
 	WAN    *NS   // "internet" host: eth0 with 203.0.113.10/24 and 203.0.113.11/24
 
 	RouterLAN   netip.Addr   // 198.51.100.1
-	RouterWAN   netip.Addr   // 203.0.113.1 (SNATPool also owns 203.0.113.2)
+	RouterWAN   netip.Addr   // 203.0.113.1 (SNATPool also owns 203.0.113.2; DoubleNAT: 100.64.0.2)
+	Public      netip.Addr   // what the internet sees: 203.0.113.1
+	CGN         *NS          // DoubleNAT's carrier NAT, else nil
 	ServerAddrs []netip.Addr // 203.0.113.10, 203.0.113.11
 	LANIface    string       // "br-lan", the router's LAN interface
 	WANIface    string       // "wan0", the router's WAN interface
@@ -131,7 +145,7 @@ func (c Config) normalize() (Config, error) {
 
 func (c Config) validate() error {
 	switch {
-	case c.NAT != Masquerade && c.NAT != MasqueradeFullyRandom && c.NAT != SNATPool && c.NAT != NoNAT:
+	case natRule[c.NAT] == "" && c.NAT != NoNAT:
 		return fmt.Errorf("lab: unknown NAT profile %q", c.NAT)
 	case c.Backend != Nftables && c.Backend != Iptables:
 		return fmt.Errorf("lab: unknown backend %q", c.Backend)
@@ -146,15 +160,20 @@ func (c Config) validate() error {
 func (c Config) logf(format string, args ...any) { c.Logf(format, args...) }
 
 func newLab(cfg Config) *Lab {
-	return &Lab{
+	l := &Lab{
 		RouterLAN:   routerLAN,
 		RouterWAN:   routerWAN,
+		Public:      routerWAN,
 		ServerAddrs: append([]netip.Addr(nil), serverAddrs...),
 		LANIface:    lanIface,
 		WANIface:    wanIface,
 		cfg:         cfg,
 		prefix:      newPrefix(),
 	}
+	if cfg.NAT == DoubleNAT {
+		l.RouterWAN = routerCGN
+	}
+	return l
 }
 
 // Namespaces returns the names of the lab's namespaces (router first).

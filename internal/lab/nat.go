@@ -14,7 +14,13 @@ var natRule = map[NAT]string{
 	MasqueradeFullyRandom: `oifname "wan0" masquerade fully-random`,
 	SNATPool:              `oifname "wan0" snat ip to 203.0.113.1-203.0.113.2`,
 	NoNAT:                 ``, // no NAT rule; see nftForward
+	DMZ:                   `oifname "wan0" masquerade`,
+	DoubleNAT:             `oifname "wan0" masquerade`,
 }
+
+// dmzHost is where DMZ sends unsolicited inbound traffic: the first LAN
+// host.
+var dmzHost = lanHostAddr(0)
 
 // iptablesRule is the iptables rule of each profile.
 var iptablesRule = map[NAT][]string{
@@ -23,8 +29,14 @@ var iptablesRule = map[NAT][]string{
 	SNATPool: {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "SNAT",
 		"--to-source", "203.0.113.1-203.0.113.2"},
 	// No NAT; the conntrack match makes the namespace track connections.
-	NoNAT: {"-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT"},
+	NoNAT:     {"-A", "FORWARD", "-m", "conntrack", "--ctstate", "NEW,ESTABLISHED,RELATED", "-j", "ACCEPT"},
+	DMZ:       {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "MASQUERADE"},
+	DoubleNAT: {"-t", "nat", "-A", "POSTROUTING", "-o", wanIface, "-j", "MASQUERADE"},
 }
+
+// iptablesDMZ is DMZ's inbound rule.
+var iptablesDMZ = []string{"-t", "nat", "-A", "PREROUTING", "-i", wanIface, "-p", "udp", "-j", "DNAT",
+	"--to-destination", dmzHost.String()}
 
 // nftForward mirrors the iptables NoNAT rule: an empty nat chain does not
 // enable conntrack in a namespace, a ct expression does.
@@ -33,21 +45,34 @@ const nftForward = "\tchain forward {\n" +
 	"\t\tct state new,established,related accept\n\t}\n"
 
 func nftScript(n NAT) string {
-	rule, fwd := "", ""
+	rule, extra := "", ""
 	if r := natRule[n]; r != "" {
 		rule = "\t\t" + r + "\n"
 	}
-	if n == NoNAT {
-		fwd = nftForward
+	switch n {
+	case NoNAT:
+		extra = nftForward
+	case DMZ:
+		extra = "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" +
+			"\t\tiifname \"wan0\" meta l4proto { udp, tcp } dnat ip to " + dmzHost.String() + "\n\t}\n"
 	}
+	return natTable(rule, extra)
+}
+
+func natTable(rule, extra string) string {
 	return fmt.Sprintf("table ip %s {\n\tchain postrouting {\n"+
 		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n%s\t}\n%s}\n",
-		NFTTable, rule, fwd)
+		NFTTable, rule, extra)
 }
 
 // setupNAT installs the NAT profile in the router namespace.
 func (l *Lab) setupNAT(ctx context.Context) error {
 	if l.cfg.Backend == Iptables {
+		if l.cfg.NAT == DMZ {
+			if _, err := l.Router.Run(ctx, "iptables", append([]string{"-w"}, iptablesDMZ...)...); err != nil {
+				return err
+			}
+		}
 		args := append([]string{"-w"}, iptablesRule[l.cfg.NAT]...)
 		_, err := l.Router.Run(ctx, "iptables", args...)
 		return err
