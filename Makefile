@@ -37,10 +37,11 @@ cross:
 ipk: cross
 	sh cross/ipk.sh
 
-## bench: micro-benchmarks, then the whole-system flood next to conntrack -E (root)
+## bench: micro-benchmarks, the whole-system flood next to conntrack -E, probe time next to coturn's (root)
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./conntrackmap
 	$(GO) run ./internal/cmd/natp2p-lab bench --agent $(AGENT)
+	$(GO) run ./internal/cmd/natp2p-lab bench-probe --agent $(AGENT) --runs 11
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -5,6 +5,7 @@
 //
 //	natp2p-lab demo  --agent bin/natp2p-agent [--nat PROFILE] [--backend nftables|iptables]
 //	natp2p-lab bench --agent bin/natp2p-agent [--flows N] [--runs N]
+//	natp2p-lab bench-probe --agent bin/natp2p-agent [--runs N]
 package main
 
 import (
@@ -32,7 +33,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: natp2p-lab demo|bench --agent PATH [flags]")
+		return errors.New("usage: natp2p-lab demo|bench|bench-probe --agent PATH [flags]")
 	}
 	fs := flag.NewFlagSet("natp2p-lab "+args[0], flag.ContinueOnError)
 	agent := fs.String("agent", "bin/natp2p-agent", "natp2p-agent binary `path`")
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return demo(ctx, stdout, *agent, lab.Config{NAT: lab.NAT(*nat), Backend: lab.Backend(*backend)})
 	case "bench":
 		return bench(ctx, stdout, *agent, *flows, *runs)
+	case "bench-probe":
+		return benchProbe(ctx, stdout, *agent, *runs)
 	}
-	return fmt.Errorf("unknown command %q: use demo or bench", args[0])
+	return fmt.Errorf("unknown command %q: use demo, bench or bench-probe", args[0])
 }
