@@ -14,10 +14,17 @@ const MagicCookie = 0x2112A442
 // HeaderSize is the size of a STUN header.
 const HeaderSize = 20
 
-// MaxMessageSize bounds what Parse accepts: a Binding message over UDP
-// fits one unfragmented datagram (RFC 8489 6.1 recommends staying under
-// the path MTU).
+// MaxMessageSize is the size of the largest message without PADDING: a
+// Binding message over UDP fits one unfragmented datagram (RFC 8489 6.1
+// recommends staying under the path MTU). Use it to size receive buffers
+// for unpadded exchanges.
 const MaxMessageSize = 1500
+
+// MaxPaddedMessageSize bounds what Parse accepts: RFC 5780 7.6 PADDING
+// makes a message as long as the sender's MTU (section 5), which is
+// longer than MaxMessageSize, and at most as long as an IPv4 UDP payload
+// can be (64 KB datagram, 20-byte IP and 8-byte UDP headers).
+const MaxPaddedMessageSize = 65535 - 20 - 8
 
 // Message types used by natp2p (RFC 8489 18.2: method 0x001, Binding).
 const (
@@ -92,7 +99,7 @@ func Parse(b []byte) (*Message, error) {
 	switch {
 	case len(b) < HeaderSize:
 		return nil, ErrTooShort
-	case len(b) > MaxMessageSize:
+	case len(b) > MaxPaddedMessageSize:
 		return nil, ErrTooLong
 	case !IsMessage(b):
 		return nil, ErrNotSTUN
