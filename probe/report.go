@@ -39,6 +39,10 @@ type Report struct {
 	ALG              *bool     `json:"alg"` // a NAT rewrote MAPPED-ADDRESS in the payload
 	NAT              *bool     `json:"nat"` // the public address differs from the local one
 
+	// Lifetime is the idle UDP mapping's lifetime, when asked for
+	// (RFC 5780 4.6); nil otherwise.
+	Lifetime *Lifetime `json:"lifetime,omitempty"`
+
 	Tests    []Test        `json:"tests"` // every exchange, for evidence
 	Duration time.Duration `json:"duration_ns"`
 }

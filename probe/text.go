@@ -26,6 +26,9 @@ func WriteText(w io.Writer, r *Report) error {
 		{"ALG rewriting", triState(r.ALG)},
 		{"NAT", triState(r.NAT)},
 	}
+	if r.Lifetime != nil {
+		rows = append(rows, struct{ name, value string }{"mapping lifetime", r.Lifetime.String()})
+	}
 	for _, row := range rows {
 		fmt.Fprintf(bw, "%-18s %s\n", row.name+":", row.value)
 	}

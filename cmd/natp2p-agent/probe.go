@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"time"
 
 	"github.com/natp2p/natp2p/agent"
 	"github.com/natp2p/natp2p/probe"
@@ -18,6 +19,9 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	local := fs.String("local", "", "local `address` to probe from (a vantage point; default: by route)")
 	timeout := fs.Duration("timeout", probe.DefaultTimeout, "how long a test waits for an answer")
 	noTCP := fs.Bool("no-tcp", false, "skip the TCP mapping test")
+	lifetime := fs.Bool("lifetime", false, "also measure how long an idle UDP mapping lives (takes up to --lifetime-max)")
+	step := fs.Duration("lifetime-step", 10*time.Second, "resolution of the lifetime search")
+	max := fs.Duration("lifetime-max", 5*time.Minute, "longest lifetime to look for")
 	fs.StringVar(&c.format, "format", "", "output `format`: \"\" (text), json or json-line")
 	fs.BoolVar(&c.json, "json", false, "same as --format json")
 	if err := parse(fs, args); err != nil {
@@ -39,6 +43,14 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r, err := client.Run(ctx)
 	if err != nil {
 		return err
+	}
+	if *lifetime {
+		fmt.Fprintf(stderr, "natp2p-agent: measuring the mapping lifetime, up to %v\n", *max)
+		l, err := client.Lifetime(ctx, *step, *max)
+		if err != nil {
+			return err
+		}
+		r.Lifetime = &l
 	}
 	return writeProbe(stdout, r, format)
 }

@@ -192,3 +192,15 @@ func TestDaemonProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeLifetime measures an idle UDP mapping's lifetime with the
+// router's conntrack UDP timeouts set to 10 s: the search must bracket it.
+func TestProbeLifetime(t *testing.T) {
+	l := labtest.New(t, lab.Config{UDPTimeout: 10})
+	coturn(t, l)
+	r := runProbe(t, l, l.LAN[0], "--no-tcp", "--lifetime", "--lifetime-step", "2s", "--lifetime-max", "20s")
+	t.Logf("lifetime: %v", r.Lifetime)
+	if r.Lifetime == nil || r.Lifetime.Min > 10*time.Second || r.Lifetime.Max < 10*time.Second || r.Lifetime.Max == 0 {
+		t.Errorf("lifetime %+v, want a bracket around the 10 s timeout", r.Lifetime)
+	}
+}
