@@ -47,6 +47,9 @@ bench: deps build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTableMatchesModel -fuzztime $(FUZZTIME) ./conntrackmap
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/uci
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./probe/stun
+	$(GO) test -run '^$$' -fuzz FuzzAddress -fuzztime $(FUZZTIME) ./probe/stun
+	$(GO) test -run '^$$' -fuzz FuzzServeRequest -fuzztime $(FUZZTIME) ./probe/introducer
 
 clean:
 	rm -rf bin dist

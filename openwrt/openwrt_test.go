@@ -32,11 +32,12 @@ func TestFeedMakefile(t *testing.T) {
 		"PKG_BUILD_FLAGS:=no-mips16",
 		"PKG_BUILD_PARALLEL:=1",
 		"GO_PKG:=" + module,
-		"GO_PKG_BUILD_PKG:=" + module + "/cmd/natp2p-agent",
+		"GO_PKG_BUILD_PKG:=" + module + "/cmd/natp2p-agent " + module + "/cmd/natp2p-introducer",
 		"include $(INCLUDE_DIR)/package.mk",
 		// Outside the packages feed the include must name the feed's path.
 		"include $(TOPDIR)/feeds/packages/lang/golang/golang-package.mk",
 		"$(eval $(call BuildPackage,natp2p))",
+		"$(eval $(call BuildPackage,natp2p-introducer))",
 	} {
 		if !strings.Contains(mk, "\n"+line+"\n") {
 			t.Errorf("Makefile lacks the line %q", line)
@@ -56,8 +57,14 @@ func TestFeedMakefile(t *testing.T) {
 			t.Errorf("Makefile installs %s: %v", m[1], err)
 		}
 	}
-	if !strings.Contains(mk, "define Package/natp2p/conffiles\n/etc/config/natp2p\nendef") {
-		t.Error("/etc/config/natp2p is not a conffile")
+	for _, pkg := range []string{"natp2p", "natp2p-introducer"} {
+		if !strings.Contains(mk, "define Package/"+pkg+"/conffiles\n/etc/config/"+pkg+"\nendef") {
+			t.Errorf("/etc/config/%s is not a conffile", pkg)
+		}
+		if !strings.Contains(mk, "$(GO_PKG_BUILD_BIN_DIR)/"+strings.Replace(pkg, "natp2p", "natp2p-agent", 1)) &&
+			!strings.Contains(mk, "$(GO_PKG_BUILD_BIN_DIR)/"+pkg) {
+			t.Errorf("package %s installs no binary", pkg)
+		}
 	}
 }
 
@@ -176,11 +183,31 @@ func TestShellcheck(t *testing.T) {
 		}
 		t.Skip("shellcheck not installed")
 	}
-	files := []string{filepath.Join(feed, "files", "natp2p.init"), filepath.Join(feed, "files", "natp2p.hotplug")}
+	files := []string{filepath.Join(feed, "files", "natp2p.init"), filepath.Join(feed, "files", "natp2p.hotplug"),
+		filepath.Join(feed, "files", "natp2p-introducer.init")}
 	// OpenWrt runs these under busybox ash, which has `local`: dash is the
 	// closest dialect shellcheck knows.
 	out, err := exec.Command("shellcheck", append([]string{"-s", "dash"}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+func TestIntroducerInit(t *testing.T) {
+	root := fakeRoot(t)
+	init, _ := filepath.Abs(filepath.Join(feed, "files", "natp2p-introducer.init"))
+	start := stubs + ". " + init + "; start_service; echo rc=$?"
+	out := runSh(t, root, start, "UCI_enabled=1", "UCI_primary=203.0.113.10", "UCI_alternate=203.0.113.11", "UCI_tcp=0")
+	want := "set command " + root + "/usr/sbin/natp2p-introducer --primary 203.0.113.10 --port 3478 --alt-port 3479 --rate 50 --burst 100 --log-level info\n"
+	for _, w := range []string{want, "append command --alternate 203.0.113.11\n", "append command --tcp=false\n", "rc=0\n"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if out := runSh(t, root, start, "UCI_enabled=1", "UCI_primary="); !strings.Contains(out, "option primary is empty") || !strings.Contains(out, "rc=1") {
+		t.Errorf("an empty primary started the introducer:\n%s", out)
+	}
+	if out := runSh(t, root, start); strings.Contains(out, "open") {
+		t.Errorf("disabled by default, yet started:\n%s", out)
 	}
 }

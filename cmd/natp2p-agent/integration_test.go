@@ -23,8 +23,9 @@ import (
 	"github.com/natp2p/natp2p/report"
 )
 
-// agentBin is the natp2p-agent binary under test, built once by TestMain.
-var agentBin string
+// agentBin is the natp2p-agent binary under test and introducerBin the
+// introducer the probe tests run against, built once by TestMain.
+var agentBin, introducerBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "natp2p-it-")
@@ -32,12 +33,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	agentBin = filepath.Join(dir, "natp2p-agent")
-	build := exec.Command("go", "build", "-o", agentBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building natp2p-agent: %v\n%s", err, out)
-		os.Exit(2)
+	agentBin, introducerBin = filepath.Join(dir, "natp2p-agent"), filepath.Join(dir, "natp2p-introducer")
+	for bin, pkg := range map[string]string{agentBin: ".", introducerBin: "../natp2p-introducer"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

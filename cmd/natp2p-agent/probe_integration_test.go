@@ -35,6 +35,12 @@ func coturn(t *testing.T, l *lab.Lab) {
 	startServer(t, l, "turnserver", args...)
 }
 
+// ourIntroducer runs natp2p-introducer.
+func ourIntroducer(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	startServer(t, l, introducerBin, "--primary", l.ServerAddrs[0].String(), "--alternate", l.ServerAddrs[1].String())
+}
+
 // stund runs the classic RFC 3489 server.
 func stund(t *testing.T, l *lab.Lab) {
 	t.Helper()
@@ -72,10 +78,17 @@ func runProbe(t *testing.T, l *lab.Lab, ns *lab.NS, args ...string) probe.Report
 	return r
 }
 
-// TestProbeMatrix runs the probe against coturn from a LAN host and from
-// the router's LAN address (the daemon's vantage point) for every NAT the
-// lab builds, and checks both against the lab's known truth.
+// TestProbeMatrix runs the probe against coturn and against
+// natp2p-introducer, from a LAN host and from the router's LAN address (the
+// daemon's vantage point), for every NAT the lab builds, and checks every
+// run against the lab's known truth.
 func TestProbeMatrix(t *testing.T) {
+	for name, server := range map[string]stunServer{"coturn": coturn, "natp2p-introducer": ourIntroducer} {
+		t.Run(name, func(t *testing.T) { probeMatrix(t, server) })
+	}
+}
+
+func probeMatrix(t *testing.T, server stunServer) {
 	eim, apdm, eif, apdf := probe.EndpointIndependent, probe.AddressAndPortDependent, probe.EndpointIndependent, probe.AddressAndPortDependent
 	for _, tt := range []struct {
 		nat                lab.NAT
@@ -93,7 +106,7 @@ func TestProbeMatrix(t *testing.T) {
 	} {
 		t.Run(string(tt.nat), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{NAT: tt.nat})
-			coturn(t, l)
+			server(t, l)
 			host := runProbe(t, l, l.LAN[0])
 			checkTruth(t, "LAN host", host, tt.mapping, tt.filtering, tt.natted, tt.preserved)
 			if !tt.natted {

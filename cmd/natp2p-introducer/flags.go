@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/natp2p/natp2p/probe/introducer"
+)
+
+// errHelp: -h was asked for and the usage printed.
+var errHelp = flag.ErrHelp
+
+// options are the flags before they become an introducer.Config.
+type options struct {
+	primary, alternate netip.Addr
+	port, altPort      uint
+	tcp                bool
+	rate               float64
+	burst, maxSources  int
+	summary            time.Duration
+	software, logLevel string
+}
+
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("natp2p-introducer", flag.ContinueOnError)
+	fs.TextVar(&o.primary, "primary", netip.Addr{}, "primary `IP` address to serve on (required)")
+	fs.TextVar(&o.alternate, "alternate", netip.Addr{},
+		"alternate `IP` address (without it: RFC 5780 degraded single-IP mode)")
+	fs.UintVar(&o.port, "port", introducer.DefaultPort, "primary `port`")
+	fs.UintVar(&o.altPort, "alt-port", introducer.DefaultAltPort, "alternate `port`")
+	fs.BoolVar(&o.tcp, "tcp", true, "also serve Binding over TCP")
+	fs.Float64Var(&o.rate, "rate", introducer.DefaultRate, "requests per second per source (negative: no limit)")
+	fs.IntVar(&o.burst, "burst", introducer.DefaultBurst, "burst of requests per source")
+	fs.IntVar(&o.maxSources, "max-sources", introducer.DefaultMaxSources, "sources the rate limiter tracks at most")
+	fs.DurationVar(&o.summary, "summary", introducer.DefaultSummaryEvery, "interval of the summary log line (negative: none)")
+	fs.StringVar(&o.software, "software", introducer.DefaultSoftware, "SOFTWARE attribute value")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	return fs
+}
+
+// parseFlags parses args into a Config. Errors are one line; -h prints
+// the usage to stderr.
+func parseFlags(args []string, stderr io.Writer) (introducer.Config, error) {
+	var o options
+	fs := newFlagSet(&o)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, stderr)
+			return introducer.Config{}, errHelp
+		}
+		return introducer.Config{}, fmt.Errorf("%v (see natp2p-introducer -h)", err)
+	}
+	if fs.NArg() > 0 {
+		return introducer.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return o.config(stderr)
+}
+
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "usage: natp2p-introducer --primary IP [--alternate IP] [flags]\n"+
+		"       natp2p-introducer version\n\nflags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func (o *options) config(stderr io.Writer) (introducer.Config, error) {
+	level, err := parseLevel(o.logLevel)
+	switch {
+	case err != nil:
+		return introducer.Config{}, err
+	case !o.primary.IsValid():
+		return introducer.Config{}, errors.New("--primary IP is required")
+	case o.port == 0 || o.port > 65535 || o.altPort == 0 || o.altPort > 65535:
+		return introducer.Config{}, fmt.Errorf("ports must be 1-65535 (--port %d, --alt-port %d)", o.port, o.altPort)
+	}
+	return introducer.Config{
+		Primary: o.primary, Alternate: o.alternate,
+		Port: uint16(o.port), AltPort: uint16(o.altPort), TCP: o.tcp,
+		Rate: o.rate, Burst: o.burst, MaxSources: o.maxSources,
+		SummaryEvery: o.summary, Software: o.software,
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("unknown --log-level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}

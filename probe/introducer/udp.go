@@ -1,0 +1,61 @@
+package introducer
+
+import (
+	"net/netip"
+	"time"
+)
+
+// maxDatagram is the receive buffer: any UDP payload fits.
+const maxDatagram = 1 << 16
+
+// serveUDP reads requests on u until it is closed. It allocates nothing
+// per datagram beyond stun.Parse's message: the request and response
+// buffers are reused.
+func (s *Server) serveUDP(socks *sockets, u *udpSocket) {
+	buf := make([]byte, maxDatagram)
+	out := make([]byte, 0, maxDatagram+256)
+	for {
+		n, src, err := u.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			s.log.Debug("udp read", "addr", u.addr, "err", err)
+			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
+			continue
+		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if r, ok := s.serve(out, buf[:n], src, u.addr, false); ok {
+			s.sendUDP(socks, r)
+		}
+	}
+}
+
+// serve counts and rate-limits one request and handles it. ok is false
+// when nothing is to be sent.
+func (s *Server) serve(out, b []byte, src, local netip.AddrPort, tcp bool) (reply, bool) {
+	s.stats.received.Add(1)
+	if !precheck(b) {
+		s.stats.dropped.Add(1)
+		return reply{}, false
+	}
+	if !s.limit.allow(src.Addr(), s.now()) {
+		s.stats.rateLimited.Add(1)
+		return reply{}, false
+	}
+	r := s.h.handle(out, b, src, local, tcp)
+	s.stats.count(r.outcome)
+	return r, r.outcome != dropped
+}
+
+func (s *Server) sendUDP(socks *sockets, r reply) {
+	conn := socks.udpFor(r.from)
+	if conn == nil {
+		s.stats.sendErrors.Add(1) // not reachable: handle picks served addresses
+		return
+	}
+	if _, err := conn.WriteToUDPAddrPort(r.data, r.to); err != nil {
+		s.stats.sendErrors.Add(1)
+		s.log.Debug("udp send", "from", r.from, "to", r.to, "err", err)
+	}
+}
