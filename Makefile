@@ -3,15 +3,17 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 AGENT    := bin/natp2p-agent
+INTRODUCER := bin/natp2p-introducer
 NAT      ?= masquerade
 BACKEND  ?= nftables
 FUZZTIME ?= 30s
 
 .PHONY: build deps demo test test-cross cross ipk bench fuzz clean
 
-## build: the natp2p-agent binary for this machine (static, stripped)
+## build: natp2p-agent and natp2p-introducer for this machine (static, stripped)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(AGENT) ./cmd/natp2p-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(INTRODUCER) ./cmd/natp2p-introducer
 
 ## deps: install the Debian packages the lab needs (iproute2, nftables, iptables, conntrack)
 deps:
@@ -37,11 +39,12 @@ cross:
 ipk: cross
 	sh cross/ipk.sh
 
-## bench: micro-benchmarks, the whole-system flood next to conntrack -E, probe time next to coturn's (root)
+## bench: micro-benchmarks, the flood next to conntrack -E, probe time and introducer rate next to coturn's (root)
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./conntrackmap
 	$(GO) run ./internal/cmd/natp2p-lab bench --agent $(AGENT)
 	$(GO) run ./internal/cmd/natp2p-lab bench-probe --agent $(AGENT) --runs 11
+	$(GO) run ./internal/cmd/natp2p-lab bench-introducer --agent $(AGENT) --introducer $(INTRODUCER) --runs 3
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,11 +84,16 @@ func (s *Server) Run(ctx context.Context, ready func(addrs []netip.AddrPort)) er
 	return nil
 }
 
-// start launches one goroutine per socket and the summary ticker.
+// start launches the readers of every socket and the summary ticker. A
+// UDP socket gets one reader per CPU: they read concurrently from the one
+// socket, each with its own buffers, so a busy primary address uses every
+// core.
 func (s *Server) start(wg *sync.WaitGroup, socks *sockets, done <-chan struct{}) {
 	for _, u := range socks.udp {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.serveUDP(socks, u) }()
+		for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.serveUDP(socks, u) }()
+		}
 	}
 	for _, t := range socks.tcp {
 		wg.Add(1)

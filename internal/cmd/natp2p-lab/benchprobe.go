@@ -77,11 +77,16 @@ func startCoturn(ctx context.Context, l *lab.Lab) error {
 	if err != nil {
 		return err
 	}
+	return waitListening(ctx, l)
+}
+
+// waitListening waits until a server listens on both addresses' port 3479.
+func waitListening(ctx context.Context, l *lab.Lab) error {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		out, _ := l.WAN.Run(ctx, "ss", "-uln")
 		if strings.Count(string(out), ":3479") >= 2 {
 			return nil
 		}
 	}
-	return fmt.Errorf("turnserver did not listen within 5 s")
+	return fmt.Errorf("the server did not listen within 5 s")
 }

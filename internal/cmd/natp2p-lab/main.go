@@ -6,6 +6,7 @@
 //	natp2p-lab demo  --agent bin/natp2p-agent [--nat PROFILE] [--backend nftables|iptables]
 //	natp2p-lab bench --agent bin/natp2p-agent [--flows N] [--runs N]
 //	natp2p-lab bench-probe --agent bin/natp2p-agent [--runs N]
+//	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
 package main
 
 import (
@@ -33,10 +34,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: natp2p-lab demo|bench|bench-probe --agent PATH [flags]")
+		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer [flags]")
 	}
 	fs := flag.NewFlagSet("natp2p-lab "+args[0], flag.ContinueOnError)
 	agent := fs.String("agent", "bin/natp2p-agent", "natp2p-agent binary `path`")
+	introducer := fs.String("introducer", "bin/natp2p-introducer", "natp2p-introducer binary `path`")
 	nat := fs.String("nat", string(lab.Masquerade), "NAT `profile`: masquerade, masquerade-fully-random, snat-pool or none")
 	backend := fs.String("backend", string(lab.Nftables), "firewall `backend`: nftables or iptables")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return bench(ctx, stdout, *agent, *flows, *runs)
 	case "bench-probe":
 		return benchProbe(ctx, stdout, *agent, *runs)
+	case "bench-introducer":
+		return benchIntroducer(ctx, stdout, *introducer, *runs)
 	}
-	return fmt.Errorf("unknown command %q: use demo, bench or bench-probe", args[0])
+	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe or bench-introducer", args[0])
 }
