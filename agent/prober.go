@@ -66,6 +66,9 @@ type logger interface {
 func (p *prober) probeBoth(ctx context.Context, log logger) {
 	lan := p.once(ctx, log, "lan", p.lanFrom())
 	wan := p.once(ctx, log, "wan", p.wanFrom())
+	if lan != nil && wan != nil {
+		probe.Attribute(lan.Report, wan.Report, wan.From)
+	}
 	p.mu.Lock()
 	p.lan, p.wan = lan, wan
 	p.mu.Unlock()

@@ -73,7 +73,7 @@ func (c *Client) Run(ctx context.Context) (*Report, error) {
 func (c *Client) run(ctx context.Context) (*Report, error) {
 	start := c.cfg.Now()
 	r := &Report{Schema: Schema, GeneratedAt: start.UTC(), Introducer: c.cfg.Introducer,
-		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown}
+		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown, Layers: []Layer{}}
 	if !c.cfg.Local.IsValid() {
 		local, err := sourceFor(c.cfg.Introducer)
 		if err != nil {

@@ -39,6 +39,12 @@ type Report struct {
 	ALG              *bool     `json:"alg"` // a NAT rewrote MAPPED-ADDRESS in the payload
 	NAT              *bool     `json:"nat"` // the public address differs from the local one
 
+	// UpstreamNAT and Layers are known when the probe also ran from the
+	// router's WAN address (see Attribute): whether a NAT lies beyond the
+	// router, and which layer shows which behaviour.
+	UpstreamNAT *bool   `json:"upstream_nat"`
+	Layers      []Layer `json:"layers"`
+
 	// Lifetime is the idle UDP mapping's lifetime, when asked for
 	// (RFC 5780 4.6); nil otherwise.
 	Lifetime *Lifetime `json:"lifetime,omitempty"`

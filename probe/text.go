@@ -26,11 +26,18 @@ func WriteText(w io.Writer, r *Report) error {
 		{"ALG rewriting", triState(r.ALG)},
 		{"NAT", triState(r.NAT)},
 	}
+	if r.UpstreamNAT != nil {
+		rows = append(rows, struct{ name, value string }{"upstream NAT", triState(r.UpstreamNAT)})
+	}
+	for _, l := range r.Layers {
+		rows = append(rows, struct{ name, value string }{"layer " + l.Name,
+			fmt.Sprintf("mapping %s, tcp mapping %s, filtering %s", l.Mapping, l.TCPMapping, l.Filtering)})
+	}
 	if r.Lifetime != nil {
 		rows = append(rows, struct{ name, value string }{"mapping lifetime", r.Lifetime.String()})
 	}
 	for _, row := range rows {
-		fmt.Fprintf(bw, "%-18s %s\n", row.name+":", row.value)
+		fmt.Fprintf(bw, "%-19s %s\n", row.name+":", row.value)
 	}
 	return bw.Flush()
 }

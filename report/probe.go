@@ -52,11 +52,11 @@ func withProbe(c Check, proto string, in *Input) Check {
 	}
 	line := fmt.Sprintf("%s: %s %s mapping", describe(in.Probe, in.Now), got, proto)
 	if got != probe.EndpointIndependent {
-		line += " (" + layer(proto, in.UpstreamProbe) + ")"
+		line += " (" + layer(proto, in) + ")"
 	}
 	switch {
 	case got != probe.EndpointIndependent && c.Verdict != Fail:
-		c.Verdict, c.Summary = Fail, fmt.Sprintf("%s mapping seen by the probe (%s)", got, layer(proto, in.UpstreamProbe))
+		c.Verdict, c.Summary = Fail, fmt.Sprintf("%s mapping seen by the probe (%s)", got, layer(proto, in))
 	case got == probe.EndpointIndependent && c.Verdict == Fail:
 		line += ": disagrees with conntrack, which saw the flows above"
 	case got == probe.EndpointIndependent && c.Verdict == Unknown:
@@ -66,24 +66,16 @@ func withProbe(c Check, proto string, in *Input) Check {
 	return c
 }
 
-// layer says which NAT a non-independent mapping comes from: upstream
-// when a NAT lies beyond the WAN address and the WAN probe sees the same
-// behaviour there, else this router. (The WAN probe's ports may still be
-// rewritten by this router's own rule, as masquerade fully-random does to
-// the router's traffic too: only the address tells an upstream NAT.)
-func layer(proto string, wan *ProbeResult) string {
-	r := wan.ok()
-	if r == nil {
-		return "this router or upstream: no WAN-side probe"
-	}
-	up := r.Mapping
-	if proto == "tcp" {
-		up = r.TCPMapping
-	}
-	if upstreamNAT(wan) && up != probe.EndpointIndependent && up != probe.Unknown {
+// layer says which NAT a non-independent mapping comes from, as the LAN
+// probe's layers (probe.Attribute) tell.
+func layer(proto string, in *Input) string {
+	switch in.Probe.ok().Culprit(proto == "tcp") {
+	case probe.LayerUpstream:
 		return "upstream NAT"
+	case probe.LayerRouter:
+		return "this router"
 	}
-	return "this router"
+	return "this router or upstream: no WAN-side probe"
 }
 
 // upstreamNAT reports whether the WAN probe's public address differs from

@@ -47,6 +47,9 @@ func TestProbeChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := input()
 			in.Probe, in.UpstreamProbe = tt.lan, tt.wan
+			if tt.lan != nil && tt.wan != nil {
+				probe.Attribute(tt.lan.Report, tt.wan.Report, tt.wan.From)
+			}
 			in.Now = t0.Add(3 * time.Minute)
 			r := Build(in)
 			for id, want := range tt.want {

@@ -19,6 +19,7 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	local := fs.String("local", "", "local `address` to probe from (a vantage point; default: by route)")
 	timeout := fs.Duration("timeout", probe.DefaultTimeout, "how long a test waits for an answer")
 	noTCP := fs.Bool("no-tcp", false, "skip the TCP mapping test")
+	upstreamFrom := fs.String("upstream-from", "", "on the router: its WAN `address`; also probe from it and split the verdicts between this router and an upstream NAT")
 	lifetime := fs.Bool("lifetime", false, "also measure how long an idle UDP mapping lives (takes up to --lifetime-max)")
 	step := fs.Duration("lifetime-step", 10*time.Second, "resolution of the lifetime search")
 	max := fs.Duration("lifetime-max", 5*time.Minute, "longest lifetime to look for")
@@ -43,6 +44,11 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r, err := client.Run(ctx)
 	if err != nil {
 		return err
+	}
+	if *upstreamFrom != "" {
+		if err := attribute(ctx, r, cfg, *upstreamFrom); err != nil {
+			return err
+		}
 	}
 	if *lifetime {
 		fmt.Fprintf(stderr, "natp2p-agent: measuring the mapping lifetime, up to %v\n", *max)
@@ -70,6 +76,26 @@ func probeConfig(ctx context.Context, introducer, local string) (probe.Config, e
 		}
 	}
 	return cfg, nil
+}
+
+// attribute probes again from the WAN address and splits r between this
+// router and an upstream NAT.
+func attribute(ctx context.Context, r *probe.Report, cfg probe.Config, from string) error {
+	wanAddr, err := netip.ParseAddr(from)
+	if err != nil {
+		return usageError{fmt.Sprintf("--upstream-from %q is not an IP address", from)}
+	}
+	cfg.Local = wanAddr
+	client, err := probe.New(cfg)
+	if err != nil {
+		return err
+	}
+	wan, err := client.Run(ctx)
+	if err != nil {
+		return fmt.Errorf("probe from the WAN address: %w", err)
+	}
+	probe.Attribute(r, wan, wanAddr)
+	return nil
 }
 
 func writeProbe(w io.Writer, r *probe.Report, format string) error {

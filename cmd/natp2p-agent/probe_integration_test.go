@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/lab/labtest"
 	"github.com/natp2p/natp2p/probe"
@@ -215,5 +216,35 @@ func TestProbeLifetime(t *testing.T) {
 	t.Logf("lifetime: %v", r.Lifetime)
 	if r.Lifetime == nil || r.Lifetime.Min > 10*time.Second || r.Lifetime.Max < 10*time.Second || r.Lifetime.Max == 0 {
 		t.Errorf("lifetime %+v, want a bracket around the 10 s timeout", r.Lifetime)
+	}
+}
+
+// TestProbeLayers probes from the router's LAN and WAN addresses and
+// splits the verdicts: under double NAT the upstream CGN breaks mapping;
+// under plain masquerade there is no upstream NAT.
+func TestProbeLayers(t *testing.T) {
+	for _, tt := range []struct {
+		nat      lab.NAT
+		upstream bool
+		layers   []probe.Layer
+	}{
+		{lab.Masquerade, false, []probe.Layer{{Name: probe.LayerRouter, Mapping: probe.EndpointIndependent,
+			TCPMapping: probe.EndpointIndependent, Filtering: probe.AddressAndPortDependent}}},
+		{lab.DoubleNAT, true, []probe.Layer{
+			{Name: probe.LayerRouter, Mapping: probe.Unknown, TCPMapping: probe.Unknown, Filtering: probe.Unknown},
+			{Name: probe.LayerUpstream, Mapping: probe.AddressAndPortDependent, TCPMapping: probe.AddressAndPortDependent,
+				Filtering: probe.AddressAndPortDependent}}},
+	} {
+		t.Run(string(tt.nat), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{NAT: tt.nat})
+			ourIntroducer(t, l)
+			r := runProbe(t, l, l.Router, "--local", l.RouterLAN.String(), "--upstream-from", l.RouterWAN.String())
+			if r.UpstreamNAT == nil || *r.UpstreamNAT != tt.upstream {
+				t.Errorf("upstream NAT %v, want %v", r.UpstreamNAT, tt.upstream)
+			}
+			if diff := cmp.Diff(tt.layers, r.Layers); diff != "" {
+				t.Errorf("layers (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
