@@ -34,6 +34,13 @@ type Config struct {
 	Timeout time.Duration
 	// NoTCP skips the TCP mapping test.
 	NoTCP bool
+	// Second is another STUN server, on another address, for an
+	// introducer without RFC 5780 (no OTHER-ADDRESS): the mapping test then
+	// compares what the two servers saw. Two servers tell endpoint-
+	// independent mapping from the rest, not address- from
+	// address-and-port-dependent: a difference is reported as
+	// address-dependent, the least it can be. Filtering stays unknown.
+	Second netip.AddrPort
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
 }
@@ -132,6 +139,9 @@ func (c *Client) runParallel(ctx context.Context, r *Report, s1 *sock, first res
 			r.Tests = append(r.Tests, tests...)
 			mu.Unlock()
 		}()
+	}
+	if !r.Other.IsValid() && c.cfg.Second.IsValid() {
+		add(func() []Test { return c.twoServerMapping(ctx, r, s1, first) })
 	}
 	if r.Other.IsValid() {
 		add(func() []Test { return c.mapping(ctx, r, s1, first) })

@@ -19,6 +19,22 @@ func (c *Client) mapping(ctx context.Context, r *Report, s1 *sock, first result)
 	return []Test{ii.Test, iii.Test}
 }
 
+// twoServerMapping compares the first test's mapping with what a second
+// server saw from the same socket (the fallback for servers without RFC
+// 5780).
+func (c *Client) twoServerMapping(ctx context.Context, r *Report, s1 *sock, first result) []Test {
+	ii := c.test(ctx, s1, "mapping II (second server)", c.cfg.Second, 0)
+	switch {
+	case !ii.Answered:
+		setBehaviour(&r.Mapping, Unknown)
+	case ii.Mapped == first.Mapped:
+		setBehaviour(&r.Mapping, EndpointIndependent)
+	default:
+		setBehaviour(&r.Mapping, AddressDependent) // at least
+	}
+	return []Test{ii.Test}
+}
+
 // filtering runs RFC 5780 4.4 tests II and III on a fresh socket that
 // sends only to the primary address.
 func (c *Client) filtering(ctx context.Context, r *Report) []Test {

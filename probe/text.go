@@ -14,7 +14,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if r.Other.IsValid() {
 		fmt.Fprintf(bw, " (RFC 5780, other address %s)\n", r.Other)
 	} else {
-		fmt.Fprintf(bw, " (no RFC 5780 other address: mapping and filtering not measured)\n")
+		fmt.Fprintf(bw, " (no RFC 5780 other address: filtering not measured, mapping only with --second)\n")
 	}
 	fmt.Fprintf(bw, "local %s is seen as %s (%s)\n\n", r.Local, r.Public, r.Duration.Round(time.Millisecond))
 	rows := []struct{ name, value string }{

@@ -16,6 +16,7 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("probe", stderr)
 	var c common
 	introducer := fs.String("introducer", "", "introducer `host[:port]` (an RFC 5780 server, e.g. natp2p-introducer)")
+	second := fs.String("second", "", "another STUN server `host[:port]` on another address, for an introducer without RFC 5780")
 	local := fs.String("local", "", "local `address` to probe from (a vantage point; default: by route)")
 	timeout := fs.Duration("timeout", probe.DefaultTimeout, "how long a test waits for an answer")
 	noTCP := fs.Bool("no-tcp", false, "skip the TCP mapping test")
@@ -37,6 +38,11 @@ func execProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg.Timeout, cfg.NoTCP = *timeout, *noTCP
+	if *second != "" {
+		if cfg.Second, err = agent.ResolveIntroducer(ctx, *second); err != nil {
+			return err
+		}
+	}
 	client, err := probe.New(cfg)
 	if err != nil {
 		return usageError{err.Error()}

@@ -248,3 +248,32 @@ func TestProbeLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeWithoutRFC5780 probes two single-address servers (introducers
+// in RFC 5780's degraded mode): mapping from the two, filtering unknown.
+func TestProbeWithoutRFC5780(t *testing.T) {
+	for _, tt := range []struct {
+		nat     lab.NAT
+		mapping probe.Behaviour
+	}{
+		{lab.Masquerade, probe.EndpointIndependent},
+		{lab.MasqueradeFullyRandom, probe.AddressDependent}, // the least two servers can tell
+	} {
+		t.Run(string(tt.nat), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{NAT: tt.nat})
+			for _, a := range l.ServerAddrs {
+				if _, err := l.WAN.Start(context.Background(), introducerBin, "--primary", a.String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 5*time.Second, "two degraded introducers", func() (bool, string) {
+				out, _ := l.WAN.Run(context.Background(), "ss", "-uln")
+				return strings.Count(string(out), ":3478") >= 2, string(out)
+			})
+			r := runProbe(t, l, l.LAN[0], "--no-tcp", "--second", net.JoinHostPort(l.ServerAddrs[1].String(), "3478"))
+			if r.Mapping != tt.mapping || r.Filtering != probe.Unknown || r.Other.IsValid() {
+				t.Errorf("mapping %s, filtering %s, other %v; want %s, unknown, none", r.Mapping, r.Filtering, r.Other, tt.mapping)
+			}
+		})
+	}
+}
