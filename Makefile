@@ -21,7 +21,7 @@ deps:
 
 ## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root)
 demo: deps build
-	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --nat $(NAT) --backend $(BACKEND)
+	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND)
 
 ## test: the whole suite, lab tests included when root
 test: deps

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/labagent"
@@ -13,7 +14,7 @@ import (
 
 // demo builds a lab, starts the daemon in its router, makes traffic that
 // shows both good and bad NAT behaviour, and prints what the agent says.
-func demo(ctx context.Context, w io.Writer, bin string, cfg lab.Config) error {
+func demo(ctx context.Context, w io.Writer, bin, introducerBin string, cfg lab.Config) error {
 	say(w, "building a throwaway lab: LAN 198.51.100.0/24 -> router (%s, %s) -> WAN 203.0.113.0/24",
 		or(string(cfg.NAT), "masquerade"), or(string(cfg.Backend), "nftables"))
 	l, err := lab.New(ctx, cfg)
@@ -30,13 +31,18 @@ func demo(ctx context.Context, w io.Writer, bin string, cfg lab.Config) error {
 	}
 	defer os.RemoveAll(dir)
 	a := labagent.New(l, bin, dir)
-	say(w, "starting natp2p-agent run in the router (namespace %s)", l.Router.Name)
-	if err := a.Start(ctx); err != nil {
+	say(w, "starting natp2p-introducer on the WAN host (%s and %s)", l.ServerAddrs[0], l.ServerAddrs[1])
+	if err := startIntroducer(ctx, l, introducerBin); err != nil {
+		return err
+	}
+	say(w, "starting natp2p-agent run in the router (namespace %s), probing the introducer", l.Router.Name)
+	if err := a.Start(ctx, "--introducer", netip.AddrPortFrom(l.ServerAddrs[0], 3478).String()); err != nil {
 		return err
 	}
 	if err := demoTraffic(ctx, w, l); err != nil {
 		return err
 	}
+	waitProbes(ctx, a)
 	for _, args := range [][]string{{"report"}, {"mappings"}} {
 		say(w, "$ natp2p-agent %s", args[0])
 		out, stderr, _, err := a.Run(ctx, append(args, "--socket", a.Socket)...)
@@ -51,7 +57,7 @@ func demo(ctx context.Context, w io.Writer, bin string, cfg lab.Config) error {
 func demoTraffic(ctx context.Context, w io.Writer, l *lab.Lab) error {
 	var addrs []netip.AddrPort
 	for _, s := range l.ServerAddrs {
-		addrs = append(addrs, netip.AddrPortFrom(s, 3478), netip.AddrPortFrom(s, 3479))
+		addrs = append(addrs, netip.AddrPortFrom(s, 4000), netip.AddrPortFrom(s, 4001)) // the introducer has 3478-3479
 	}
 	if err := l.WAN.UDPEcho(addrs...); err != nil {
 		return err
@@ -78,6 +84,15 @@ func demoTraffic(ctx context.Context, w io.Writer, l *lab.Lab) error {
 	say(w, "traffic: host A opens two TCP connections from one port: %s -> %v", ap(a, 6000), addrs[:2])
 	_, err := a.DialTCP(ctx, ap(a, 6000), addrs[:2]...)
 	return err
+}
+
+// waitProbes waits (at most 10 s) for the daemon's first probes.
+func waitProbes(ctx context.Context, a *labagent.Agent) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if r, _, err := a.Report(ctx); err == nil && r.Probe != nil && r.Probe.LAN != nil && r.Probe.WAN != nil {
+			return
+		}
+	}
 }
 
 func ap(h *lab.NS, port uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr(), port) }
