@@ -88,13 +88,7 @@ func snapshot(ctx context.Context, c *common) (*agent.Agent, error) {
 }
 
 func writeReport(w io.Writer, r *report.Report, format string) error {
-	switch format {
-	case "json":
-		return report.WriteJSON(w, r)
-	case "json-line":
-		return json.NewEncoder(w).Encode(r)
-	}
-	return report.WriteText(w, r)
+	return write(w, format, r, func() error { return report.WriteText(w, r) })
 }
 
 func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -109,15 +103,21 @@ func execMappings(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if ms == nil {
 		ms = []conntrackmap.Mapping{} // print [], not null
 	}
+	return write(stdout, format, ms, func() error { return writeMappings(stdout, ms) })
+}
+
+// write prints v as indented JSON or one JSON line as format asks, or as
+// text with text.
+func write(w io.Writer, format string, v any, text func() error) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(ms)
+		return enc.Encode(v)
 	case "json-line":
-		return json.NewEncoder(stdout).Encode(ms)
+		return json.NewEncoder(w).Encode(v)
 	}
-	return writeMappings(stdout, ms)
+	return text()
 }
 
 func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -105,13 +104,5 @@ func attribute(ctx context.Context, r *probe.Report, cfg probe.Config, from stri
 }
 
 func writeProbe(w io.Writer, r *probe.Report, format string) error {
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	case "json-line":
-		return json.NewEncoder(w).Encode(r)
-	}
-	return probe.WriteText(w, r)
+	return write(w, format, r, func() error { return probe.WriteText(w, r) })
 }
