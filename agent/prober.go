@@ -76,11 +76,12 @@ func (p *prober) probeBoth(ctx context.Context, log logger) {
 
 // once probes from one vantage point; nil when it cannot.
 func (p *prober) once(ctx context.Context, log logger, vantage string, from netip.Addr) *report.ProbeResult {
-	if !from.IsValid() {
-		log.Warn("probe skipped: no address for the vantage point", "vantage", vantage)
-		return nil
-	}
 	res := &report.ProbeResult{Vantage: vantage, From: from}
+	if !from.IsValid() {
+		res.Error = "no " + vantage + " address to probe from (set probe_from or --probe-from)"
+		log.Warn("probe skipped", "vantage", vantage, "err", res.Error)
+		return res
+	}
 	to, err := ResolveIntroducer(ctx, p.introducer)
 	if err != nil {
 		res.Error = err.Error()

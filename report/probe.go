@@ -126,7 +126,11 @@ func hairpinCheck(in *Input) Check {
 // probeMissing explains why a probe-only check has no verdict.
 func probeMissing(id, what string, p *ProbeResult) Check {
 	if p != nil && p.Error != "" {
-		return check(id, Unknown, []string{"probe from " + p.From.String() + ": " + p.Error}, "not measured: the probe failed")
+		from := "probe"
+		if p.From.IsValid() {
+			from = "probe from " + p.From.String()
+		}
+		return check(id, Unknown, []string{from + ": " + p.Error}, "not measured: the probe failed")
 	}
 	return check(id, Unknown, nil, "not measured: %s needs a probe (run with --introducer)", what)
 }
