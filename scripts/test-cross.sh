@@ -5,7 +5,7 @@
 # kernel paths are tested natively in the lab.)
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="./conntrackmap ./report ./internal/uci ./agent ./cmd/natp2p-agent"
+pkgs="./conntrackmap ./report ./internal/uci ./agent ./cmd/natp2p-agent ./probe ./probe/stun ./probe/introducer"
 status=0
 # shellcheck disable=SC2086 # $pkgs is a list
 GOARCH=mips GOMIPS=softfloat go test -count=1 -json -exec qemu-mips-static $pkgs || status=1
