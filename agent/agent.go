@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -78,7 +79,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = nopLogger()
+		cfg.Logger = logx.Discard()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger}
 	a.host, _ = os.Hostname()

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
 
 // testAgent is an agent with a table of its own and no kernel source.
 func testAgent(t *testing.T) *Agent {
 	t.Helper()
-	a := &Agent{cfg: Config{Now: time.Now, System: fixture}, log: nopLogger(), host: "test",
+	a := &Agent{cfg: Config{Now: time.Now, System: fixture}, log: logx.Discard(), host: "test",
 		table: conntrackmap.New(conntrackmap.Config{}), source: NewSource(SourceConfig{})}
 	a.wan.Store(&report.Interface{Name: "wan"})
 	return a

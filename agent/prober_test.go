@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/probe"
 )
 
@@ -16,7 +17,7 @@ func TestProberRecordsWhyAProbeDidNotRun(t *testing.T) {
 		run: func(context.Context, probe.Config) (*probe.Report, error) {
 			return nil, errors.New("the introducer did not answer")
 		}}
-	p.probeBoth(context.Background(), nopLogger())
+	p.probeBoth(context.Background(), logx.Discard())
 	lan, wan := p.latest()
 	if lan == nil || lan.Error == "" || lan.Report != nil {
 		t.Errorf("lan result %+v: want the reason no probe ran", lan)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -67,7 +68,7 @@ func decodeSnapshot(r io.Reader, name string) (*SavedSnapshot, error) {
 // stand in for the router's.
 func FromSnapshot(s *SavedSnapshot, cfg Config) *Agent {
 	cfg.Now = func() time.Time { return s.TakenAt } // the report is of that moment
-	a := &Agent{cfg: cfg, log: nopLogger(), host: s.Host, lan: s.LAN, saved: s,
+	a := &Agent{cfg: cfg, log: logx.Discard(), host: s.Host, lan: s.LAN, saved: s,
 		table:  conntrackmap.New(conntrackmap.Config{Now: func() time.Time { return s.TakenAt }}),
 		source: NewSource(SourceConfig{})}
 	wan := s.WAN

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -41,7 +42,7 @@ func NewSource(cfg SourceConfig) *Source {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = nopLogger()
+		log = logx.Discard()
 	}
 	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1)}
 }

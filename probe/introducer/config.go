@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
+
+	"github.com/natp2p/natp2p/internal/logx"
 )
 
 // Defaults of Config's zero values.
@@ -79,7 +81,7 @@ func (c Config) withDefaults() Config {
 	c.SummaryEvery = orDefault(c.SummaryEvery, DefaultSummaryEvery)
 	c.Software = orDefault(c.Software, DefaultSoftware)
 	if c.Logger == nil {
-		c.Logger = slog.New(discardHandler{})
+		c.Logger = logx.Discard()
 	}
 	return c
 }
