@@ -5,9 +5,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -26,40 +26,31 @@ type stunServer func(t *testing.T, l *lab.Lab)
 // coturn runs coturn's turnserver as a STUN-only RFC 5780 server.
 func coturn(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	if _, err := exec.LookPath("turnserver"); err != nil {
-		labtest.Missing(t, "coturn (turnserver)")
-	}
-	// -c /dev/null: Debian's /etc/turnserver.conf turns RFC 5780 off.
-	args := []string{"-c", "/dev/null", "--stun-only", "--no-cli", "--no-tls", "--no-dtls", "--log-file", "stdout",
-		"-L", l.ServerAddrs[0].String(), "-L", l.ServerAddrs[1].String(),
-		"--listening-port", "3478", "--alt-listening-port", "3479"}
-	startServer(t, l, "turnserver", args...)
+	started(t, l.StartCoturn(context.Background()))
 }
 
 // ourIntroducer runs natp2p-introducer.
 func ourIntroducer(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	startServer(t, l, introducerBin, "--primary", l.ServerAddrs[0].String(), "--alternate", l.ServerAddrs[1].String())
+	started(t, l.StartIntroducer(context.Background(), introducerBin))
 }
 
 // stund runs the classic RFC 3489 server.
 func stund(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	if _, err := exec.LookPath("stund"); err != nil {
-		labtest.Missing(t, "stun-server (stund)")
-	}
-	startServer(t, l, "stund", "-h", l.ServerAddrs[0].String(), "-a", l.ServerAddrs[1].String(), "-p", "3478", "-o", "3479")
+	started(t, l.StartStund(context.Background()))
 }
 
-func startServer(t *testing.T, l *lab.Lab, name string, args ...string) {
+// started fails t when a server did not start, or skips it (see
+// labtest.Missing) when the server is not installed.
+func started(t *testing.T, err error) {
 	t.Helper()
-	if _, err := l.WAN.Start(context.Background(), name, args...); err != nil {
+	switch {
+	case errors.Is(err, lab.ErrMissingTool):
+		labtest.Missing(t, err.Error())
+	case err != nil:
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, name+" to listen", func() (bool, string) {
-		out, _ := l.WAN.Run(context.Background(), "ss", "-uln")
-		return strings.Count(string(out), ":3478") >= 2 && strings.Count(string(out), ":3479") >= 2, string(out)
-	})
 }
 
 // runProbe runs natp2p-agent probe in a namespace and returns its report.
@@ -266,10 +257,9 @@ func TestProbeWithoutRFC5780(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, 5*time.Second, "two degraded introducers", func() (bool, string) {
-				out, _ := l.WAN.Run(context.Background(), "ss", "-uln")
-				return strings.Count(string(out), ":3478") >= 2, string(out)
-			})
+			if err := l.WAN.WaitUDP(context.Background(), lab.STUNPort, 2); err != nil {
+				t.Fatal(err)
+			}
 			r := runProbe(t, l, l.LAN[0], "--no-tcp", "--second", net.JoinHostPort(l.ServerAddrs[1].String(), "3478"))
 			if r.Mapping != tt.mapping || r.Filtering != probe.Unknown || r.Other.IsValid() {
 				t.Errorf("mapping %s, filtering %s, other %v; want %s, unknown, none", r.Mapping, r.Filtering, r.Other, tt.mapping)

@@ -78,13 +78,7 @@ var servers = []server{
 		return []string{introducerBin, "--primary", primaryIP, "--alternate", alternateIP,
 			"--port", port, "--alt-port", altPort, "--log-level", "debug"}
 	}},
-	{"coturn", func(dir string) []string {
-		return []string{"turnserver", "-n", "--stun-only", "--no-auth", "--no-cli", "--no-tls", "--no-dtls",
-			"--listening-ip", primaryIP, "--listening-ip", alternateIP,
-			"--listening-port", port, "--alt-listening-port", altPort,
-			"--log-file", "stdout", "--simple-log", "--pidfile", filepath.Join(dir, "turnserver.pid"),
-			"--db", filepath.Join(dir, "turndb")}
-	}},
+	{"coturn", lab.CoturnArgs},
 }
 
 // start runs s in l's WAN namespace until the returned stop is called;

@@ -99,7 +99,8 @@ type Lab struct {
 	cfg     Config
 	prefix  string
 	mu      sync.Mutex
-	nss     []*NS // every namespace created, in creation order
+	nss     []*NS    // every namespace created, in creation order
+	tmpDirs []string // peers' files, removed on Close
 	track   tracker
 	procs   []*proc
 	wg      sync.WaitGroup // echo server goroutines
@@ -208,7 +209,7 @@ func (l *Lab) close() error {
 	errs := []error{l.track.closeAll()} // first: refuses new sockets and processes
 	errs = append(errs, l.stopProcs())
 	errs = append(errs, l.waitEchoes(5*time.Second))
-	errs = append(errs, l.deleteNamespaces())
+	errs = append(errs, l.deleteNamespaces(), l.removeTmpDirs())
 	return errors.Join(errs...)
 }
 

@@ -35,12 +35,12 @@ func benchIntroducer(ctx context.Context, w io.Writer, introducerBin string, run
 		start func(ctx context.Context, l *lab.Lab) error
 	}{
 		{"natp2p-introducer (no rate limit)", func(ctx context.Context, l *lab.Lab) error {
-			return startIntroducer(ctx, l, introducerBin, "--rate", "-1")
+			return l.StartIntroducer(ctx, introducerBin, "--log-level", "warn", "--rate", "-1")
 		}},
 		{"natp2p-introducer (default limit)", func(ctx context.Context, l *lab.Lab) error {
-			return startIntroducer(ctx, l, introducerBin)
+			return l.StartIntroducer(ctx, introducerBin, "--log-level", "warn")
 		}},
-		{"turnserver --stun-only (coturn)", startCoturn},
+		{"turnserver --stun-only (coturn)", func(ctx context.Context, l *lab.Lab) error { return l.StartCoturn(ctx) }},
 	}
 	for _, s := range servers {
 		rates, err := loadRuns(ctx, s.start, runs)
@@ -130,15 +130,6 @@ func client(conn *net.UDPConn, deadline time.Time, answered *atomic.Int64) error
 		}
 	}
 	return nil
-}
-
-func startIntroducer(ctx context.Context, l *lab.Lab, bin string, extra ...string) error {
-	args := append([]string{"--primary", l.ServerAddrs[0].String(), "--alternate", l.ServerAddrs[1].String(),
-		"--log-level", "warn"}, extra...)
-	if _, err := l.WAN.Start(ctx, bin, args...); err != nil {
-		return err
-	}
-	return waitListening(ctx, l)
 }
 
 func sortFloats(f []float64) {

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/natp2p/natp2p/internal/lab"
@@ -22,7 +20,7 @@ func benchProbe(ctx context.Context, w io.Writer, bin string, runs int) error {
 		return err
 	}
 	defer l.Close()
-	if err := startCoturn(ctx, l); err != nil {
+	if err := l.StartCoturn(ctx); err != nil {
 		return err
 	}
 	server := l.ServerAddrs[0].String()
@@ -62,31 +60,4 @@ func timeRuns(ctx context.Context, ns *lab.NS, argv []string, runs int) ([]time.
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	return times, nil
-}
-
-// startCoturn runs turnserver as a STUN-only RFC 5780 server on both
-// server addresses (-c /dev/null: Debian's default config turns RFC 5780
-// off) and waits until it listens.
-func startCoturn(ctx context.Context, l *lab.Lab) error {
-	if _, err := exec.LookPath("turnserver"); err != nil {
-		return fmt.Errorf("coturn is not installed (apt-get install coturn)")
-	}
-	_, err := l.WAN.Start(ctx, "turnserver", "-c", "/dev/null", "--stun-only", "--no-cli", "--no-tls", "--no-dtls",
-		"--log-file", "stdout", "-L", l.ServerAddrs[0].String(), "-L", l.ServerAddrs[1].String(),
-		"--listening-port", "3478", "--alt-listening-port", "3479")
-	if err != nil {
-		return err
-	}
-	return waitListening(ctx, l)
-}
-
-// waitListening waits until a server listens on both addresses' port 3479.
-func waitListening(ctx context.Context, l *lab.Lab) error {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		out, _ := l.WAN.Run(ctx, "ss", "-uln")
-		if strings.Count(string(out), ":3479") >= 2 {
-			return nil
-		}
-	}
-	return fmt.Errorf("the server did not listen within 5 s")
 }

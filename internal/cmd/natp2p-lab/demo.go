@@ -32,7 +32,7 @@ func demo(ctx context.Context, w io.Writer, bin, introducerBin string, cfg lab.C
 	defer os.RemoveAll(dir)
 	a := labagent.New(l, bin, dir)
 	say(w, "starting natp2p-introducer on the WAN host (%s and %s)", l.ServerAddrs[0], l.ServerAddrs[1])
-	if err := startIntroducer(ctx, l, introducerBin); err != nil {
+	if err := l.StartIntroducer(ctx, introducerBin, "--log-level", "warn"); err != nil {
 		return err
 	}
 	say(w, "starting natp2p-agent run in the router (namespace %s), probing the introducer", l.Router.Name)
