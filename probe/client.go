@@ -127,6 +127,8 @@ func (c *Client) fromFirst(r *Report, first result) {
 }
 
 // runParallel runs the tests that need the first answer, concurrently.
+// Each test writes only its own fields of r (Mapping, Filtering, ...);
+// r.Tests is appended under mu.
 func (c *Client) runParallel(ctx context.Context, r *Report, s1 *sock, first result) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex

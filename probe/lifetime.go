@@ -93,28 +93,12 @@ func (c *Client) alive(ctx context.Context, local netip.Addr, s *sock, mapped ne
 	defer probe.close()
 	req := bindingRequest(0)
 	req.Add(stun.AttrResponsePort, stun.EncodeResponsePort(mapped.Port()))
-	ch := make(chan reply, 1)
-	s.mu.Lock()
-	s.waiting[req.TransactionID] = ch
-	s.mu.Unlock()
+	ch, done := s.await(req.TransactionID)
+	defer done()
 	b := req.Marshal(true)
-	deadline := time.NewTimer(c.cfg.Timeout)
-	defer deadline.Stop()
-	for wait := c.cfg.RTO; ; wait *= 2 {
-		probe.conn.WriteToUDPAddrPort(b, c.cfg.Introducer)
-		retry := time.NewTimer(wait)
-		select {
-		case <-ch:
-			retry.Stop()
-			return true
-		case <-retry.C:
-			continue
-		case <-deadline.C:
-		case <-ctx.Done():
-		}
-		retry.Stop()
-		return false
-	}
+	send := func() error { probe.conn.WriteToUDPAddrPort(b, c.cfg.Introducer); return nil }
+	_, err = retransmit(ctx, send, ch, c.cfg.RTO, c.cfg.Timeout)
+	return err == nil
 }
 
 func sleepUntil(ctx context.Context, at time.Time) error {

@@ -98,37 +98,53 @@ func (s *sock) expectRequest(tid [12]byte) chan netip.AddrPort {
 // errNoAnswer: the transaction timed out.
 var errNoAnswer = errors.New("no answer")
 
-// exchange sends req to to, retransmitting after rto, 2*rto, ... (RFC 8489
-// 6.2.1), until an answer or the timeout.
+// exchange sends req to to and waits for its response (see retransmit).
 func (s *sock) exchange(ctx context.Context, req *stun.Message, to netip.AddrPort, rto, timeout time.Duration) (reply, error) {
-	ch := make(chan reply, 1)
-	s.mu.Lock()
-	s.waiting[req.TransactionID] = ch
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.waiting, req.TransactionID)
-		s.mu.Unlock()
-	}()
+	ch, done := s.await(req.TransactionID)
+	defer done()
 	b := req.Marshal(true)
+	send := func() error { _, err := s.conn.WriteToUDPAddrPort(b, to); return err }
+	return retransmit(ctx, send, ch, rto, timeout)
+}
+
+// await registers interest in the response to transaction tid; done
+// forgets it.
+func (s *sock) await(tid [12]byte) (ch chan reply, done func()) {
+	ch = make(chan reply, 1)
+	s.mu.Lock()
+	s.waiting[tid] = ch
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.waiting, tid)
+		s.mu.Unlock()
+	}
+}
+
+// retransmit calls send at once and again after rto, 2*rto, 4*rto, ...
+// (RFC 8489 6.2.1) until got delivers, the timeout passes (errNoAnswer),
+// ctx ends or send fails.
+func retransmit[T any](ctx context.Context, send func() error, got <-chan T, rto, timeout time.Duration) (T, error) {
+	var zero T
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for wait := rto; ; wait *= 2 {
-		if _, err := s.conn.WriteToUDPAddrPort(b, to); err != nil {
-			return reply{}, err
+		if err := send(); err != nil {
+			return zero, err
 		}
 		retry := time.NewTimer(wait)
 		select {
-		case r := <-ch:
+		case v := <-got:
 			retry.Stop()
-			return r, nil
+			return v, nil
 		case <-retry.C:
+			continue
 		case <-deadline.C:
 			retry.Stop()
-			return reply{}, errNoAnswer
+			return zero, errNoAnswer
 		case <-ctx.Done():
 			retry.Stop()
-			return reply{}, ctx.Err()
+			return zero, ctx.Err()
 		}
 	}
 }

@@ -28,7 +28,7 @@ func (c *Client) tcpMapping(ctx context.Context, r *Report) []Test {
 			local = tests[0].Local // the others share its port
 		}
 	}
-	setBehaviour(&r.TCPMapping, mappingBehaviour(tests[0], tests[1], tests[2]))
+	r.TCPMapping = mappingBehaviour(tests[0], tests[1], tests[2])
 	return tests
 }
 

@@ -2,9 +2,9 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/natp2p/natp2p/probe/stun"
 )
@@ -15,7 +15,7 @@ func (c *Client) mapping(ctx context.Context, r *Report, s1 *sock, first result)
 	var ii, iii result
 	both(func() { ii = c.test(ctx, s1, "mapping II", altIP, 0) },
 		func() { iii = c.test(ctx, s1, "mapping III", r.Other, 0) })
-	setBehaviour(&r.Mapping, mappingBehaviour(first.Test, ii.Test, iii.Test))
+	r.Mapping = mappingBehaviour(first.Test, ii.Test, iii.Test)
 	return []Test{ii.Test, iii.Test}
 }
 
@@ -26,11 +26,11 @@ func (c *Client) twoServerMapping(ctx context.Context, r *Report, s1 *sock, firs
 	ii := c.test(ctx, s1, "mapping II (second server)", c.cfg.Second, 0)
 	switch {
 	case !ii.Answered:
-		setBehaviour(&r.Mapping, Unknown)
+		r.Mapping = Unknown
 	case ii.Mapped == first.Mapped:
-		setBehaviour(&r.Mapping, EndpointIndependent)
+		r.Mapping = EndpointIndependent
 	default:
-		setBehaviour(&r.Mapping, AddressDependent) // at least
+		r.Mapping = AddressDependent // at least
 	}
 	return []Test{ii.Test}
 }
@@ -46,7 +46,7 @@ func (c *Client) filtering(ctx context.Context, r *Report) []Test {
 	var ii, iii result
 	both(func() { ii = c.test(ctx, s2, "filtering II", r.Introducer, stun.ChangeIP|stun.ChangePort) },
 		func() { iii = c.test(ctx, s2, "filtering III", r.Introducer, stun.ChangePort) })
-	setBehaviour(&r.Filtering, filteringBehaviour(ii.Test, iii.Test, r.Introducer, r.Other))
+	r.Filtering = filteringBehaviour(ii.Test, iii.Test, r.Introducer, r.Other)
 	return []Test{ii.Test, iii.Test}
 }
 
@@ -63,33 +63,17 @@ func (c *Client) hairpin(ctx context.Context, r *Report, s1 *sock) []Test {
 	got := s1.expectRequest(req.TransactionID)
 	t := Test{Name: "hairpin", Proto: "udp", Local: s3.local(), To: r.Public}
 	b := req.Marshal(true)
-	deadline := time.NewTimer(c.cfg.Timeout)
-	defer deadline.Stop()
-	for wait := c.cfg.RTO; ; wait *= 2 {
-		s3.conn.WriteToUDPAddrPort(b, r.Public)
-		retry := time.NewTimer(wait)
-		select {
-		case from := <-got:
-			retry.Stop()
-			t.Answered, t.From = true, from
-			r.Hairpin = ptr(true)
-			return []Test{t}
-		case <-retry.C:
-			continue
-		case <-deadline.C:
-		case <-ctx.Done():
-		}
-		retry.Stop()
-		if ctx.Err() == nil {
-			r.Hairpin = ptr(false)
-		}
-		return []Test{t}
+	send := func() error { s3.conn.WriteToUDPAddrPort(b, r.Public); return nil } // a NAT may refuse: no answer
+	from, err := retransmit(ctx, send, got, c.cfg.RTO, c.cfg.Timeout)
+	switch {
+	case err == nil:
+		t.Answered, t.From = true, from
+		r.Hairpin = ptr(true)
+	case errors.Is(err, errNoAnswer):
+		r.Hairpin = ptr(false)
 	}
+	return []Test{t}
 }
-
-// setBehaviour is a field write that the parallel tests share safely:
-// each test owns its field.
-func setBehaviour(dst *Behaviour, b Behaviour) { *dst = b }
 
 // both runs f and g concurrently and waits for them.
 func both(f, g func()) {
