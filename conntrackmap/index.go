@@ -100,12 +100,6 @@ func (m *multiIndex[K, V]) setMore(k K, extra []slot[V]) {
 	m.more[k] = extra
 }
 
-// get returns the first value live under k.
-func (m *multiIndex[K, V]) get(k K) (slot[V], bool) {
-	s, ok := m.first[k]
-	return s, ok
-}
-
 // conflicted is the number of keys holding two or more values now.
 func (m *multiIndex[K, V]) conflicted() int { return len(m.more) }
 

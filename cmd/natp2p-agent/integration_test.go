@@ -47,8 +47,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var ap = netip.MustParseAddrPort
-
 // server returns the WAN server address i (0 or 1) at port.
 func server(l *lab.Lab, i int, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(l.ServerAddrs[i], port)

@@ -18,7 +18,7 @@ type rawAttr struct {
 func ours(m *Message) []rawAttr {
 	var as []rawAttr
 	for _, a := range m.Attributes {
-		as = append(as, rawAttr{a.Type, a.Value})
+		as = append(as, rawAttr(a))
 	}
 	return as
 }
