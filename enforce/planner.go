@@ -1,0 +1,264 @@
+package enforce
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// Defaults of PlannerConfig.
+const (
+	// DefaultGrace is how long a pin outlives its endpoint's last flow: a
+	// host that pauses between sessions comes back to the same port.
+	DefaultGrace = 30 * time.Second
+	// DefaultQuota is how many pins one LAN host may hold (RFC 6888
+	// REQ-4 style), so that one host cannot take every public port.
+	DefaultQuota = 2048
+)
+
+// Ports a moved endpoint may be given: the unprivileged range, as RFC 4787
+// REQ-5a wants dynamic mappings kept out of the well-known ports.
+const (
+	portMin   = 1024
+	portMax   = 65535
+	portTries = 256
+)
+
+// View is what the Planner asks of the live flows: conntrackmap.Table.
+type View interface {
+	PublicOf(p conntrackmap.Proto, private netip.AddrPort) (netip.AddrPort, bool)
+	PublicUsed(p conntrackmap.Proto, public netip.AddrPort) bool
+}
+
+// PlannerConfig configures a Planner. The zero value uses the defaults.
+type PlannerConfig struct {
+	Grace time.Duration // if zero, DefaultGrace
+	Quota int           // pins per LAN host; if zero, DefaultQuota; negative: no limit
+	// Intn returns a random int in [0, n), to pick free ports. If nil,
+	// math/rand/v2.
+	Intn func(n int) int
+}
+
+// Changes is what the Planner decided: pins to put in the kernel, pins to
+// take out, and flows to delete from conntrack so that their next packet
+// is translated again, through the pins.
+type Changes struct {
+	Add, Delete []Pin
+	Kill        []conntrackmap.Flow
+}
+
+// Empty reports whether there is nothing to do.
+func (c *Changes) Empty() bool { return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Kill) == 0 }
+
+// PlannerStats counts what the Planner did.
+type PlannerStats struct {
+	Pins      int    `json:"pins"`       // pins held now
+	Installed uint64 `json:"installed"`  // pins made from flows
+	Adopted   uint64 `json:"adopted"`    // pins found in the kernel at start
+	Removed   uint64 `json:"removed"`    // pins dropped: idle past the grace period, or their address left the WAN
+	Moved     uint64 `json:"moved"`      // endpoints moved off another endpoint's pinned port (RFC 4787 REQ-3)
+	Repaired  uint64 `json:"repaired"`   // new flows that missed their pin and were translated again
+	QuotaHits uint64 `json:"quota_hits"` // flows left unpinned because their host held its quota
+	NoPort    uint64 `json:"no_port"`    // endpoints that needed a free port and found none
+	// Disagreeing is how many pinned endpoints have a live flow on another
+	// public endpoint than their pin (old flows from before the pin),
+	// as of the last sweep.
+	Disagreeing int `json:"disagreeing"`
+}
+
+// Planner decides pins from flows. It is pure: it changes nothing itself,
+// and it is not safe for concurrent use.
+type Planner struct {
+	cfg    PlannerConfig
+	pins   map[endpointKey]*pinState  // private endpoint -> its pin
+	public map[endpointKey]endpointKey // pinned public endpoint -> private endpoint
+	hosts  map[netip.Addr]int          // private address -> pins held
+	stats  PlannerStats
+}
+
+type pinState struct {
+	public    netip.AddrPort
+	idleSince time.Time // zero while the endpoint has live flows
+}
+
+// NewPlanner returns a Planner without pins.
+func NewPlanner(cfg PlannerConfig) *Planner {
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.Quota == 0 {
+		cfg.Quota = DefaultQuota
+	}
+	if cfg.Intn == nil {
+		cfg.Intn = rand.IntN
+	}
+	return &Planner{cfg: cfg, pins: make(map[endpointKey]*pinState),
+		public: make(map[endpointKey]endpointKey), hosts: make(map[netip.Addr]int)}
+}
+
+// Observe takes one source-NATed flow the kernel reports. The first flow of
+// a private endpoint pins the public endpoint the kernel gave it, unless
+// that public endpoint is another endpoint's pin: then the endpoint is
+// pinned to a free port and the flow is killed, so its next packet takes
+// the new pin. fresh says the flow was just created (a NEW event): only
+// fresh flows are killed; a flow found in a dump may be a long-lived
+// connection, and is left alone.
+func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) {
+	pin := Pin{Proto: f.Proto, Private: f.Private(), Public: f.Public()}
+	if !pin.valid() {
+		return
+	}
+	k := pin.key()
+	if st, ok := p.pins[k]; ok {
+		st.idleSince = time.Time{}
+		if st.public != pin.Public && fresh {
+			// Created in the instant before the pin was in the kernel.
+			p.stats.Repaired++
+			ch.Kill = append(ch.Kill, f)
+		}
+		return
+	}
+	if p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota {
+		p.stats.QuotaHits++
+		return
+	}
+	moved := false
+	if owner, taken := p.public[pin.publicKey()]; taken && owner != k {
+		port, ok := p.freePort(pin.Proto, pin.Public.Addr(), v)
+		if !ok {
+			p.stats.NoPort++
+			return
+		}
+		pin.Public, moved = netip.AddrPortFrom(pin.Public.Addr(), port), true
+	}
+	p.add(pin)
+	p.stats.Installed++
+	ch.Add = append(ch.Add, pin)
+	if moved {
+		p.stats.Moved++
+		if fresh {
+			ch.Kill = append(ch.Kill, f)
+		}
+	}
+}
+
+// freePort picks a port of addr that no pin holds and no live flow uses.
+func (p *Planner) freePort(proto conntrackmap.Proto, addr netip.Addr, v View) (uint16, bool) {
+	for range portTries {
+		port := uint16(portMin + p.cfg.Intn(portMax-portMin+1))
+		ep := netip.AddrPortFrom(addr, port)
+		if _, pinned := p.public[endpointKey{proto, ep}]; pinned || v.PublicUsed(proto, ep) {
+			continue
+		}
+		return port, true
+	}
+	return 0, false
+}
+
+func (p *Planner) add(pin Pin) {
+	p.pins[pin.key()] = &pinState{public: pin.Public}
+	p.public[pin.publicKey()] = pin.key()
+	p.hosts[pin.Private.Addr()]++
+}
+
+func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
+	delete(p.pins, k)
+	delete(p.public, endpointKey{k.proto, st.public})
+	if p.hosts[k.ep.Addr()]--; p.hosts[k.ep.Addr()] <= 0 {
+		delete(p.hosts, k.ep.Addr())
+	}
+	p.stats.Removed++
+	ch.Delete = append(ch.Delete, Pin{Proto: k.proto, Private: k.ep, Public: st.public})
+}
+
+// Adopt takes pins found in the kernel, as after a restart: live flows
+// keep their public endpoints. Pins that clash with one already held (the
+// same private or public endpoint) are returned, to be deleted.
+func (p *Planner) Adopt(pins []Pin) (clashing []Pin) {
+	for _, pin := range pins {
+		_, dupPrivate := p.pins[pin.key()]
+		_, dupPublic := p.public[pin.publicKey()]
+		if !pin.valid() || dupPrivate || dupPublic {
+			clashing = append(clashing, pin)
+			continue
+		}
+		p.add(pin)
+		p.stats.Adopted++
+	}
+	return clashing
+}
+
+// Sweep removes the pins whose endpoint has had no live flow for the grace
+// period, and counts the pinned endpoints whose live flow disagrees.
+func (p *Planner) Sweep(now time.Time, v View) Changes {
+	var ch Changes
+	p.stats.Disagreeing = 0
+	for k, st := range p.pins {
+		pub, live := v.PublicOf(k.proto, k.ep)
+		switch {
+		case live:
+			st.idleSince = time.Time{}
+			if pub != st.public {
+				p.stats.Disagreeing++
+			}
+		case st.idleSince.IsZero():
+			st.idleSince = now
+		case now.Sub(st.idleSince) >= p.cfg.Grace:
+			p.remove(k, st, &ch)
+		}
+	}
+	return ch
+}
+
+// Retain drops the pins whose public address is no longer one of the
+// router's (a PPP reconnect or a DHCP renewal changed it).
+func (p *Planner) Retain(public func(netip.Addr) bool) Changes {
+	var ch Changes
+	for k, st := range p.pins {
+		if !public(st.public.Addr()) {
+			p.remove(k, st, &ch)
+		}
+	}
+	return ch
+}
+
+// Pins returns the pins held, sorted.
+func (p *Planner) Pins() []Pin {
+	out := make([]Pin, 0, len(p.pins))
+	for k, st := range p.pins {
+		out = append(out, Pin{Proto: k.proto, Private: k.ep, Public: st.public})
+	}
+	sortPins(out)
+	return out
+}
+
+// Stats returns the counters.
+func (p *Planner) Stats() PlannerStats {
+	s := p.stats
+	s.Pins = len(p.pins)
+	return s
+}
+
+// QuotaFull returns the LAN hosts that hold their quota of pins, sorted.
+func (p *Planner) QuotaFull() []netip.Addr {
+	var out []netip.Addr
+	for a, n := range p.hosts {
+		if p.cfg.Quota > 0 && n >= p.cfg.Quota {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+func sortPins(ps []Pin) {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].Proto != ps[j].Proto {
+			return ps[i].Proto < ps[j].Proto
+		}
+		return ps[i].Private.Compare(ps[j].Private) < 0
+	})
+}
