@@ -73,7 +73,7 @@ type PlannerStats struct {
 // and it is not safe for concurrent use.
 type Planner struct {
 	cfg    PlannerConfig
-	pins   map[endpointKey]*pinState  // private endpoint -> its pin
+	pins   map[endpointKey]*pinState   // private endpoint -> its pin
 	public map[endpointKey]endpointKey // pinned public endpoint -> private endpoint
 	hosts  map[netip.Addr]int          // private address -> pins held
 	stats  PlannerStats

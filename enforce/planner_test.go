@@ -181,9 +181,9 @@ func TestAdoptRejectsClashes(t *testing.T) {
 	p := NewPlanner(PlannerConfig{})
 	pins := []Pin{
 		{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")},
-		{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40001")}, // same private
-		{conntrackmap.UDP, ap("198.51.100.11:5000"), ap("203.0.113.1:40000")}, // same public
-		{conntrackmap.TCP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}, // other protocol: fine
+		{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40001")},  // same private
+		{conntrackmap.UDP, ap("198.51.100.11:5000"), ap("203.0.113.1:40000")},  // same public
+		{conntrackmap.TCP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")},  // other protocol: fine
 		{conntrackmap.UDP, ap("[2001:db8::1]:5000"), ap("[2001:db8::2]:5000")}, // not IPv4
 	}
 	clash := p.Adopt(pins)
