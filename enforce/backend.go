@@ -1,0 +1,57 @@
+package enforce
+
+import "fmt"
+
+// Backend puts pins in the kernel's firewall. Every method touches only
+// natp2p's own table or chains.
+type Backend interface {
+	// Name is "nftables" or "iptables".
+	Name() string
+	// Install makes natp2p's rules exist, holding exactly pins, replacing
+	// whatever of natp2p's is there.
+	Install(pins []Pin) error
+	// Update deletes and adds pins. On an error the caller reinstalls.
+	Update(add, del []Pin) error
+	// Installed reports whether every rule is in place, as a firewall
+	// reload or a flush may have removed them.
+	Installed() (bool, error)
+	// Pins reads the pins in the kernel: none when nothing of natp2p's is
+	// there.
+	Pins() ([]Pin, error)
+	// Remove deletes every rule, chain, table and map of natp2p's. Nothing
+	// to remove is no error.
+	Remove() error
+}
+
+// Rules says where the rules apply.
+type Rules struct {
+	WAN string   // pinned flows leave through it: the SNAT runs on its output
+	LAN []string // hairpinned packets arrive and leave through them
+	// Hairpin adds the DNAT of pinned public endpoints on LAN input and the
+	// SNAT of hairpinned packets to the sender's pin (RFC 4787 REQ-9).
+	Hairpin bool
+}
+
+func (r Rules) validate() error {
+	if r.WAN == "" {
+		return fmt.Errorf("enforce: no WAN interface")
+	}
+	if r.Hairpin && len(r.LAN) == 0 {
+		return fmt.Errorf("enforce: hairpinning needs a LAN interface")
+	}
+	for _, name := range append([]string{r.WAN}, r.LAN...) {
+		if len(name) == 0 || len(name) >= ifNameSize {
+			return fmt.Errorf("enforce: bad interface name %q", name)
+		}
+	}
+	return nil
+}
+
+// ifNameSize is IFNAMSIZ: interface names are at most 15 bytes.
+const ifNameSize = 16
+
+// Backend names.
+const (
+	NameNftables = "nftables"
+	NameIptables = "iptables"
+)

@@ -1,0 +1,271 @@
+//go:build integration
+
+package enforce
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/lab/labtest"
+)
+
+// backendLab is a fully-random masquerading lab (the NAT that breaks
+// endpoint-independent mapping) with UDP echo servers on both server
+// addresses and on each LAN host's port 6000, and a backend that runs in
+// the router's namespace.
+type backendLab struct {
+	*lab.Lab
+	servers []netip.AddrPort
+	b       Backend
+}
+
+func newBackendLab(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, error)) *backendLab {
+	t.Helper()
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
+	bl := &backendLab{Lab: l, servers: []netip.AddrPort{
+		netip.AddrPortFrom(l.ServerAddrs[0], 3478), netip.AddrPortFrom(l.ServerAddrs[1], 3479)}}
+	if err := l.WAN.UDPEcho(bl.servers...); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range l.LAN {
+		if err := h.UDPEcho(netip.AddrPortFrom(h.Addr(), 6000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := newBackend(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Hairpin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl.b = routerBackend{b, l.Router}
+	return bl
+}
+
+// routerBackend runs every call of a Backend inside the router namespace.
+type routerBackend struct {
+	b  Backend
+	ns *lab.NS
+}
+
+func (r routerBackend) Name() string { return r.b.Name() }
+func (r routerBackend) Install(pins []Pin) error {
+	return r.ns.Do(func() error { return r.b.Install(pins) })
+}
+func (r routerBackend) Update(add, del []Pin) error {
+	return r.ns.Do(func() error { return r.b.Update(add, del) })
+}
+func (r routerBackend) Remove() error { return r.ns.Do(r.b.Remove) }
+func (r routerBackend) Installed() (ok bool, err error) {
+	err = r.ns.Do(func() (e error) { ok, e = r.b.Installed(); return e })
+	return ok, err
+}
+func (r routerBackend) Pins() (pins []Pin, err error) {
+	err = r.ns.Do(func() (e error) { pins, e = r.b.Pins(); return e })
+	return pins, err
+}
+
+// publicsSeen sends from src to every server and returns the distinct
+// public endpoints the servers saw.
+func (bl *backendLab) publicsSeen(t *testing.T, host int, src netip.AddrPort) []netip.AddrPort {
+	t.Helper()
+	s, err := bl.LAN[host].OpenUDP(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	replied, err := s.Send(ctx, bl.servers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replied) != len(bl.servers) {
+		t.Fatalf("%v: replies from %v, want all of %v", src, replied, bl.servers)
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, srv := range bl.servers {
+		for _, p := range bl.WAN.Peers(srv) {
+			seen[p] = true
+		}
+	}
+	var out []netip.AddrPort
+	for p := range seen {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (bl *backendLab) ruleset(t *testing.T, fw lab.Backend) string {
+	t.Helper()
+	cmd := []string{"nft", "list", "ruleset"}
+	if fw == lab.Iptables {
+		cmd = []string{"iptables-save", "-t", "nat"}
+	}
+	out, err := bl.Router.Run(context.Background(), cmd[0], cmd[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stripCounters(string(out))
+}
+
+// testBackend is the same lab test for both backends.
+func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, error)) {
+	bl := newBackendLab(t, fw, newBackend)
+	before := bl.ruleset(t, fw)
+	a := netip.AddrPortFrom(bl.LAN[0].Addr(), 5000)
+	b := netip.AddrPortFrom(bl.LAN[1].Addr(), 6000)
+	pinA := Pin{conntrackmap.UDP, a, netip.AddrPortFrom(bl.Public, 40000)}
+	pinB := Pin{conntrackmap.UDP, b, netip.AddrPortFrom(bl.Public, 41000)}
+
+	if ok, err := bl.b.Installed(); err != nil || ok {
+		t.Fatalf("Installed() before Install = %v, %v; want false", ok, err)
+	}
+	if pins, err := bl.b.Pins(); err != nil || len(pins) != 0 {
+		t.Fatalf("Pins() before Install = %v, %v; want none", pins, err)
+	}
+	if err := bl.b.Install([]Pin{pinA}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := bl.b.Installed(); err != nil || !ok {
+		t.Fatalf("Installed() = %v, %v; want true", ok, err)
+	}
+	if fw == lab.Nftables {
+		// nft, the admin's tool, reads the rules back as DESIGN.md writes them.
+		listing := bl.ruleset(t, fw)
+		for _, want := range []string{
+			`oifname "wan0" snat ip to meta l4proto . ip saddr . th sport map @pins`,
+			`oifname "br-lan" ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins`,
+			`iifname "br-lan" dnat ip to meta l4proto . ip daddr . th dport map @rev`,
+			`udp . 198.51.100.10 . 5000 : 203.0.113.1 . 40000`,
+		} {
+			if !strings.Contains(listing, want) {
+				t.Errorf("nft list ruleset lacks %q:\n%s", want, listing)
+			}
+		}
+	}
+
+	// Without the pin, fully-random masquerade gives each server its own
+	// port; with it, both see the pinned public endpoint.
+	free := netip.AddrPortFrom(bl.LAN[0].Addr(), 5001)
+	if got := bl.publicsSeen(t, 0, free); len(got) != 2 {
+		t.Fatalf("unpinned endpoint: servers saw %v, want two public endpoints (fully-random)", got)
+	}
+	// Peers accumulate: the pinned endpoint talks to fresh servers.
+	servers := bl.servers
+	bl.servers = []netip.AddrPort{netip.AddrPortFrom(bl.ServerAddrs[0], 4000), netip.AddrPortFrom(bl.ServerAddrs[1], 4001)}
+	if err := bl.WAN.UDPEcho(bl.servers...); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := bl.publicsSeen(t, 0, a), []netip.AddrPort{pinA.Public}; !cmp.Equal(got, want, equateNet) {
+		t.Errorf("pinned endpoint: servers saw %v, want only %v", got, want)
+	}
+	bl.servers = servers
+
+	// Update adds B's pin; Pins reads both back.
+	if err := bl.b.Update([]Pin{pinB}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bl.b.Pins(); err != nil || !cmp.Equal(got, []Pin{pinA, pinB}, equateNet) {
+		t.Errorf("Pins() = %v, %v; want %v", got, err, []Pin{pinA, pinB})
+	}
+
+	// Hairpinning: A sends to B's public endpoint; B sees A's public one.
+	s, err := bl.LAN[0].OpenUDP(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if replied, err := s.Send(ctx, pinB.Public); err != nil || len(replied) != 1 {
+		t.Errorf("A -> B's public endpoint %v: replies %v, %v; want B's echo", pinB.Public, replied, err)
+	}
+	s.Close()
+	if got := bl.LAN[1].Peers(b); !cmp.Equal(got, []netip.AddrPort{pinA.Public}, equateNet) {
+		t.Errorf("B saw the hairpinned packet from %v, want A's public endpoint %v", got, pinA.Public)
+	}
+
+	// Unsolicited inbound to a pinned public endpoint stays dropped.
+	w, err := bl.WAN.OpenUDP(netip.AddrPortFrom(bl.ServerAddrs[1], 5555))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replied, _ := w.Send(ctx, pinB.Public); len(replied) != 0 {
+		t.Errorf("unsolicited inbound to %v was answered: filtering opened", pinB.Public)
+	}
+	w.Close()
+	for _, p := range bl.LAN[1].Peers(b) {
+		if p.Addr() == bl.ServerAddrs[1] {
+			t.Errorf("B received unsolicited inbound from %v", p)
+		}
+	}
+
+	// Update moves A in one call; Install replaces everything.
+	moved := Pin{conntrackmap.UDP, a, netip.AddrPortFrom(bl.Public, 40100)}
+	if err := bl.b.Update([]Pin{moved}, []Pin{pinA}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := bl.b.Pins(); !cmp.Equal(got, []Pin{moved, pinB}, equateNet) {
+		t.Errorf("after moving A: Pins() = %v", got)
+	}
+	if err := bl.b.Install([]Pin{pinB}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := bl.b.Pins(); !cmp.Equal(got, []Pin{pinB}, equateNet) {
+		t.Errorf("after Install: Pins() = %v, want only %v", got, pinB)
+	}
+
+	if err := bl.b.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bl.b.Remove(); err != nil {
+		t.Errorf("second Remove: %v", err)
+	}
+	if ok, _ := bl.b.Installed(); ok {
+		t.Error("Installed() = true after Remove")
+	}
+	if after := bl.ruleset(t, fw); after != before {
+		t.Errorf("ruleset after Remove differs from before Install:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestNFTBackend(t *testing.T) {
+	testBackend(t, lab.Nftables, func(r Rules) (Backend, error) { return NewNFT(r) })
+}
+
+func TestNFTManyPins(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, LANHosts: 1})
+	nft, err := NewNFT(Rules{WAN: l.WANIface})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := routerBackend{nft, l.Router}
+	pins := manyPins(l.Public, 5000)
+	if err := b.Install(pins); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Pins()
+	if err != nil || !cmp.Equal(got, pins, equateNet) {
+		t.Fatalf("Pins() = %d pins, %v; want the %d installed", len(got), err, len(pins))
+	}
+	if err := b.Remove(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manyPins returns n UDP pins of distinct private and public endpoints,
+// sorted as Pins returns them.
+func manyPins(public netip.Addr, n int) []Pin {
+	pins := make([]Pin, n)
+	for i := range pins {
+		priv := netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(1 + i%250)})
+		pins[i] = Pin{conntrackmap.UDP, netip.AddrPortFrom(priv, 5000), netip.AddrPortFrom(public, uint16(10000+i))}
+	}
+	sortPins(pins)
+	return pins
+}
