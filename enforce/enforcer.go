@@ -1,0 +1,358 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/internal/logx"
+)
+
+// DefaultWatch is how often the Enforcer checks that its rules are still
+// in the kernel: a firewall reload or `nft flush ruleset` is repaired
+// within about this long.
+const DefaultWatch = 250 * time.Millisecond
+
+// sweepEvery is how often idle pins are looked for.
+const sweepEvery = time.Second
+
+// latencySamples is how many recent pin installs the latency figures cover.
+const latencySamples = 1024
+
+// Config configures an Enforcer.
+type Config struct {
+	// Backend holds the pins; nil enforces timeouts only.
+	Backend Backend
+	// Table is the agent's view of conntrack.
+	Table *conntrackmap.Table
+	// Kill deletes a conntrack entry, so that the flow's next packet is
+	// translated through the pins. Nil: flows are never killed.
+	Kill func(conntrackmap.Flow) error
+	// Sysctl and Floors raise the conntrack timeouts (TimeoutFloors); a nil
+	// Floors leaves them alone.
+	Sysctl Sysctl
+	Floors map[string]int
+	// StatePath is the state file (State); required with Floors.
+	StatePath string
+	Planner   PlannerConfig
+	Watch     time.Duration // if zero, DefaultWatch
+	Logger    *slog.Logger  // if nil, logs are discarded
+	Now       func() time.Time
+}
+
+// Status is what the Enforcer did, for the report.
+type Status struct {
+	Backend   string `json:"backend,omitempty"`
+	Installed bool   `json:"installed"` // the rules were in place at the last check
+	PlannerStats
+	Reinstalls uint64          `json:"reinstalls"` // times the rules were found missing and put back
+	Timeouts   []TimeoutChange `json:"timeouts"`
+	QuotaFull  []netip.Addr    `json:"quota_full"` // LAN hosts holding their quota of pins
+	// InstallP50 and InstallP99 are pin install latencies (from the
+	// conntrack event to the kernel's acknowledgement of the rule).
+	InstallP50 time.Duration `json:"install_p50_ns"`
+	InstallP99 time.Duration `json:"install_p99_ns"`
+	Error      string        `json:"error,omitempty"` // the last failure, if any
+}
+
+// Enforcer keeps the pins in the kernel in step with the flows.
+type Enforcer struct {
+	cfg Config
+	log *slog.Logger
+
+	mu         sync.Mutex
+	planner    *Planner
+	state      State
+	timeouts   []TimeoutChange
+	installed  bool
+	reinstall  bool // an update failed: put everything back
+	reinstalls uint64
+	lastErr    string
+	latency    []time.Duration // ring of recent install latencies
+	latencyAt  int
+}
+
+// New checks cfg. It changes nothing: Start does.
+func New(cfg Config) (*Enforcer, error) {
+	if cfg.Table == nil {
+		return nil, errors.New("enforce: no conntrack table")
+	}
+	if cfg.Floors != nil && (cfg.Sysctl == nil || cfg.StatePath == "") {
+		return nil, errors.New("enforce: raising timeouts needs a sysctl writer and a state file")
+	}
+	if cfg.Watch <= 0 {
+		cfg.Watch = DefaultWatch
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logx.Discard()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Enforcer{cfg: cfg, log: cfg.Logger.With("component", "enforce"), planner: NewPlanner(cfg.Planner)}, nil
+}
+
+// Start raises the timeouts, adopts the pins a previous run left in the
+// kernel (so that live flows keep their public endpoints) and makes the
+// rules exist. Rules already complete are left as they are: a restart
+// never duplicates or briefly removes them. Then the table's flows are
+// pinned.
+func (e *Enforcer) Start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.startTimeouts(); err != nil {
+		return err
+	}
+	if e.cfg.Backend == nil {
+		return nil
+	}
+	found, err := e.cfg.Backend.Pins()
+	if err != nil {
+		return err
+	}
+	clashing := e.planner.Adopt(found)
+	ok, err := e.cfg.Backend.Installed()
+	if err != nil {
+		return err
+	}
+	if !ok || len(clashing) > 0 {
+		if err := e.cfg.Backend.Install(e.planner.Pins()); err != nil {
+			return err
+		}
+	}
+	e.installed = true
+	e.log.Info("enforcing", "backend", e.cfg.Backend.Name(), "adopted_pins", len(found)-len(clashing),
+		"rules", map[bool]string{true: "kept", false: "installed"}[ok && len(clashing) == 0])
+	e.observeTable()
+	return nil
+}
+
+func (e *Enforcer) startTimeouts() error {
+	if e.cfg.Floors == nil {
+		return nil
+	}
+	st, err := LoadState(e.cfg.StatePath)
+	if err != nil {
+		return err
+	}
+	if e.cfg.Backend != nil {
+		st.Backend = e.cfg.Backend.Name()
+	}
+	e.state = st
+	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, func() error { return SaveState(e.cfg.StatePath, e.state) })
+	if err != nil {
+		return err
+	}
+	e.timeouts = changed
+	for _, c := range changed {
+		e.log.Info("conntrack timeout raised", "sysctl", c.Name, "was", c.Was, "now", c.Now)
+	}
+	return nil
+}
+
+// Events takes a batch of conntrack events, after the table applied them.
+// New flows are pinned at once, in one update of the kernel's rules.
+func (e *Enforcer) Events(evs []conntrackmap.Event) {
+	if e.cfg.Backend == nil {
+		return
+	}
+	start := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var ch Changes
+	for _, ev := range evs {
+		if ev.Type == conntrackmap.EventDestroy {
+			continue
+		}
+		e.planner.Observe(ev.Flow, ev.Type == conntrackmap.EventNew, e.cfg.Table, &ch)
+	}
+	if e.apply(ch) && len(ch.Add) > 0 {
+		e.recordLatency(time.Since(start))
+	}
+}
+
+// Resynced re-reads every flow after the table was refilled from a dump,
+// as events may have been lost.
+func (e *Enforcer) Resynced() {
+	if e.cfg.Backend == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.observeTable()
+}
+
+func (e *Enforcer) observeTable() {
+	var ch Changes
+	for _, f := range e.cfg.Table.Flows() {
+		e.planner.Observe(f, false, e.cfg.Table, &ch)
+	}
+	e.apply(ch)
+}
+
+// Retain drops the pins of public addresses the router no longer has.
+func (e *Enforcer) Retain(public func(netip.Addr) bool) {
+	if e.cfg.Backend == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch := e.planner.Retain(public)
+	if len(ch.Delete) > 0 {
+		e.log.Info("WAN address gone: pins dropped", "pins", len(ch.Delete))
+	}
+	e.apply(ch)
+}
+
+// apply puts changes in the kernel and reports whether it succeeded. A
+// failed update leaves the kernel unknown, so everything is reinstalled
+// at the next check.
+func (e *Enforcer) apply(ch Changes) bool {
+	if ch.Empty() {
+		return true
+	}
+	if err := e.cfg.Backend.Update(ch.Add, ch.Delete); err != nil {
+		e.fail("update pins", err)
+		e.reinstall = true
+		return false
+	}
+	if e.cfg.Kill != nil {
+		for _, f := range ch.Kill {
+			if err := e.cfg.Kill(f); err != nil {
+				e.log.Debug("delete conntrack entry", "flow", f.String(), "err", err)
+			}
+		}
+	}
+	return true
+}
+
+func (e *Enforcer) fail(what string, err error) {
+	e.lastErr = what + ": " + err.Error()
+	e.log.Warn(what, "err", err)
+}
+
+func (e *Enforcer) recordLatency(d time.Duration) {
+	if len(e.latency) < latencySamples {
+		e.latency = append(e.latency, d)
+		return
+	}
+	e.latency[e.latencyAt] = d
+	e.latencyAt = (e.latencyAt + 1) % latencySamples
+}
+
+// Run checks the rules every Watch and sweeps idle pins every second until
+// ctx is done. The rules stay in the kernel when it returns: a restarted
+// agent adopts them; Cleanup removes them.
+func (e *Enforcer) Run(ctx context.Context) {
+	if e.cfg.Backend == nil {
+		return
+	}
+	watch, sweep := time.NewTicker(e.cfg.Watch), time.NewTicker(sweepEvery)
+	defer watch.Stop()
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-watch.C:
+			e.check()
+		case <-sweep.C:
+			e.sweep()
+		}
+	}
+}
+
+// check puts the rules back when they are gone or an update failed.
+func (e *Enforcer) check() {
+	ok, err := e.cfg.Backend.Installed()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.fail("check rules", err)
+		return
+	}
+	e.installed = ok
+	if ok && !e.reinstall {
+		return
+	}
+	start := time.Now()
+	pins := e.planner.Pins()
+	if err := e.cfg.Backend.Install(pins); err != nil {
+		e.fail("reinstall rules", err)
+		return
+	}
+	e.installed, e.reinstall = true, false
+	e.reinstalls++
+	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
+		"took", time.Since(start).Round(time.Microsecond))
+}
+
+func (e *Enforcer) sweep() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.apply(e.planner.Sweep(e.cfg.Now(), e.cfg.Table))
+}
+
+// Status returns what the Enforcer did so far.
+func (e *Enforcer) Status() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
+		Timeouts: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr}
+	if e.cfg.Backend != nil {
+		s.Backend = e.cfg.Backend.Name()
+	}
+	if s.QuotaFull == nil {
+		s.QuotaFull = []netip.Addr{}
+	}
+	s.InstallP50, s.InstallP99 = percentile(e.latency, 50), percentile(e.latency, 99)
+	return s
+}
+
+// Pins returns the pins held, sorted.
+func (e *Enforcer) Pins() []Pin {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.planner.Pins()
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+// Cleanup removes every trace of enforcement: the rules of every backend
+// given (whichever a previous run used) and the raised timeouts, restored
+// from the state file, which is then deleted. It is safe to run when
+// nothing is there.
+func Cleanup(backends []Backend, sys Sysctl, statePath string) error {
+	var errs []error
+	for _, b := range backends {
+		if err := b.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	st, err := LoadState(statePath)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if len(st.Sysctls) > 0 {
+		if err := restoreTimeouts(sys, st); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if err := os.Remove(statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

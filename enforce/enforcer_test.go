@@ -1,0 +1,212 @@
+package enforce
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// memBackend keeps pins in memory; it stands for the kernel only in these
+// tests of the Enforcer's bookkeeping (the real backends are tested in the
+// lab).
+type memBackend struct {
+	pins     map[endpointKey]Pin
+	present  bool
+	installs int
+	failNext error
+}
+
+func newMem() *memBackend { return &memBackend{pins: map[endpointKey]Pin{}} }
+
+func (m *memBackend) Name() string { return "mem" }
+func (m *memBackend) Install(pins []Pin) error {
+	m.installs++
+	m.pins, m.present = map[endpointKey]Pin{}, true
+	for _, p := range pins {
+		m.pins[p.key()] = p
+	}
+	return nil
+}
+func (m *memBackend) Update(add, del []Pin) error {
+	if err := m.failNext; err != nil {
+		m.failNext = nil
+		return err
+	}
+	for _, p := range del {
+		if _, ok := m.pins[p.key()]; !ok {
+			return errors.New("no such pin")
+		}
+		delete(m.pins, p.key())
+	}
+	for _, p := range add {
+		m.pins[p.key()] = p
+	}
+	return nil
+}
+func (m *memBackend) Installed() (bool, error) { return m.present, nil }
+func (m *memBackend) Pins() ([]Pin, error) {
+	var out []Pin
+	for _, p := range m.pins {
+		out = append(out, p)
+	}
+	sortPins(out)
+	return out, nil
+}
+func (m *memBackend) Remove() error { m.pins, m.present = map[endpointKey]Pin{}, false; return nil }
+
+// memSysctl is a sysctl table.
+type memSysctl map[string]int
+
+func (m memSysctl) Get(name string) (int, error) {
+	v, ok := m[name]
+	if !ok {
+		return 0, errors.New("no sysctl " + name)
+	}
+	return v, nil
+}
+func (m memSysctl) Set(name string, v int) error { m[name] = v; return nil }
+
+func newEnforcer(t *testing.T, b Backend, tab *conntrackmap.Table) *Enforcer {
+	t.Helper()
+	e, err := New(Config{Backend: b, Table: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestEnforcerAdoptsWithoutReinstalling(t *testing.T) {
+	b := newMem()
+	pin := Pin{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}
+	b.Install([]Pin{pin})
+	tab := conntrackmap.New(conntrackmap.Config{})
+	e := newEnforcer(t, b, tab)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if b.installs != 1 {
+		t.Errorf("complete rules were reinstalled at start (%d installs)", b.installs)
+	}
+	if got := e.Pins(); !cmp.Equal(got, []Pin{pin}, equateNet) {
+		t.Errorf("adopted pins = %v, want %v", got, pin)
+	}
+}
+
+func TestEnforcerInstallsWhenRulesAreMissing(t *testing.T) {
+	b := newMem()
+	tab := conntrackmap.New(conntrackmap.Config{})
+	f := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f})
+	e := newEnforcer(t, b, tab)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if b.installs != 1 || len(b.pins) != 1 {
+		t.Fatalf("after Start: %d installs, pins %v; want the live flow pinned", b.installs, b.pins)
+	}
+
+	// A flush removes everything; the next check puts it back.
+	b.Remove()
+	e.check()
+	if st := e.Status(); !b.present || len(b.pins) != 1 || st.Reinstalls != 1 || !st.Installed {
+		t.Errorf("after a flush and a check: present %v, pins %v, status %+v", b.present, b.pins, st)
+	}
+
+	// A failed update makes the next check reinstall too.
+	b.failNext = errors.New("boom")
+	g := flow(conntrackmap.UDP, "198.51.100.11:5000", "203.0.113.10:3478", "203.0.113.1:40001")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: g})
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: g}})
+	if len(b.pins) != 1 || e.Status().Error == "" {
+		t.Fatalf("failed update: pins %v, status error %q", b.pins, e.Status().Error)
+	}
+	e.check()
+	if len(b.pins) != 2 {
+		t.Errorf("after the check: pins %v, want both", b.pins)
+	}
+}
+
+func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
+	b := newMem()
+	tab := conntrackmap.New(conntrackmap.Config{})
+	var killed []conntrackmap.Flow
+	e, err := New(Config{Backend: b, Table: tab, Kill: func(f conntrackmap.Flow) error { killed = append(killed, f); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f1 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	f2 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:51000")
+	for _, f := range []conntrackmap.Flow{f1, f2} {
+		tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f})
+	}
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: f1}, {Type: conntrackmap.EventNew, Flow: f2}})
+	if !cmp.Equal(killed, []conntrackmap.Flow{f2}, equateNet) {
+		t.Errorf("killed %v, want the flow that missed the pin", killed)
+	}
+	if s := e.Status(); s.Pins != 1 || s.Repaired != 1 || s.InstallP99 <= 0 {
+		t.Errorf("status = %+v, want 1 pin, 1 repaired, a latency", s)
+	}
+}
+
+func TestTimeoutsRaisedAndRestored(t *testing.T) {
+	sys := memSysctl{sysUDP: 30, sysUDPStream: 120, sysTCPEst: 432000}
+	for _, n := range tcpTransitory {
+		sys[n] = 120
+	}
+	sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] = 300 // already above the floor
+	orig := memSysctl{}
+	for k, v := range sys {
+		orig[k] = v
+	}
+	floors, err := TimeoutFloors(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "run", "enforce.json")
+	start := func() *Enforcer {
+		e, err := New(Config{Table: conntrackmap.New(conntrackmap.Config{}), Sysctl: sys, Floors: floors, StatePath: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := start()
+	if sys[sysUDP] != 300 || sys[sysUDPStream] != 300 || sys[sysTCPEst] != 432000 ||
+		sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] != 300 || sys["net.netfilter.nf_conntrack_tcp_timeout_fin_wait"] != 240 {
+		t.Fatalf("sysctls after Start: %v", sys)
+	}
+	if got := len(e.Status().Timeouts); got != 7 {
+		t.Errorf("%d timeout changes reported, want 7: %+v", got, e.Status().Timeouts)
+	}
+
+	// A second start (after a crash) keeps the first originals.
+	if got := start().Status().Timeouts[0]; got.Was != orig[got.Name] {
+		t.Errorf("after a restart: %+v, want the original %d", got, orig[got.Name])
+	}
+
+	if err := Cleanup(nil, sys, state); err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(sys, orig) {
+		t.Errorf("after Cleanup: %v\nwant %v", sys, orig)
+	}
+	if err := Cleanup(nil, sys, state); err != nil {
+		t.Errorf("second Cleanup: %v", err)
+	}
+}
+
+func TestTimeoutFloorRefusesLowUDP(t *testing.T) {
+	if _, err := TimeoutFloors(60); err == nil {
+		t.Error("TimeoutFloors(60) accepted a UDP timeout under RFC 4787's two minutes")
+	}
+}

@@ -1,0 +1,65 @@
+package enforce
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// StateSchema names the state file's version.
+const StateSchema = "natp2p.enforce/v1"
+
+// State is what enforcement must remember across a crash to undo itself:
+// the original values of the sysctls it raised. It lives in RAM on a
+// router (/var/run), as the changes it records do not survive a reboot
+// either.
+type State struct {
+	Schema  string         `json:"schema"`
+	Backend string         `json:"backend,omitempty"`
+	Sysctls map[string]int `json:"sysctls"` // originals, by full name
+}
+
+// LoadState reads the state file; a missing file is an empty State.
+func LoadState(path string) (State, error) {
+	st := State{Schema: StateSchema, Sysctls: map[string]int{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read enforcement state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("enforcement state %s: %w (remove it after restoring the conntrack sysctls by hand)", path, err)
+	}
+	if st.Schema != StateSchema {
+		return st, fmt.Errorf("enforcement state %s: schema %q, want %q", path, st.Schema, StateSchema)
+	}
+	if st.Sysctls == nil {
+		st.Sysctls = map[string]int{}
+	}
+	return st, nil
+}
+
+// SaveState writes the state file atomically (a temporary file renamed).
+func SaveState(path string, st State) error {
+	st.Schema = StateSchema
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save enforcement state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save enforcement state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save enforcement state: %w", err)
+	}
+	return nil
+}
