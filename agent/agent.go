@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce"
 	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
@@ -54,6 +55,8 @@ type Config struct {
 	// ProbeFrom is the LAN-side address to probe from. If invalid, the
 	// first IPv4 address of the first LAN interface.
 	ProbeFrom netip.Addr
+	// Enforce, if non-nil, runs enforce mode; nil observes only.
+	Enforce *EnforceConfig
 }
 
 // Agent watches the router's NAT and reports on it.
@@ -67,6 +70,8 @@ type Agent struct {
 	source *Source
 	saved  *SavedSnapshot // the router state, when reporting on a saved snapshot
 	prober *prober        // nil without an introducer
+	// enforcer pins mappings in enforce mode; nil in observe mode.
+	enforcer *enforce.Enforcer
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -88,7 +93,14 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.table = conntrackmap.New(conntrackmap.Config{Now: cfg.Now})
 	a.setupProber()
-	a.source = NewSource(SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger})
+	if err := a.setupEnforcer(); err != nil {
+		return nil, err
+	}
+	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger}
+	if a.enforcer != nil {
+		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
+	}
+	a.source = NewSource(sc)
 	return a, nil
 }
 
@@ -140,6 +152,7 @@ func (a *Agent) Report(source string) report.Report {
 		s := a.source.Stats()
 		in.Conntrack = &s
 		in.Probe, in.UpstreamProbe = a.prober.latest()
+		in.Enforcement = a.enforcement()
 	}
 	if a.saved != nil {
 		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
@@ -165,6 +178,15 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.enforcer != nil {
+		// After listen, which refuses a second agent: two would fight
+		// over the rules.
+		if err := a.enforcer.Start(); err != nil {
+			ln.Close()
+			return fmt.Errorf("enforce: %w", err)
+		}
+		go a.enforcer.Run(ctx)
+	}
 	a.warnIfEventsOff()
 	if a.prober != nil {
 		go a.prober.loop(ctx, a.log.With("component", "probe"))
@@ -212,6 +234,9 @@ func (a *Agent) refreshWAN() {
 		return
 	}
 	a.log.Info("WAN addresses changed; resyncing", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
+	if a.enforcer != nil {
+		a.enforcer.Retain(a.isPublic)
+	}
 	a.source.Resync()
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natp2p/natp2p/enforce"
 	"github.com/natp2p/natp2p/internal/uci"
 )
 
@@ -20,7 +21,7 @@ import (
 type FileConfig struct {
 	Enabled      bool     // for the init script: whether to start the daemon at all
 	WANInterface string   // for the init script: the OpenWrt interface whose device it passes as --wan
-	Mode         string   // "observe"
+	Mode         string   // "observe" or "enforce"
 	WAN          string   // WAN device; empty: the default route's
 	LAN          []string // LAN devices; empty: the others with an IPv4 address
 	Socket       string   // control socket path
@@ -30,6 +31,15 @@ type FileConfig struct {
 	Introducer    string        // host[:port] of the RFC 5780 server to probe; empty: no probes
 	ProbeInterval time.Duration // how often; zero: DefaultProbeInterval
 	ProbeFrom     string        // LAN-side address to probe from; empty: the first LAN address
+
+	// Enforce mode. Nil switches mean "not set": the defaults (on) apply.
+	Backend         string        // auto, nftables or iptables
+	EnforceMapping  *bool         // pin mappings
+	EnforceHairpin  *bool         // hairpin to pinned endpoints
+	EnforceTimeouts *bool         // raise the conntrack timeouts
+	UDPTimeout      int           // seconds; zero: the default
+	PinGrace        time.Duration // zero: the default
+	PinQuota        int           // pins per LAN host; zero: the default, -1: unlimited
 }
 
 // Limits of the options that take numbers.
@@ -57,6 +67,65 @@ var fileOptions = map[string]func(*FileConfig, []string) error{
 		return err
 	},
 	"probe_from": func(c *FileConfig, v []string) error { c.ProbeFrom = one(v); return checkAddr(c.ProbeFrom) },
+	"backend":    func(c *FileConfig, v []string) error { c.Backend = one(v); return CheckBackend(c.Backend) },
+	"enforce_mapping": func(c *FileConfig, v []string) error {
+		return setSwitch(&c.EnforceMapping, one(v))
+	},
+	"enforce_hairpin": func(c *FileConfig, v []string) error {
+		return setSwitch(&c.EnforceHairpin, one(v))
+	},
+	"enforce_timeouts": func(c *FileConfig, v []string) error {
+		return setSwitch(&c.EnforceTimeouts, one(v))
+	},
+	"udp_timeout": func(c *FileConfig, v []string) (err error) { c.UDPTimeout, err = ParseUDPTimeout(one(v)); return },
+	"pin_grace":   func(c *FileConfig, v []string) (err error) { c.PinGrace, err = ParsePinGrace(one(v)); return },
+	"pin_quota":   func(c *FileConfig, v []string) (err error) { c.PinQuota, err = ParsePinQuota(one(v)); return },
+}
+
+func setSwitch(dst **bool, s string) error {
+	b, err := parseBool(s)
+	if err != nil {
+		return err
+	}
+	*dst = &b
+	return nil
+}
+
+// ParseUDPTimeout reads the UDP timeout enforcement raises to: seconds,
+// from RFC 4787's 120 to a day.
+func ParseUDPTimeout(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < enforce.MinUDPTimeout || n > 86400 {
+		return 0, fmt.Errorf("%q: want seconds from %d (RFC 4787 REQ-5) to 86400", s, enforce.MinUDPTimeout)
+	}
+	return n, nil
+}
+
+// ParsePinGrace reads how long a pin outlives its last flow: a duration
+// ("30s") or seconds, up to an hour.
+func ParsePinGrace(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.Atoi(s)
+		if nerr != nil {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 30s)", s)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < time.Second || d > time.Hour {
+		return 0, fmt.Errorf("%q: want 1s to 1h", s)
+	}
+	return d, nil
+}
+
+// ParsePinQuota reads the pins one LAN host may hold: 1 to 65535, or -1
+// for no limit.
+func ParsePinQuota(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n == 0 || n < -1 || n > 65535 {
+		return 0, fmt.Errorf("%q: want 1 to 65535 pins per host, or -1 for no limit", s)
+	}
+	return n, nil
 }
 
 // parseInterval reads a probe interval: a Go duration ("30m") or seconds,
@@ -194,15 +263,13 @@ func parseBuffer(s string) (int, error) {
 	return n, nil
 }
 
-// CheckMode accepts the modes this version runs.
+// CheckMode accepts the modes.
 func CheckMode(m string) error {
 	switch m {
-	case "", "observe":
+	case "", ModeObserve, ModeEnforce:
 		return nil
-	case "enforce":
-		return fmt.Errorf("mode %q is not available in this version (use observe)", m)
 	}
-	return fmt.Errorf("unknown mode %q (use observe)", m)
+	return fmt.Errorf("unknown mode %q (use observe or enforce)", m)
 }
 
 // CheckLogLevel accepts slog's level names.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -23,8 +24,13 @@ func TestLoadConfig(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	tests := map[string]string{
-		"config natp2p 'main'\n\toption mode 'enforce'\n":        "line 2: option mode: mode \"enforce\" is not available",
-		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: enabled, event_buffer, introducer, lan, log_level, mode, probe_from, probe_interval, socket, wan, wan_interface)",
+		"config natp2p 'main'\n\toption mode 'fix'\n":            "line 2: option mode: unknown mode \"fix\" (use observe or enforce)",
+		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: backend, enabled, enforce_hairpin, enforce_mapping, enforce_timeouts, event_buffer, introducer, lan, log_level, mode, pin_grace, pin_quota, probe_from, probe_interval, socket, udp_timeout, wan, wan_interface)",
+		"config natp2p 'main'\n\toption backend 'pf'\n":          "line 2: option backend: unknown backend \"pf\"",
+		"config natp2p 'main'\n\toption enforce_hairpin 'x'\n":   "line 2: option enforce_hairpin: \"x\" is not a boolean",
+		"config natp2p 'main'\n\toption udp_timeout '60'\n":      "line 2: option udp_timeout: \"60\": want seconds from 120",
+		"config natp2p 'main'\n\toption pin_grace '2h'\n":        "line 2: option pin_grace: \"2h\": want 1s to 1h",
+		"config natp2p 'main'\n\toption pin_quota '0'\n":         "line 2: option pin_quota: \"0\": want 1 to 65535",
 		"config natp2p 'main'\n\toption enabled 'maybe'\n":       "line 2: option enabled: \"maybe\" is not a boolean",
 		"config natp2p 'main'\n\toption event_buffer '10'\n":     "line 2: option event_buffer: \"10\": want bytes",
 		"config natp2p 'main'\n\toption wan 'eth0/1'\n":          "line 2: option wan: \"eth0/1\" is not an interface name",
@@ -52,5 +58,21 @@ func TestLoadConfigErrors(t *testing.T) {
 	}
 	if _, err := LoadConfig(filepath.Join(dir, "missing")); err == nil {
 		t.Error("LoadConfig(missing file): no error")
+	}
+}
+
+func TestLoadEnforceConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "natp2p")
+	os.WriteFile(path, []byte("config natp2p 'main'\n\toption mode 'enforce'\n\toption backend 'iptables'\n"+
+		"\toption enforce_hairpin '0'\n\toption udp_timeout '180'\n\toption pin_grace '45'\n\toption pin_quota '-1'\n"), 0o600)
+	got, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	want := FileConfig{Enabled: true, Mode: "enforce", Backend: "iptables", EnforceHairpin: &off,
+		UDPTimeout: 180, PinGrace: 45 * time.Second, PinQuota: -1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LoadConfig (-want +got):\n%s", diff)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
@@ -22,6 +23,11 @@ type SourceConfig struct {
 	Filter Filter
 	// Logger receives overflow and resync notices. If nil, logs are discarded.
 	Logger *slog.Logger
+	// OnEvents, if non-nil, receives each batch of events after the table
+	// applied it; OnFill is called after each dump filled the table. The
+	// enforcer pins new flows from them.
+	OnEvents func([]conntrackmap.Event)
+	OnFill   func()
 }
 
 // Source follows the kernel's conntrack table into a conntrackmap.Table.

@@ -58,6 +58,9 @@ func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Ta
 	if err != nil {
 		return err
 	}
+	if s.cfg.OnFill != nil {
+		s.cfg.OnFill()
+	}
 	if first {
 		if ready != nil {
 			close(ready)
@@ -96,6 +99,9 @@ func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.
 			batch = s.drain(sub, batch)
 			t.ApplyAll(batch)
 			s.events.Add(uint64(len(batch)))
+			if s.cfg.OnEvents != nil && len(batch) > 0 {
+				s.cfg.OnEvents(batch)
+			}
 		}
 	}
 }

@@ -146,3 +146,30 @@ func (s System) NATHelpers() []string {
 	sort.Strings(out)
 	return out
 }
+
+// sysctlRW reads and writes integer sysctls under the System's procfs, for
+// enforcement (enforce.Sysctl).
+type sysctlRW struct{ s System }
+
+func (rw sysctlRW) path(name string) string {
+	return rw.s.proc(append([]string{"sys"}, strings.Split(name, ".")...)...)
+}
+
+func (rw sysctlRW) Get(name string) (int, error) {
+	b, err := os.ReadFile(rw.path(name))
+	if err != nil {
+		return 0, fmt.Errorf("read sysctl %s: %w", name, err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func (rw sysctlRW) Set(name string, v int) error {
+	if err := os.WriteFile(rw.path(name), []byte(strconv.Itoa(v)), 0o644); err != nil {
+		return fmt.Errorf("set sysctl %s: %w", name, err)
+	}
+	return nil
+}

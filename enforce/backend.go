@@ -27,6 +27,10 @@ type Backend interface {
 type Rules struct {
 	WAN string   // pinned flows leave through it: the SNAT runs on its output
 	LAN []string // hairpinned packets arrive and leave through them
+	// Mapping adds the SNAT of pinned endpoints' flows on WAN output, which
+	// makes their mappings endpoint-independent. Without it the pins only
+	// serve hairpinning, with the mappings the router's NAT chose.
+	Mapping bool
 	// Hairpin adds the DNAT of pinned public endpoints on LAN input and the
 	// SNAT of hairpinned packets to the sender's pin (RFC 4787 REQ-9).
 	Hairpin bool
@@ -35,6 +39,9 @@ type Rules struct {
 func (r Rules) validate() error {
 	if r.WAN == "" {
 		return fmt.Errorf("enforce: no WAN interface")
+	}
+	if !r.Mapping && !r.Hairpin {
+		return fmt.Errorf("enforce: rules for neither mapping nor hairpinning")
 	}
 	if r.Hairpin && len(r.LAN) == 0 {
 		return fmt.Errorf("enforce: hairpinning needs a LAN interface")

@@ -51,9 +51,9 @@ type Status struct {
 	Backend   string `json:"backend,omitempty"`
 	Installed bool   `json:"installed"` // the rules were in place at the last check
 	PlannerStats
-	Reinstalls uint64          `json:"reinstalls"` // times the rules were found missing and put back
-	Timeouts   []TimeoutChange `json:"timeouts"`
-	QuotaFull  []netip.Addr    `json:"quota_full"` // LAN hosts holding their quota of pins
+	Reinstalls uint64          `json:"reinstalls"`      // times the rules were found missing and put back
+	Raised     []TimeoutChange `json:"timeouts_raised"` // conntrack timeouts raised, with their originals
+	QuotaFull  []netip.Addr    `json:"quota_full"`      // LAN hosts holding their quota of pins
 	// InstallP50 and InstallP99 are pin install latencies (from the
 	// conntrack event to the kernel's acknowledgement of the rule).
 	InstallP50 time.Duration `json:"install_p50_ns"`
@@ -304,7 +304,7 @@ func (e *Enforcer) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
-		Timeouts: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr}
+		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr}
 	if e.cfg.Backend != nil {
 		s.Backend = e.cfg.Backend.Name()
 	}

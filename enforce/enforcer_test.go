@@ -185,12 +185,12 @@ func TestTimeoutsRaisedAndRestored(t *testing.T) {
 		sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] != 300 || sys["net.netfilter.nf_conntrack_tcp_timeout_fin_wait"] != 240 {
 		t.Fatalf("sysctls after Start: %v", sys)
 	}
-	if got := len(e.Status().Timeouts); got != 7 {
-		t.Errorf("%d timeout changes reported, want 7: %+v", got, e.Status().Timeouts)
+	if got := len(e.Status().Raised); got != 7 {
+		t.Errorf("%d timeout changes reported, want 7: %+v", got, e.Status().Raised)
 	}
 
 	// A second start (after a crash) keeps the first originals.
-	if got := start().Status().Timeouts[0]; got.Was != orig[got.Name] {
+	if got := start().Status().Raised[0]; got.Was != orig[got.Name] {
 		t.Errorf("after a restart: %+v, want the original %d", got, orig[got.Name])
 	}
 

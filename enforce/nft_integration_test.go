@@ -39,7 +39,7 @@ func newBackendLab(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend
 			t.Fatal(err)
 		}
 	}
-	b, err := newBackend(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Hairpin: true})
+	b, err := newBackend(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestNFTBackend(t *testing.T) {
 
 func TestNFTManyPins(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, LANHosts: 1})
-	nft, err := NewNFT(Rules{WAN: l.WANIface})
+	nft, err := NewNFT(Rules{WAN: l.WANIface, Mapping: true})
 	if err != nil {
 		t.Fatal(err)
 	}

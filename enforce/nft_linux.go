@@ -145,7 +145,10 @@ func (n *NFT) addChains(c *nftables.Conn) {
 // postRules: the SNAT to the pin on WAN output, and, for hairpinning, on
 // LAN output of packets the prerouting DNAT redirected.
 func (n *NFT) postRules() [][]expr.Any {
-	rules := [][]expr.Any{append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN), n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...)}
+	var rules [][]expr.Any
+	if n.rules.Mapping {
+		rules = append(rules, append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN), n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
+	}
 	if n.rules.Hairpin {
 		for _, lan := range n.rules.LAN {
 			r := append(ifaceIs(expr.MetaKeyOIFNAME, lan), ctStatusDNAT()...)

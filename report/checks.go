@@ -45,6 +45,8 @@ type Input struct {
 	// Probe and UpstreamProbe are the daemon's latest probes from the LAN
 	// side and from the WAN address; nil when it does not probe.
 	Probe, UpstreamProbe *ProbeResult
+	// Enforcement is what enforce mode did; nil in observe mode.
+	Enforcement *Enforcement
 }
 
 // Build evaluates every check.
@@ -60,9 +62,9 @@ func Build(in Input) Report {
 	if in.Probe != nil || in.UpstreamProbe != nil {
 		r.Probe = &Probes{LAN: in.Probe, WAN: in.UpstreamProbe}
 	}
-	r.Checks = []Check{
-		withProbe(mappingCheck(IDMappingUDP, conntrackmap.UDP, s), "udp", &in),
-		withProbe(mappingCheck(IDMappingTCP, conntrackmap.TCP, s), "tcp", &in),
+	r.Checks = enforced([]Check{
+		mappingCheck(IDMappingUDP, conntrackmap.UDP, s),
+		mappingCheck(IDMappingTCP, conntrackmap.TCP, s),
 		preservationCheck(s),
 		overloadingCheck(s),
 		poolCheck(s),
@@ -75,7 +77,12 @@ func Build(in Input) Report {
 		check(IDMappingStable, Unknown, nil, "not tracked in observe mode: needs enforce mode"),
 		needsProbe(IDTCPUnsolicited, "the answer to an unsolicited SYN"),
 		algCheck(in.NATHelpers),
-	}
+	}, &in)
+	// The probe has the last word on mappings: it can contradict
+	// conntrack and enforcement alike.
+	r.Checks[0] = withProbe(r.Checks[0], "udp", &in)
+	r.Checks[1] = withProbe(r.Checks[1], "tcp", &in)
+	r.Enforcement = in.Enforcement
 	return r
 }
 

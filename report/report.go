@@ -61,7 +61,8 @@ type Report struct {
 	Flows       Counts         `json:"flows"`
 	Sysctls     map[string]int `json:"sysctls"`
 	Conntrack   *SourceStats   `json:"conntrack,omitempty"`
-	Probe       *Probes        `json:"probe,omitempty"` // the daemon's latest probes
+	Probe       *Probes        `json:"probe,omitempty"`       // the daemon's latest probes
+	Enforcement *Enforcement   `json:"enforcement,omitempty"` // enforce mode only
 }
 
 // Where the figures come from.

@@ -34,8 +34,17 @@ func writeHeader(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "source: one-shot snapshot, not a running natp2p-agent: only flows live at that moment count\n")
 	}
 	fmt.Fprintf(w, "WAN: %s   LAN: %s\n", interfaces(r.WAN), interfaces(r.LAN))
+	if e := r.Enforcement; e != nil {
+		fmt.Fprintf(w, "mode: enforce (%s)   %s   %s\n", e.Backend, onOff(e), plural(e.Pins, "pin"))
+	}
 	fmt.Fprintf(w, "mappings: %d udp, %d tcp   flows: %d udp, %d tcp\n\n",
 		r.Mappings.UDP, r.Mappings.TCP, r.Flows.UDP, r.Flows.TCP)
+}
+
+// onOff lists which enforcements are on.
+func onOff(e *Enforcement) string {
+	word := map[bool]string{true: "on", false: "off"}
+	return fmt.Sprintf("mapping %s, hairpin %s, timeouts %s", word[e.Mapping], word[e.Hairpin], word[e.Timeouts])
 }
 
 func interfaces(ifs []Interface) string {

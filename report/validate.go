@@ -33,6 +33,7 @@ func Validate(data []byte) error {
 		Sysctls     *map[string]int `json:"sysctls"`
 		Conntrack   *SourceStats    `json:"conntrack"`
 		Probe       *Probes         `json:"probe"`
+		Enforcement *Enforcement    `json:"enforcement"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -1,6 +1,7 @@
 // Command natp2p-agent reports whether this router's NAT keeps the
 // endpoint-consistent mappings that peer-to-peer applications need
-// (draft-ford-natp2p-00 section 3, RFC 4787, RFC 5382).
+// (draft-ford-natp2p-00 section 3, RFC 4787, RFC 5382), and in enforce
+// mode makes it keep them.
 //
 //	natp2p-agent run        follow conntrack and serve reports (the daemon)
 //	natp2p-agent report     one screen: each check, its verdict and evidence
@@ -8,6 +9,7 @@
 //	natp2p-agent probe      classify the NAT from outside (RFC 5780)
 //	natp2p-agent dump       save what a report reads, for report --from
 //	natp2p-agent check-config  validate /etc/config/natp2p
+//	natp2p-agent cleanup    remove enforce mode's rules, restore timeouts
 //	natp2p-agent version
 //
 // Exit status: 0 when no check fails, 1 when one does (report), 2 for usage
@@ -61,6 +63,7 @@ var commands = []command{
 	{"probe", "classify this NAT from outside against an RFC 5780 introducer", execProbe},
 	{"dump", "save flows, sysctls and interfaces for a report elsewhere (report --from)", execDump},
 	{"check-config", "validate the UCI config (" + DefaultConfig + ") and flags without starting", execCheckConfig},
+	{"cleanup", "remove enforce mode's rules and restore the conntrack timeouts", execCleanup},
 	{"version", "print the version", execVersion},
 }
 

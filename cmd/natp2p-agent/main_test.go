@@ -23,7 +23,9 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"report", "--json", "--format", "json-line"}, code: exitUsage, stderr: "disagree"},
 		{args: []string{"report", "--bogus"}, code: exitUsage, stderr: "flag provided but not defined: -bogus"},
 		{args: []string{"report", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},
-		{args: []string{"run", "--mode", "enforce"}, code: exitUsage, stderr: "not available in this version"},
+		{args: []string{"run", "--mode", "fix"}, code: exitUsage, stderr: `unknown mode "fix" (use observe or enforce)`},
+		{args: []string{"run", "--mode", "enforce", "--backend", "pf"}, code: exitUsage, stderr: `unknown backend "pf"`},
+		{args: []string{"run", "--mode", "enforce", "--udp-timeout", "30"}, code: exitUsage, stderr: "at least 120 s"},
 		{args: []string{"run", "--log-level", "loud"}, code: exitUsage, stderr: "--log-level"},
 		{args: []string{"run", "--event-buffer", "10"}, code: exitUsage, stderr: "at least 4096"},
 		{args: []string{"report", "--socket", "/nonexistent/agent.sock", "--wan", "nope0"}, code: exitUsage,
@@ -53,7 +55,7 @@ func TestCheckConfig(t *testing.T) {
 	good := filepath.Join(dir, "good")
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(good, []byte("config natp2p 'main'\n\toption mode 'observe'\n\toption wan 'eth0.2'\n"), 0o600)
-	os.WriteFile(bad, []byte("config natp2p 'main'\n\toption mode 'enforce'\n"), 0o600)
+	os.WriteFile(bad, []byte("config natp2p 'main'\n\toption mode 'enforce'\n\toption udp_timeout '30'\n"), 0o600)
 	tests := []struct {
 		args   []string
 		code   int
@@ -62,7 +64,7 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{[]string{"check-config", "--config", good}, exitOK, good + ": ok (mode observe, WAN eth0.2, log level info)", ""},
 		{[]string{"check-config", "--config", good, "--wan", "eth1"}, exitOK, "WAN eth1", ""},
-		{[]string{"check-config", "--config", bad}, exitUsage, "", bad + ": line 2: option mode: mode \"enforce\" is not available"},
+		{[]string{"check-config", "--config", bad}, exitUsage, "", bad + ": line 3: option udp_timeout: \"30\": want seconds from 120"},
 		{[]string{"check-config", "--config", filepath.Join(dir, "missing")}, exitUsage, "", "no such file"},
 		{[]string{"check-config", "--config", good, "--log-level", "loud"}, exitUsage, "", "--log-level"},
 	}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"time"
 
 	"github.com/natp2p/natp2p/agent"
+	"github.com/natp2p/natp2p/enforce"
 )
 
 // DefaultConfig is where OpenWrt keeps the package's UCI config.
@@ -25,12 +27,28 @@ type daemonFlags struct {
 	buf                 int
 	introducer, from    string
 	interval            time.Duration
+	enforce             enforceFlags
+}
+
+// enforceFlags are enforce mode's settings; the config file sets them
+// (command-line flags exist for the backend and the UDP timeout).
+type enforceFlags struct {
+	backend                    string
+	mapping, hairpin, timeouts bool
+	udpTimeout                 int
+	grace                      time.Duration
+	quota                      int
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
 	d.common.register(fs, false)
 	fs.StringVar(&d.config, "config", configDefault, "UCI config `file` (flags override its options)")
-	fs.StringVar(&d.mode, "mode", "observe", "`mode`: observe (report only)")
+	fs.StringVar(&d.mode, "mode", agent.ModeObserve, "`mode`: observe (report only) or enforce (pin mappings, hairpin, raise timeouts)")
+	def := agent.DefaultEnforce()
+	d.enforce = enforceFlags{mapping: def.Mapping, hairpin: def.Hairpin, timeouts: def.Timeouts,
+		grace: def.PinGrace, quota: def.PinQuota}
+	fs.StringVar(&d.enforce.backend, "backend", def.Backend, "enforce mode's firewall `backend`: auto, nftables or iptables")
+	fs.IntVar(&d.enforce.udpTimeout, "udp-timeout", def.UDPTimeout, "enforce mode raises the conntrack UDP timeouts to this many `seconds` (at least 120)")
 	fs.IntVar(&d.buf, "event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
 	fs.StringVar(&d.level, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&d.introducer, "introducer", "", "RFC 5780 introducer `host[:port]` to probe (default: no probes)")
@@ -54,6 +72,10 @@ func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error
 	switch {
 	case agent.CheckMode(d.mode) != nil:
 		return agent.Config{}, 0, usageError{"--mode: " + agent.CheckMode(d.mode).Error()}
+	case agent.CheckBackend(d.enforce.backend) != nil:
+		return agent.Config{}, 0, usageError{"--backend: " + agent.CheckBackend(d.enforce.backend).Error()}
+	case d.enforce.udpTimeout < enforce.MinUDPTimeout:
+		return agent.Config{}, 0, usageError{fmt.Sprintf("--udp-timeout %d: at least %d s (RFC 4787 REQ-5)", d.enforce.udpTimeout, enforce.MinUDPTimeout)}
 	case lv.UnmarshalText([]byte(d.level)) != nil:
 		return agent.Config{}, 0, usageError{fmt.Sprintf("--log-level %q: use debug, info, warn or error", d.level)}
 	case d.buf < 4096:
@@ -63,6 +85,11 @@ func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error
 	}
 	cfg := d.common.config()
 	cfg.ReadBuffer, cfg.Introducer, cfg.ProbeInterval = d.buf, d.introducer, d.interval
+	if d.mode == agent.ModeEnforce {
+		e := d.enforce
+		cfg.Enforce = &agent.EnforceConfig{Backend: e.backend, Mapping: e.mapping, Hairpin: e.hairpin,
+			Timeouts: e.timeouts, UDPTimeout: e.udpTimeout, PinGrace: e.grace, PinQuota: e.quota}
+	}
 	if d.from != "" {
 		var err error
 		if cfg.ProbeFrom, err = netip.ParseAddr(d.from); err != nil {
@@ -93,6 +120,24 @@ func (d *daemonFlags) merge(fc agent.FileConfig, set map[string]bool) {
 	take("probe-from", &d.from, fc.ProbeFrom)
 	if !set["probe-interval"] && fc.ProbeInterval != 0 {
 		d.interval = fc.ProbeInterval
+	}
+	take("backend", &d.enforce.backend, fc.Backend)
+	if !set["udp-timeout"] && fc.UDPTimeout != 0 {
+		d.enforce.udpTimeout = fc.UDPTimeout
+	}
+	for _, sw := range []struct {
+		dst *bool
+		v   *bool
+	}{{&d.enforce.mapping, fc.EnforceMapping}, {&d.enforce.hairpin, fc.EnforceHairpin}, {&d.enforce.timeouts, fc.EnforceTimeouts}} {
+		if sw.v != nil {
+			*sw.dst = *sw.v
+		}
+	}
+	if fc.PinGrace != 0 {
+		d.enforce.grace = fc.PinGrace
+	}
+	if fc.PinQuota != 0 {
+		d.enforce.quota = fc.PinQuota
 	}
 }
 
@@ -134,6 +179,29 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 		wan = "the default route's"
 	}
 	_, err = fmt.Fprintf(stdout, "%s: ok (mode %s, WAN %s, log level %s)\n", d.config, d.mode, wan, d.level)
+	return err
+}
+
+// execCleanup removes every trace of enforce mode: natp2p's nftables
+// table, its iptables chains, and the conntrack timeouts it raised, put
+// back from the state file. The init scripts run it when the daemon stops.
+func execCleanup(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("cleanup", stderr)
+	socket := fs.String("socket", agent.DefaultSocket, "the daemon's control socket `path` (the state file lies beside it)")
+	procfs := fs.String("path.procfs", "/proc", "procfs mount `path`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*socket); err == nil {
+		if c, err := net.DialTimeout("unix", *socket, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("natp2p-agent is running (%s answers): stop it first, or it puts its rules back", *socket)
+		}
+	}
+	if err := agent.Cleanup(agent.System{Proc: *procfs}, agent.StatePath(*socket)); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(stdout, "natp2p: enforcement rules removed, conntrack timeouts restored")
 	return err
 }
 

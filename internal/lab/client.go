@@ -95,6 +95,21 @@ func (s *UDPSession) Send(ctx context.Context, dsts ...netip.AddrPort) ([]netip.
 	return replied, ctx.Err()
 }
 
+// Heard waits up to 1 s (or until ctx is done) for datagrams from the
+// given sources, without sending, and returns those heard from in the
+// order of froms. Datagrams queued since the last Send count: a test sends
+// from elsewhere, then asks who reached this socket, and from where.
+func (s *UDPSession) Heard(ctx context.Context, froms ...netip.AddrPort) []netip.AddrPort {
+	got := s.collect(ctx, froms)
+	var heard []netip.AddrPort
+	for _, f := range froms {
+		if got[unmap(f)] {
+			heard = append(heard, f)
+		}
+	}
+	return heard
+}
+
 // drain discards replies left over from an earlier Send.
 func (s *UDPSession) drain() {
 	buf := make([]byte, 2048)

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/report"
+)
+
+// Modes.
+const (
+	ModeObserve = "observe" // follow conntrack and report; change nothing
+	ModeEnforce = "enforce" // also pin mappings, hairpin and raise timeouts
+)
+
+// Backends.
+const (
+	BackendAuto     = "auto"
+	BackendNftables = enforce.NameNftables
+	BackendIptables = enforce.NameIptables
+)
+
+// EnforceConfig configures enforce mode. Each enforcement can be switched
+// off; DefaultEnforce has them all on.
+type EnforceConfig struct {
+	Backend    string        // BackendAuto, BackendNftables or BackendIptables
+	Mapping    bool          // pin mappings: endpoint-independent mapping, no port overloading
+	Hairpin    bool          // hairpin LAN-to-LAN traffic to pinned public endpoints
+	Timeouts   bool          // raise the conntrack timeouts
+	UDPTimeout int           // seconds the UDP timeouts are raised to
+	PinGrace   time.Duration // how long a pin outlives its last flow
+	PinQuota   int           // pins per LAN host; negative: unlimited
+	// StatePath is the enforcement state file; if empty, enforce.json
+	// next to the control socket.
+	StatePath string
+}
+
+// DefaultEnforce is enforce mode with every enforcement on.
+func DefaultEnforce() EnforceConfig {
+	return EnforceConfig{Backend: BackendAuto, Mapping: true, Hairpin: true, Timeouts: true,
+		UDPTimeout: enforce.DefaultUDPTimeout, PinGrace: enforce.DefaultGrace, PinQuota: enforce.DefaultQuota}
+}
+
+// CheckBackend accepts the backend names.
+func CheckBackend(b string) error {
+	switch b {
+	case "", BackendAuto, BackendNftables, BackendIptables:
+		return nil
+	}
+	return fmt.Errorf("unknown backend %q (use auto, nftables or iptables)", b)
+}
+
+// StatePath returns where enforcement keeps its state for a control
+// socket path: beside it, in RAM on a router.
+func StatePath(socket string) string {
+	if socket == "" {
+		socket = DefaultSocket
+	}
+	return filepath.Join(filepath.Dir(socket), "enforce.json")
+}
+
+// setupEnforcer builds the enforcer of enforce mode (nil in observe mode).
+// It changes nothing in the kernel: Run starts it.
+func (a *Agent) setupEnforcer() error {
+	ec := a.cfg.Enforce
+	if ec == nil {
+		return nil
+	}
+	cfg := enforce.Config{Table: a.table, Logger: a.log, Now: a.cfg.Now,
+		Planner: enforce.PlannerConfig{Grace: ec.PinGrace, Quota: ec.PinQuota}}
+	if ec.Timeouts {
+		floors, err := enforce.TimeoutFloors(ec.UDPTimeout)
+		if err != nil {
+			return err
+		}
+		cfg.Floors, cfg.Sysctl = floors, sysctlRW{a.cfg.System}
+		cfg.StatePath = or(ec.StatePath, StatePath(a.cfg.Socket))
+	}
+	if ec.Mapping || ec.Hairpin {
+		name, err := pickBackend(ec.Backend)
+		if err != nil {
+			return err
+		}
+		rules := enforce.Rules{WAN: a.cfg.WAN, Mapping: ec.Mapping, Hairpin: ec.Hairpin}
+		for _, l := range a.lan {
+			rules.LAN = append(rules.LAN, l.Name)
+		}
+		if ec.Hairpin && len(rules.LAN) == 0 {
+			return fmt.Errorf("hairpinning needs a LAN interface: name it with --lan, or switch hairpinning off")
+		}
+		if cfg.Backend, err = newBackend(name, rules); err != nil {
+			return err
+		}
+		cfg.Kill = killFlow
+	}
+	e, err := enforce.New(cfg)
+	if err != nil {
+		return err
+	}
+	a.enforcer = e
+	return nil
+}
+
+// enforcement is the report's view of enforce mode; nil in observe mode.
+func (a *Agent) enforcement() *report.Enforcement {
+	if a.enforcer == nil {
+		return nil
+	}
+	ec := a.cfg.Enforce
+	return &report.Enforcement{Mode: ModeEnforce, Mapping: ec.Mapping, Hairpin: ec.Hairpin, Timeouts: ec.Timeouts,
+		Status: a.enforcer.Status()}
+}

@@ -1,0 +1,123 @@
+//go:build linux
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/ti-mo/conntrack"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce"
+)
+
+// pickBackend resolves "auto" to the firewall the router uses: fw4 means
+// nftables and fw3 iptables (OpenWrt); elsewhere an iptables-nft "nat"
+// table means iptables, other nftables tables mean nftables, and a router
+// with iptables NAT rules and no nftables table runs legacy iptables.
+func pickBackend(name string) (string, error) {
+	if name != "" && name != BackendAuto {
+		return name, nil
+	}
+	for _, fw := range []struct{ path, backend string }{{"/sbin/fw4", BackendNftables}, {"/sbin/fw3", BackendIptables}} {
+		if _, err := os.Stat(fw.path); err == nil {
+			return fw.backend, nil
+		}
+	}
+	c, err := nftables.New()
+	if err == nil {
+		tables, lerr := c.ListTables()
+		if lerr == nil {
+			return backendFromTables(tables), nil
+		}
+		err = lerr
+	}
+	if _, lerr := exec.LookPath("iptables"); lerr == nil {
+		return BackendIptables, nil
+	}
+	return "", fmt.Errorf("no firewall to enforce with: nftables answers %v and there is no iptables", err)
+}
+
+func backendFromTables(tables []*nftables.Table) string {
+	ours := 0
+	for _, t := range tables {
+		switch {
+		case t.Name == enforce.NFTTable:
+			ours++
+		case t.Family == nftables.TableFamilyIPv4 && t.Name == "nat":
+			return BackendIptables // iptables-nft keeps iptables' table names
+		}
+	}
+	if len(tables) == ours {
+		if _, err := exec.LookPath("iptables"); err == nil {
+			return BackendIptables // no nftables ruleset: legacy iptables, or nothing yet
+		}
+	}
+	return BackendNftables
+}
+
+func newBackend(name string, r enforce.Rules) (enforce.Backend, error) {
+	if name == BackendIptables {
+		return enforce.NewIPT(r)
+	}
+	return enforce.NewNFT(r)
+}
+
+// killer deletes conntrack entries over one netlink socket, opened on
+// first use.
+var killer struct {
+	sync.Mutex
+	c *conntrack.Conn
+}
+
+// killFlow deletes a flow's conntrack entry: its next packet is a new flow
+// and takes the pins.
+func killFlow(f conntrackmap.Flow) error {
+	killer.Lock()
+	defer killer.Unlock()
+	if killer.c == nil {
+		c, err := conntrack.Dial(nil)
+		if err != nil {
+			return opError("dial", err)
+		}
+		killer.c = c
+	}
+	o := f.Orig
+	return killer.c.Delete(conntrack.NewFlow(uint8(f.Proto), 0, o.Src.Addr(), o.Dst.Addr(), o.Src.Port(), o.Dst.Port(), 0, 0))
+}
+
+// Cleanup removes every trace of enforce mode: natp2p's nftables table,
+// its iptables chains (when iptables is installed) and the raised
+// conntrack timeouts, restored from the state file. Nothing to remove is
+// no error.
+func Cleanup(sys System, statePath string) error {
+	// Removal needs no interface: any valid Rules will do.
+	rules := enforce.Rules{WAN: "cleanup", Mapping: true}
+	var backends []enforce.Backend
+	nft, err := enforce.NewNFT(rules)
+	if err != nil {
+		return err
+	}
+	if c, err := nftables.New(); err == nil {
+		if _, err := c.ListTables(); err == nil {
+			backends = append(backends, nft) // else the kernel has no nf_tables: nothing of ours there
+		}
+	}
+	if _, err := exec.LookPath("iptables"); err == nil {
+		ipt, err := enforce.NewIPT(rules)
+		if err != nil {
+			return err
+		}
+		backends = append(backends, ipt)
+	}
+	err = enforce.Cleanup(backends, sysctlRW{sys}, statePath)
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("cleanup: %w: run as root", err)
+	}
+	return err
+}

@@ -1,0 +1,307 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/internal/labagent"
+	"github.com/natp2p/natp2p/probe"
+	"github.com/natp2p/natp2p/report"
+)
+
+// enforceLab is a fully-random masquerading router (the NAT that breaks
+// endpoint-independent mapping) with echo servers on both WAN addresses,
+// ports 4000 and 4001, and coturn's RFC 5780 server on 3478/3479.
+type enforceLab struct {
+	*lab.Lab
+	fw     lab.Backend
+	before string // the router's ruleset before the agent started
+}
+
+func newEnforceLab(t *testing.T, fw lab.Backend) *enforceLab {
+	t.Helper()
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
+	var addrs []netip.AddrPort
+	for i := range l.ServerAddrs {
+		addrs = append(addrs, server(l, i, 4000), server(l, i, 4001))
+	}
+	if err := l.WAN.UDPEcho(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WAN.TCPEcho(addrs...); err != nil {
+		t.Fatal(err)
+	}
+	el := &enforceLab{Lab: l, fw: fw}
+	el.before = el.ruleset(t)
+	return el
+}
+
+var (
+	ruleCounters = regexp.MustCompile(`\[\d+:\d+\]`)
+	ruleComments = regexp.MustCompile(`(?m)^#.*\n`)
+)
+
+// ruleset is the router's firewall as its admin lists it (without
+// iptables-save's counters and dated comments).
+func (el *enforceLab) ruleset(t *testing.T) string {
+	t.Helper()
+	cmd := []string{"nft", "list", "ruleset"}
+	if el.fw == lab.Iptables {
+		cmd = []string{"iptables-save"}
+	}
+	out, err := el.Router.Run(context.Background(), cmd[0], cmd[1:]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(ruleComments.ReplaceAllString(ruleCounters.ReplaceAllString(string(out), ""), ""))
+}
+
+func (el *enforceLab) sysctls(t *testing.T) string {
+	t.Helper()
+	out, err := el.Router.Run(context.Background(), "sysctl", "net.netfilter.nf_conntrack_udp_timeout",
+		"net.netfilter.nf_conntrack_udp_timeout_stream", "net.netfilter.nf_conntrack_tcp_timeout_syn_sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// startEnforcing starts the daemon in enforce mode with the lab's backend.
+func (el *enforceLab) startEnforcing(t *testing.T, a *labagent.Agent) {
+	t.Helper()
+	if err := a.Start(context.Background(), "--mode", "enforce", "--backend", string(el.fw), "--lan", el.LANIface); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPins waits until the daemon holds at least n pins.
+func waitPins(t *testing.T, a *labagent.Agent, n int) report.Report {
+	t.Helper()
+	var r report.Report
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d pins", n), func() (bool, string) {
+		r, _ = getReport(t, a)
+		if r.Enforcement == nil {
+			return false, "no enforcement in the report"
+		}
+		return r.Enforcement.Pins >= n, fmt.Sprintf("%+v", *r.Enforcement)
+	})
+	return r
+}
+
+// kernelPublics returns the public endpoints conntrack shows for a private
+// endpoint of protocol proto.
+func kernelPublics(t *testing.T, l *lab.Lab, proto string, private netip.AddrPort) []netip.AddrPort {
+	t.Helper()
+	flows, err := l.Flows(context.Background(), "-p", proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[netip.AddrPort]bool{}
+	var out []netip.AddrPort
+	for _, f := range flows {
+		if f.OrigSrc == private && !seen[f.ReplyDst] {
+			seen[f.ReplyDst] = true
+			out = append(out, f.ReplyDst)
+		}
+	}
+	return out
+}
+
+// TestEnforce runs enforce mode through the binary on both backends: under
+// fully-random masquerade a private endpoint keeps one public endpoint for
+// every destination (UDP and TCP, as conntrack, coturn's RFC 5780 client
+// and the probe see it), LAN hosts hairpin with public sources, inbound
+// filtering stays closed, a kill -9 and restart keeps live flows on their
+// ports without duplicating rules, a flushed ruleset comes back within a
+// second, and cleanup restores the ruleset and sysctls exactly.
+func TestEnforce(t *testing.T) {
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		t.Run(string(fw), func(t *testing.T) { testEnforce(t, fw) })
+	}
+}
+
+func testEnforce(t *testing.T, fw lab.Backend) {
+	el := newEnforceLab(t, fw)
+	sysBefore := el.sysctls(t)
+	a := newAgent(t, el.Lab)
+	el.startEnforcing(t, a)
+	if got := el.sysctls(t); !strings.Contains(got, "nf_conntrack_udp_timeout = 300") ||
+		!strings.Contains(got, "nf_conntrack_udp_timeout_stream = 300") {
+		t.Errorf("enforce mode did not raise the UDP timeouts:\n%s", got)
+	}
+	ctx := context.Background()
+
+	// UDP: the first flow pins; later destinations get the same port.
+	privA := netip.AddrPortFrom(el.LAN[0].Addr(), 5000)
+	sA := udp(t, el.LAN[0], privA, server(el.Lab, 0, 4000))
+	waitPins(t, a, 1)
+	if got, err := sA.Send(ctx, server(el.Lab, 1, 4001), server(el.Lab, 0, 4001)); err != nil || len(got) != 2 {
+		t.Fatalf("A to two more servers: %v, %v", got, err)
+	}
+	if pubs := kernelPublics(t, el.Lab, "udp", privA); len(pubs) != 1 {
+		t.Errorf("udp %s has public endpoints %v in conntrack, want one", privA, pubs)
+	}
+
+	// TCP: two connections from one private port share one public port.
+	privT := netip.AddrPortFrom(el.LAN[0].Addr(), 5100)
+	c1, err := el.LAN[0].DialTCP(ctx, privT, server(el.Lab, 0, 4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	waitPins(t, a, 2)
+	c2, err := el.LAN[0].DialTCP(ctx, privT, server(el.Lab, 1, 4001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if pubs := kernelPublics(t, el.Lab, "tcp", privT); len(pubs) != 1 {
+		t.Errorf("tcp %s has public endpoints %v in conntrack, want one", privT, pubs)
+	}
+
+	// Hairpinning: B pins a mapping, then A and B send to each other's
+	// public endpoints; each must hear the other from its public endpoint.
+	privB := netip.AddrPortFrom(el.LAN[1].Addr(), 6000)
+	sB := udp(t, el.LAN[1], privB, server(el.Lab, 0, 4000))
+	r := waitPins(t, a, 3)
+	pubA, pubB := kernelPublics(t, el.Lab, "udp", privA)[0], kernelPublics(t, el.Lab, "udp", privB)[0]
+	sA.Send(ctx, pubB) // no echo on B: the reply wait simply runs out
+	if heard := sB.Heard(ctx, pubA); len(heard) != 1 {
+		t.Errorf("hairpin: B did not hear A from A's public endpoint %v", pubA)
+	}
+	sB.Send(ctx, pubA)
+	if heard := sA.Heard(ctx, pubB); len(heard) != 1 {
+		t.Errorf("hairpin: A did not hear B from B's public endpoint %v", pubB)
+	}
+
+	// Filtering stays closed: a host B never contacted cannot reach it.
+	stranger, err := el.WAN.OpenUDP(server(el.Lab, 1, 7777))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.Send(ctx, pubB)
+	if heard := sB.Heard(ctx, server(el.Lab, 1, 7777)); len(heard) != 0 {
+		t.Errorf("unsolicited inbound from %v reached B through its pin %v", server(el.Lab, 1, 7777), pubB)
+	}
+
+	r, _ = getReport(t, a)
+	for id, want := range map[string]report.Verdict{report.IDMappingUDP: report.Pass, report.IDMappingTCP: report.Pass,
+		report.IDHairpin: report.Pass, report.IDTimeoutUDP: report.Pass, report.IDMappingStable: report.Pass,
+		report.IDPortOverloading: report.Pass} {
+		if c := r.Check(id); c.Verdict != want {
+			t.Errorf("%s = %s (%s %q), want %s", id, c.Verdict, c.Summary, c.Evidence, want)
+		}
+	}
+	if e := r.Enforcement; e == nil || e.Backend != string(fw) || !e.Installed {
+		t.Errorf("report enforcement = %+v, want backend %s installed", e, fw)
+	}
+
+	// Outside views: coturn's RFC 5780 client and our probe, from LAN[1].
+	coturn(t, el.Lab)
+	if got := natdiscoveryMapping(t, el.Lab); got != "NAT with Endpoint Independent Mapping!" {
+		t.Errorf("turnutils_natdiscovery -m: %q, want endpoint-independent", got)
+	}
+	pr := runProbe(t, el.Lab, el.LAN[1])
+	if pr.Mapping != probe.EndpointIndependent || pr.TCPMapping != probe.EndpointIndependent {
+		t.Errorf("probe: mapping %s, tcp mapping %s; want endpoint-independent for both", pr.Mapping, pr.TCPMapping)
+	}
+	if pr.Hairpin == nil || !*pr.Hairpin {
+		t.Errorf("probe: hairpin %v, want true", pr.Hairpin)
+	}
+
+	// kill -9, restart: the live flows keep their public endpoints, and the
+	// rules are adopted, not duplicated.
+	rulesBefore := el.ruleset(t)
+	if err := a.Daemon.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	el.Router.Wait(a.Daemon)
+	el.startEnforcing(t, a)
+	if after := el.ruleset(t); after != rulesBefore {
+		t.Errorf("restart changed the rules:\nbefore:\n%s\nafter:\n%s", rulesBefore, after)
+	}
+	if got, err := sA.Send(ctx, server(el.Lab, 1, 4000)); err != nil || len(got) != 1 {
+		t.Fatalf("A after the restart: %v, %v", got, err)
+	}
+	if pubs := kernelPublics(t, el.Lab, "udp", privA); len(pubs) != 1 || pubs[0] != pubA {
+		t.Errorf("after kill -9 and restart, %s has public endpoints %v, want only %v", privA, pubs, pubA)
+	}
+
+	// A flushed firewall comes back within a second.
+	flush := []string{"nft", "flush", "ruleset"}
+	if fw == lab.Iptables {
+		flush = []string{"sh", "-c", "iptables -t nat -D POSTROUTING -j NATP2P_POST; iptables -t nat -D PREROUTING -j NATP2P_PRE"}
+	}
+	if _, err := el.Router.Run(ctx, flush[0], flush[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	flushed := time.Now()
+	waitFor(t, 3*time.Second, "the rules back", func() (bool, string) {
+		r, _ := getReport(t, a)
+		return r.Enforcement != nil && r.Enforcement.Reinstalls > 0 && r.Enforcement.Installed, fmt.Sprintf("%+v", r.Enforcement)
+	})
+	if took := time.Since(flushed); took > time.Second {
+		t.Errorf("the rules took %v to come back, want under 1 s", took)
+	}
+
+	// Stop, clean up: the ruleset and the sysctls are as before.
+	if err := a.Daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	el.Router.Wait(a.Daemon)
+	if fw == lab.Nftables {
+		// The flush above took the lab's own NAT table too: put it back as
+		// it was, so that "before" can be compared.
+		restoreLabNAT(t, el)
+	}
+	out, stderr, code, err := a.Run(ctx, "cleanup", "--socket", a.Socket)
+	if err != nil || code != 0 {
+		t.Fatalf("cleanup: exit %d, %v: %s %s", code, err, out, stderr)
+	}
+	if after := el.ruleset(t); after != el.before {
+		t.Errorf("after cleanup the ruleset differs from before the agent:\nbefore:\n%s\nafter:\n%s", el.before, after)
+	}
+	if got := el.sysctls(t); got != sysBefore {
+		t.Errorf("after cleanup the sysctls are\n%s\nwant\n%s", got, sysBefore)
+	}
+}
+
+// restoreLabNAT reinstalls the lab's fully-random masquerade after an
+// `nft flush ruleset`.
+func restoreLabNAT(t *testing.T, el *enforceLab) {
+	t.Helper()
+	script := "table ip " + lab.NFTTable + " {\n\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n" +
+		"\t\toifname \"" + el.WANIface + "\" masquerade fully-random\n\t}\n}\n"
+	cmd := el.Router.Command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("restoring the lab's NAT: %v\n%s", err, out)
+	}
+}
+
+// natdiscoveryMapping runs coturn's RFC 5780 client (mapping test only)
+// from the second LAN host against coturn and returns its mapping verdict.
+func natdiscoveryMapping(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := l.LAN[1].Run(ctx, "turnutils_natdiscovery", "-m", "-p", "3478", l.ServerAddrs[0].String())
+	if err != nil {
+		t.Fatalf("turnutils_natdiscovery: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^NAT with .* Mapping!$`).FindString(string(out))
+	if m == "" {
+		t.Logf("turnutils_natdiscovery output:\n%s", out)
+	}
+	return m
+}

@@ -1,0 +1,368 @@
+//go:build linux
+
+package enforce
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// natp2p's chains in the iptables nat table. Nothing else of the ruleset is
+// touched but the one jump to each, inserted first in POSTROUTING and
+// PREROUTING so that it runs before the router's masquerade and port
+// forwards.
+const (
+	IPTPost = "NATP2P_POST" // SNAT to the pins
+	IPTPre  = "NATP2P_PRE"  // hairpin DNAT
+)
+
+// iptWait bounds, in seconds, the wait for the xtables lock: a stuck holder
+// then makes a call fail, and the caller retries, instead of hanging.
+const iptWait = 10
+
+// IPT is the iptables backend, for routers without nftables (fw3):
+//
+//	-I POSTROUTING 1 -j NATP2P_POST
+//	-I PREROUTING 1 -j NATP2P_PRE   (hairpinning)
+//	per pin, in NATP2P_POST:
+//	    -o WAN -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB   (mapping)
+//	    -o LAN -m conntrack --ctstate DNAT -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB
+//	and in NATP2P_PRE (hairpinning):
+//	    -i LAN -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
+//
+// iptables has no maps: the kernel walks the rules linearly for each new
+// flow. Rules are loaded with one iptables-restore --noflush per call, as one
+// exec per rule is far too slow for thousands of pins.
+type IPT struct {
+	rules   Rules
+	ipt     *iptables.IPTables
+	restore []string // iptables-restore's path and options
+}
+
+// NewIPT returns the iptables backend. It runs iptables --version only.
+func NewIPT(r Rules) (*IPT, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	path, err := exec.LookPath("iptables")
+	if err != nil {
+		return nil, iptError("start", err)
+	}
+	ipt, err := iptables.New(iptables.Path(path), iptables.Timeout(iptWait))
+	if err != nil {
+		return nil, iptError("start", err)
+	}
+	// iptables-restore next to iptables, so that both are of the same
+	// flavour (legacy or nf_tables) even when PATH mixes them.
+	restore, err := exec.LookPath(filepath.Join(filepath.Dir(path), "iptables-restore"))
+	if err != nil {
+		if restore, err = exec.LookPath("iptables-restore"); err != nil {
+			return nil, iptError("start", err)
+		}
+	}
+	args := []string{restore, "--noflush"}
+	if v1, v2, v3 := ipt.GetIptablesVersion(); restoreHasWait(v1, v2, v3) {
+		args = append(args, "-w", strconv.Itoa(iptWait))
+	}
+	return &IPT{rules: r, ipt: ipt, restore: args}, nil
+}
+
+// restoreHasWait: iptables-restore takes -w since 1.6.2.
+func restoreHasWait(v1, v2, v3 int) bool {
+	return v1 > 1 || v1 == 1 && (v2 > 6 || v2 == 6 && v3 >= 2)
+}
+
+// Name implements Backend.
+func (t *IPT) Name() string { return NameIptables }
+
+// Install implements Backend, in one iptables-restore transaction: a chain
+// line creates a chain or flushes it, so there is no instant without rules.
+// Jumps are added only where missing; without hairpinning a NATP2P_PRE
+// left from an earlier run goes.
+func (t *IPT) Install(pins []Pin) error {
+	post, pre, err := t.jumps(true)
+	if err != nil {
+		return iptError("install", err)
+	}
+	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]"}
+	if post == 0 {
+		head = append(head, "-I POSTROUTING 1 -j "+IPTPost)
+	}
+	switch {
+	case !t.rules.Hairpin:
+		head = append(deleteJumps(head, "PREROUTING", IPTPre, pre), "-X "+IPTPre)
+	case pre == 0:
+		head = append(head, "-I PREROUTING 1 -j "+IPTPre)
+	}
+	return t.run("install", head, pins, nil)
+}
+
+// Update implements Backend, in one transaction: deletions first, so that a
+// pin can move in one call. A rule to delete that is missing fails it all.
+func (t *IPT) Update(add, del []Pin) error {
+	if len(add) == 0 && len(del) == 0 {
+		return nil
+	}
+	return t.run("update", nil, add, del)
+}
+
+// Installed implements Backend: the jumps are there (a jump implies its
+// chain). One iptables -S of POSTROUTING, and of PREROUTING when
+// hairpinning: it is polled.
+func (t *IPT) Installed() (bool, error) {
+	post, pre, err := t.jumps(t.rules.Hairpin)
+	if err != nil {
+		return false, iptError("list", err)
+	}
+	return post > 0 && (pre > 0 || !t.rules.Hairpin), nil
+}
+
+// Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
+// them (no Mapping) the first LAN's hairpin SNAT rules.
+func (t *IPT) Pins() ([]Pin, error) {
+	lines, err := t.ipt.List("nat", IPTPost)
+	if err != nil {
+		// A missing chain exits with 1 (iptables-nft 1.8.9 calls it
+		// "incompatible"); no permission, the lock and no nat table with
+		// 3 or 4.
+		var ie *iptables.Error
+		if errors.As(err, &ie) && ie.ExitStatus() == 1 {
+			return nil, nil
+		}
+		return nil, iptError("list", err)
+	}
+	oif, dnat := t.rules.WAN, false
+	if !t.rules.Mapping {
+		oif, dnat = t.rules.LAN[0], true
+	}
+	var pins []Pin
+	for _, l := range lines {
+		if p, ok := parsePinRule(l, oif, dnat); ok {
+			pins = append(pins, p)
+		}
+	}
+	sortPins(pins)
+	return pins, nil
+}
+
+// Remove implements Backend: every jump to the chains, then the chains, in
+// one transaction (the chain lines create what is missing, so that -X
+// always finds it).
+func (t *IPT) Remove() error {
+	post, pre, err := t.jumps(true)
+	if err != nil {
+		return iptError("remove", err)
+	}
+	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]"}
+	head = deleteJumps(head, "POSTROUTING", IPTPost, post)
+	head = deleteJumps(head, "PREROUTING", IPTPre, pre)
+	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre), nil, nil)
+}
+
+// jumps counts the jumps to natp2p's chains; PREROUTING is listed only
+// with pre.
+func (t *IPT) jumps(pre bool) (nPost, nPre int, err error) {
+	if nPost, err = t.countJumps("POSTROUTING", IPTPost); err != nil || !pre {
+		return nPost, 0, err
+	}
+	nPre, err = t.countJumps("PREROUTING", IPTPre)
+	return nPost, nPre, err
+}
+
+func (t *IPT) countJumps(chain, target string) (int, error) {
+	lines, err := t.ipt.List("nat", chain)
+	n := 0
+	for _, l := range lines {
+		if l == "-A "+chain+" -j "+target {
+			n++
+		}
+	}
+	return n, err
+}
+
+func deleteJumps(lines []string, chain, target string, n int) []string {
+	for range n {
+		lines = append(lines, "-D "+chain+" -j "+target)
+	}
+	return lines
+}
+
+// run feeds iptables-restore --noflush the script of head, del and add.
+func (t *IPT) run(op string, head []string, add, del []Pin) error {
+	script, err := restoreScript(t.rules, head, add, del)
+	if err != nil {
+		return fmt.Errorf("iptables %s: %w", op, err)
+	}
+	cmd := exec.Command(t.restore[0], t.restore[1:]...)
+	cmd.Stdin = bytes.NewReader(script)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return iptError(op, fmt.Errorf("%s: %w: %s", filepath.Base(t.restore[0]), err, oneLine(out.String())))
+	}
+	return nil
+}
+
+// restoreScript is an iptables-restore --noflush script for the nat table:
+// the head lines, then the deletion of del's rules, then the addition of
+// add's.
+func restoreScript(r Rules, head []string, add, del []Pin) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("*nat\n")
+	for _, l := range head {
+		b.WriteString(l + "\n")
+	}
+	for _, op := range []struct {
+		cmd  string
+		pins []Pin
+	}{{"-D ", del}, {"-A ", add}} {
+		for _, p := range op.pins {
+			if !p.valid() {
+				return nil, fmt.Errorf("bad pin %v", p)
+			}
+			for _, rule := range pinRules(r, p) {
+				b.WriteString(op.cmd + rule + "\n")
+			}
+		}
+	}
+	b.WriteString("COMMIT\n")
+	return b.Bytes(), nil
+}
+
+// pinRules are a pin's rules, each as a chain name and a rule spec.
+func pinRules(r Rules, p Pin) []string {
+	proto := " -p " + p.Proto.String()
+	from := proto + " -s " + p.Private.Addr().String() + " --sport " + strconv.Itoa(int(p.Private.Port())) +
+		" -j SNAT --to-source " + p.Public.String()
+	var rules []string
+	if r.Mapping {
+		rules = append(rules, IPTPost+" -o "+r.WAN+from)
+	}
+	if !r.Hairpin {
+		return rules
+	}
+	for _, lan := range r.LAN {
+		rules = append(rules,
+			IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from,
+			IPTPre+" -i "+lan+proto+" -d "+p.Public.Addr().String()+" --dport "+strconv.Itoa(int(p.Public.Port()))+
+				" -j DNAT --to-destination "+p.Private.String())
+	}
+	return rules
+}
+
+// parsePinRule reads a pin from an SNAT rule of NATP2P_POST as iptables -S
+// prints it, on output to oif, with the hairpin conntrack match or without
+// as dnat says:
+//
+//	-A NATP2P_POST -s 10.0.0.1/32 -o wan0 -p udp -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000
+//	-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate DNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000
+//
+// Any other option (a negation, another match) makes it no pin rule.
+func parsePinRule(line, oif string, dnat bool) (Pin, bool) {
+	f := strings.Fields(line)
+	if len(f)%2 != 0 {
+		return Pin{}, false
+	}
+	var (
+		p          Pin
+		src        netip.Addr
+		sport      uint64
+		match      string
+		ct, state  bool
+		seen, want = 0, 0x7f
+		err        error
+	)
+	for i := 0; i < len(f) && err == nil; i += 2 {
+		k, v := f[i], f[i+1]
+		switch k {
+		case "-A":
+			seen |= flag(v == IPTPost, 1)
+		case "-o":
+			seen |= flag(v == oif, 2)
+		case "-s":
+			var pfx netip.Prefix
+			if pfx, err = netip.ParsePrefix(v); err == nil && pfx.IsSingleIP() {
+				src, seen = pfx.Addr(), seen|4
+			}
+		case "-p":
+			switch v {
+			case "udp":
+				p.Proto, seen = conntrackmap.UDP, seen|8
+			case "tcp":
+				p.Proto, seen = conntrackmap.TCP, seen|8
+			}
+		case "-m":
+			if v == "conntrack" {
+				ct = true
+			} else {
+				match = v
+			}
+		case "--ctstate":
+			state = v == "DNAT"
+		case "--sport":
+			sport, err = strconv.ParseUint(v, 10, 16)
+			seen |= 16
+		case "-j":
+			seen |= flag(v == "SNAT", 32)
+		case "--to-source":
+			p.Public, err = netip.ParseAddrPort(v)
+			seen |= 64
+		default:
+			return Pin{}, false
+		}
+	}
+	if err != nil || seen != want || match != "" && match != p.Proto.String() || ct != dnat || state != dnat {
+		return Pin{}, false
+	}
+	p.Private = netip.AddrPortFrom(src, uint16(sport))
+	if !p.valid() {
+		return Pin{}, false
+	}
+	return p, true
+}
+
+func flag(ok bool, bit int) int {
+	if ok {
+		return bit
+	}
+	return 0
+}
+
+// iptError names the operation and turns the common failures into advice.
+func iptError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := oneLine(err.Error())
+	lower := strings.ToLower(msg)
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return fmt.Errorf("iptables %s: %v (install iptables, or use --backend nftables)", op, err)
+	case strings.Contains(lower, "permission denied"):
+		return fmt.Errorf("iptables %s: permission denied (run as root)", op)
+	case strings.Contains(lower, "table does not exist") || strings.Contains(lower, "table 'nat' does not exist"):
+		return fmt.Errorf("iptables %s: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)", op)
+	}
+	return fmt.Errorf("iptables %s: %s", op, msg)
+}
+
+// oneLine joins a tool's output lines, without its usage hints.
+func oneLine(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Try `") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
+}

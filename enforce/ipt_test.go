@@ -1,0 +1,188 @@
+//go:build linux
+
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+func TestRestoreScript(t *testing.T) {
+	pin := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("203.0.113.1:40000")}
+	moved := Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}
+	wanOnly := Rules{WAN: "wan0", Mapping: true}
+	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Mapping: true, Hairpin: true}
+	hairpinOnly := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Hairpin: true}
+	tests := []struct {
+		name      string
+		r         Rules
+		head      []string
+		add, del  []Pin
+		want      []string // lines between *nat and COMMIT
+		wantError bool
+	}{
+		{name: "empty", r: wanOnly},
+		{name: "head only", r: wanOnly, head: []string{":NATP2P_POST - [0:0]"}, want: []string{":NATP2P_POST - [0:0]"}},
+		{name: "wan", r: wanOnly, add: []Pin{pin}, want: []string{
+			"-A NATP2P_POST -o wan0 -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
+		}},
+		{name: "hairpin", r: hairpin, add: []Pin{moved}, want: []string{
+			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+			"-A NATP2P_PRE -i br-lan -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_POST -o lan2 -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+			"-A NATP2P_PRE -i lan2 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+		}},
+		{name: "hairpin only", r: hairpinOnly, add: []Pin{pin}, want: []string{
+			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
+			"-A NATP2P_PRE -i br-lan -p udp -d 203.0.113.1 --dport 40000 -j DNAT --to-destination 10.0.0.1:5000",
+		}},
+		{name: "deletions first", r: wanOnly, head: []string{"-I POSTROUTING 1 -j NATP2P_POST"}, add: []Pin{moved}, del: []Pin{pin}, want: []string{
+			"-I POSTROUTING 1 -j NATP2P_POST",
+			"-D NATP2P_POST -o wan0 -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
+			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+		}},
+		{name: "ipv6 pin", r: wanOnly, add: []Pin{{conntrackmap.UDP, netip.MustParseAddrPort("[fd00::1]:5000"), pin.Public}}, wantError: true},
+		{name: "port 0", r: wanOnly, del: []Pin{{conntrackmap.UDP, pin.Private, netip.MustParseAddrPort("203.0.113.1:0")}}, wantError: true},
+		{name: "icmp", r: wanOnly, add: []Pin{{1, pin.Private, pin.Public}}, wantError: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := restoreScript(tt.r, tt.head, tt.add, tt.del)
+			if tt.wantError {
+				if err == nil {
+					t.Fatalf("no error; script:\n%s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "*nat\n" + strings.Join(append(tt.want, "COMMIT"), "\n") + "\n"
+			if diff := cmp.Diff(want, string(got)); diff != "" {
+				t.Errorf("script (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Lines as iptables -S NATP2P_POST prints them (iptables 1.8.9, nf_tables
+// and legacy alike), after the rules of TestRestoreScript.
+func TestParsePinRule(t *testing.T) {
+	pin := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("203.0.113.1:40000")}
+	const (
+		wan     = "-A NATP2P_POST -s 10.0.0.1/32 -o wan0 -p udp -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000"
+		hairpin = "-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate DNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000"
+	)
+	tests := []struct {
+		line string
+		oif  string
+		dnat bool
+		want Pin
+	}{
+		{wan, "wan0", false, pin},
+		{"-A NATP2P_POST -s 10.0.0.2/32 -o wan0 -p tcp -m tcp --sport 6000 -j SNAT --to-source 203.0.113.1:41000", "wan0", false,
+			Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}},
+		{hairpin, "br-lan", true, pin},
+		// Hairpin rules when reading WAN ones and back, other chains and
+		// interfaces.
+		{hairpin, "wan0", false, Pin{}},
+		{hairpin, "br-lan", false, Pin{}},
+		{wan, "wan0", true, Pin{}},
+		{wan, "wan1", false, Pin{}},
+		{"-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate SNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000", "br-lan", true, Pin{}},
+		{"-A NATP2P_PRE -d 203.0.113.1/32 -i br-lan -p udp -m udp --dport 40000 -j DNAT --to-destination 10.0.0.1:5000", "br-lan", true, Pin{}},
+		{"-N NATP2P_POST", "wan0", false, Pin{}},
+		{"-A POSTROUTING -j NATP2P_POST", "wan0", false, Pin{}},
+		{strings.Replace(wan, "NATP2P_POST", "POSTROUTING", 1), "wan0", false, Pin{}},
+		// Not of ours: masquerade, a range, a subnet, a negation, a missing
+		// or zero port, a protocol mismatch.
+		{"-A NATP2P_POST -o wan0 -j MASQUERADE --random-fully", "wan0", false, Pin{}},
+		{wan + "-40010", "wan0", false, Pin{}},
+		{strings.Replace(wan, "/32", "/24", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "-s", "! -s", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, " -m udp --sport 5000", "", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "--sport 5000", "--sport 0", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "-m udp", "-m tcp", 1), "wan0", false, Pin{}},
+		{"", "wan0", false, Pin{}},
+	}
+	for _, tt := range tests {
+		got, ok := parsePinRule(tt.line, tt.oif, tt.dnat)
+		if ok != (tt.want != Pin{}) || !cmp.Equal(got, tt.want, equateNet) {
+			t.Errorf("parsePinRule(%q, %s, %v) = %v, %v; want %v", tt.line, tt.oif, tt.dnat, got, ok, tt.want)
+		}
+	}
+}
+
+// Every rule of a pin reads back as the pin, once: the WAN rule, or without
+// mapping the first LAN's hairpin rule.
+func TestParsePinRuleRoundTrip(t *testing.T) {
+	pin := Pin{conntrackmap.TCP, netip.MustParseAddrPort("192.168.1.20:51413"), netip.MustParseAddrPort("198.51.100.7:51413")}
+	for _, r := range []Rules{
+		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Mapping: true, Hairpin: true},
+		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Hairpin: true},
+	} {
+		oif, dnat := r.WAN, false
+		if !r.Mapping {
+			oif, dnat = r.LAN[0], true
+		}
+		var got []Pin
+		for _, rule := range pinRules(r, pin) {
+			// iptables -S writes -s as a prefix and adds the protocol match.
+			rule = strings.Replace(rule, " -s 192.168.1.20 ", " -s 192.168.1.20/32 ", 1)
+			rule = strings.Replace(rule, " --sport", " -m tcp --sport", 1)
+			if p, ok := parsePinRule("-A "+rule, oif, dnat); ok {
+				got = append(got, p)
+			}
+		}
+		if !cmp.Equal(got, []Pin{pin}, equateNet) {
+			t.Errorf("Mapping %v: read back %v, want %v", r.Mapping, got, pin)
+		}
+	}
+}
+
+func TestRestoreHasWait(t *testing.T) {
+	for _, tt := range []struct {
+		v    [3]int
+		want bool
+	}{{[3]int{1, 4, 21}, false}, {[3]int{1, 6, 1}, false}, {[3]int{1, 6, 2}, true}, {[3]int{1, 8, 7}, true}, {[3]int{2, 0, 0}, true}} {
+		if got := restoreHasWait(tt.v[0], tt.v[1], tt.v[2]); got != tt.want {
+			t.Errorf("restoreHasWait(%v) = %v", tt.v, got)
+		}
+	}
+}
+
+func TestIPTError(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&exec.Error{Name: "iptables", Err: exec.ErrNotFound},
+			`iptables start: exec: "iptables": executable file not found in $PATH (install iptables, or use --backend nftables)`},
+		{errors.New("iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n"),
+			"iptables start: permission denied (run as root)"},
+		{errors.New("Fatal: can't open lock file /run/xtables.lock: Permission denied"),
+			"iptables start: permission denied (run as root)"},
+		{errors.New("iptables v1.8.7 (legacy): can't initialize iptables table `nat': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded.\n"),
+			"iptables start: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)"},
+		{errors.New("iptables v1.8.9 (nf_tables): table 'nat' does not exist\nPerhaps iptables or your kernel needs to be upgraded.\n"),
+			"iptables start: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)"},
+		{fmt.Errorf("iptables-restore: exit status 1: %s", "iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?).\nTry `iptables-restore -h' for more information.\n"),
+			"iptables start: iptables-restore: exit status 1: iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?)."},
+	} {
+		if got := iptError("start", tt.err); got == nil || got.Error() != tt.want {
+			t.Errorf("iptError(%q) = %v\nwant %s", tt.err, got, tt.want)
+		}
+	}
+	if iptError("start", nil) != nil {
+		t.Error("iptError(nil) != nil")
+	}
+}

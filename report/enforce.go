@@ -1,0 +1,165 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce"
+)
+
+// Enforcement is the report's "enforcement" object, present in enforce
+// mode: which enforcements are on, and what they did.
+type Enforcement struct {
+	Mode     string `json:"mode"` // "enforce"
+	Mapping  bool   `json:"mapping"`
+	Hairpin  bool   `json:"hairpin"`
+	Timeouts bool   `json:"timeouts"`
+	enforce.Status
+}
+
+// rulesLine says what holds the pins, for evidence.
+func (e *Enforcement) rulesLine() string {
+	s := fmt.Sprintf("enforced by natp2p (%s): %s", e.Backend, plural(e.Pins, "pin"))
+	if e.Moved > 0 {
+		s += fmt.Sprintf(", %s moved off another's port", plural(e.Moved, "endpoint"))
+	}
+	if e.Repaired > 0 {
+		s += fmt.Sprintf(", %s translated again onto its pin", plural(e.Repaired, "flow"))
+	}
+	return s
+}
+
+// broken says why enforcement is not in force, or "".
+func (e *Enforcement) broken() string {
+	switch {
+	case e.Error != "" && !e.Installed:
+		return "enforcement failed: " + e.Error
+	case !e.Installed:
+		return "enforcement rules are not in place"
+	}
+	return ""
+}
+
+// enforced rewrites the checks enforce mode acts on. Under enforcement the
+// kernel's present state is what counts: a session that got a second
+// public endpoint before its pin was in place was translated again, so
+// the history stays as evidence but no longer fails the check, while a
+// live disagreement still does.
+func enforced(cs []Check, in *Input) []Check {
+	e := in.Enforcement
+	if e == nil {
+		return cs
+	}
+	for i := range cs {
+		c := &cs[i]
+		switch c.ID {
+		case IDMappingUDP, IDMappingTCP:
+			if e.Mapping {
+				p := conntrackmap.UDP
+				if c.ID == IDMappingTCP {
+					p = conntrackmap.TCP
+				}
+				*c = enforcedMapping(*c, in.Table.Proto(p), e)
+			}
+		case IDPortOverloading:
+			if e.Mapping {
+				*c = enforcedOverloading(*c, &in.Table, e)
+			}
+		case IDHairpin:
+			if e.Hairpin {
+				*c = enforcedHairpin(e)
+			}
+		case IDTimeoutUDP, IDTimeoutTCP, IDTimeoutTCPTrans:
+			c.Evidence = limit(append(raisedLines(c.ID, e), c.Evidence...))
+		case IDMappingStable:
+			if e.Mapping {
+				*c = stableCheck(e)
+			}
+		}
+	}
+	return cs
+}
+
+func enforcedMapping(c Check, ps *conntrackmap.ProtoSummary, e *Enforcement) Check {
+	if why := e.broken(); why != "" {
+		c.Verdict, c.Summary = Fail, why
+		return c
+	}
+	ev := append([]string{e.rulesLine()}, c.Evidence...)
+	if ps.Inconsistent > 0 {
+		return check(c.ID, Fail, limit(ev), "the kernel still disagrees: %s with a second public endpoint despite the pins",
+			plural(ps.Inconsistent, "endpoint"))
+	}
+	summary := "endpoint-independent: enforced by pins"
+	if ps.SeenInconsistent > 0 {
+		summary += fmt.Sprintf(" (%s got a second public endpoint before its pin was in place)", plural(ps.SeenInconsistent, "session"))
+	}
+	return check(c.ID, Pass, limit(ev), "%s", summary)
+}
+
+func enforcedOverloading(c Check, s *conntrackmap.Summary, e *Enforcement) Check {
+	if why := e.broken(); why != "" {
+		c.Verdict, c.Summary = Fail, why
+		return c
+	}
+	if now := s.UDP.Overloaded + s.TCP.Overloaded; now > 0 {
+		c.Summary = fmt.Sprintf("the kernel still shares %s between private endpoints despite the pins", plural(now, "public port"))
+		return c
+	}
+	ev := append([]string{e.rulesLine()}, c.Evidence...)
+	return check(c.ID, Pass, limit(ev), "pinned public ports are reserved: none shared now")
+}
+
+func enforcedHairpin(e *Enforcement) Check {
+	if why := e.broken(); why != "" {
+		return check(IDHairpin, Fail, nil, "%s", why)
+	}
+	return check(IDHairpin, Pass, []string{e.rulesLine()},
+		"enforced: LAN hosts reach each other's pinned public endpoints and see the sender's public endpoint (RFC 4787 REQ-9)")
+}
+
+func stableCheck(e *Enforcement) Check {
+	if why := e.broken(); why != "" {
+		return check(IDMappingStable, Fail, nil, "%s", why)
+	}
+	ev := []string{e.rulesLine()}
+	if e.Reinstalls > 0 {
+		ev = append(ev, fmt.Sprintf("rules put back %s after a firewall reload or flush", plural(e.Reinstalls, "time")))
+	}
+	if len(e.QuotaFull) > 0 {
+		ev = append(ev, fmt.Sprintf("at their pin quota: %s (%s left unpinned)", joinAddrs(e.QuotaFull), plural(e.QuotaHits, "flow")))
+	}
+	if e.Disagreeing > 0 {
+		return check(IDMappingStable, Warn, limit(ev), "%s still have older flows on another public endpoint",
+			plural(e.Disagreeing, "pinned endpoint"))
+	}
+	if len(e.QuotaFull) > 0 {
+		return check(IDMappingStable, Warn, limit(ev), "pinned mappings hold; some hosts are at their pin quota")
+	}
+	return check(IDMappingStable, Pass, limit(ev), "pinned mappings hold for every live endpoint")
+}
+
+// raisedLines says which timeouts a check reads natp2p raised, in one line.
+func raisedLines(id string, e *Enforcement) []string {
+	var parts []string
+	for _, t := range e.Raised {
+		udp := strings.HasPrefix(short(t.Name), "udp")
+		est := t.Name == SysctlTCPEstablished
+		if (id == IDTimeoutUDP && udp) || (id == IDTimeoutTCP && est) || (id == IDTimeoutTCPTrans && !udp && !est) {
+			parts = append(parts, fmt.Sprintf("%s %d s -> %d s", short(t.Name), t.Was, t.Now))
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return []string{"raised by natp2p (natp2p-agent cleanup restores them): " + strings.Join(parts, ", ")}
+}
+
+func joinAddrs[T fmt.Stringer](as []T) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
