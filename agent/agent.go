@@ -99,6 +99,9 @@ func New(cfg Config) (*Agent, error) {
 	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger}
 	if a.enforcer != nil {
 		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
+		if cfg.Enforce.Hairpin {
+			sc.Filter.Missed = a.enforcer.Missed
+		}
 	}
 	a.source = NewSource(sc)
 	return a, nil

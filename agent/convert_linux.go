@@ -28,6 +28,18 @@ func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
 	return fl, true
 }
 
+// checkMissed passes a hairpin attempt that no NAT touched to f.Missed.
+func (f Filter) checkMissed(cf *conntrack.Flow) {
+	p := conntrackmap.Proto(cf.TupleOrig.Proto.Protocol)
+	if (p != conntrackmap.UDP && p != conntrackmap.TCP) || cf.Status.SrcNAT() || cf.Status.DstNAT() || f.Public == nil {
+		return
+	}
+	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
+	if f.Public(fl.Remote().Addr()) && !f.Public(fl.Private().Addr()) {
+		f.Missed(fl)
+	}
+}
+
 func tuple(t conntrack.Tuple) conntrackmap.Tuple {
 	return conntrackmap.Tuple{
 		Src: netip.AddrPortFrom(t.IP.SourceAddress.Unmap(), t.Proto.SourcePort),
@@ -62,6 +74,9 @@ func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
 	}
 	if ev.Flow == nil {
 		return conntrackmap.Event{}, false
+	}
+	if t == conntrackmap.EventNew && f.Missed != nil {
+		f.checkMissed(ev.Flow)
 	}
 	if t == conntrackmap.EventDestroy {
 		// A flow NATed to an address the WAN has since lost must still

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -68,6 +69,26 @@ func newBackend(name string, r enforce.Rules) (enforce.Backend, error) {
 	return enforce.NewNFT(r)
 }
 
+// iptablesMayHold reports whether natp2p's iptables chains can exist: an
+// iptables is installed and, when it is iptables-nft, its nat table exists
+// (listing it through iptables-nft would create an empty one).
+func iptablesMayHold() bool {
+	path, err := exec.LookPath("iptables")
+	if err != nil {
+		return false
+	}
+	out, err := exec.Command(path, "-V").Output()
+	if err != nil || !strings.Contains(string(out), "nf_tables") {
+		return err == nil // legacy: its tables cost nothing to look at
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return false
+	}
+	t, err := c.ListTableOfFamily("nat", nftables.TableFamilyIPv4)
+	return err == nil && t != nil
+}
+
 // killer deletes conntrack entries over one netlink socket, opened on
 // first use.
 var killer struct {
@@ -108,7 +129,7 @@ func Cleanup(sys System, statePath string) error {
 			backends = append(backends, nft) // else the kernel has no nf_tables: nothing of ours there
 		}
 	}
-	if _, err := exec.LookPath("iptables"); err == nil {
+	if iptablesMayHold() {
 		ipt, err := enforce.NewIPT(rules)
 		if err != nil {
 			return err

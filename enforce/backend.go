@@ -23,6 +23,9 @@ type Backend interface {
 	Remove() error
 }
 
+// learner is a Backend that pins new endpoints by itself, in the kernel.
+type learner interface{ LearnsPins() bool }
+
 // Rules says where the rules apply.
 type Rules struct {
 	WAN string   // pinned flows leave through it: the SNAT runs on its output

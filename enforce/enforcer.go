@@ -22,8 +22,18 @@ const DefaultWatch = 250 * time.Millisecond
 // sweepEvery is how often idle pins are looked for.
 const sweepEvery = time.Second
 
+// reconcileEvery is how often the pins in the kernel are read back, to
+// adopt those the kernel learned while conntrack events were lost.
+const reconcileEvery = 30 * time.Second
+
 // latencySamples is how many recent pin installs the latency figures cover.
 const latencySamples = 1024
+
+// Hairpin misses are remembered this long, and this many at most.
+const (
+	missKeep = 10 * time.Second
+	missMax  = 1024
+)
 
 // Config configures an Enforcer.
 type Config struct {
@@ -76,6 +86,17 @@ type Enforcer struct {
 	lastErr    string
 	latency    []time.Duration // ring of recent install latencies
 	latencyAt  int
+	// misses are LAN flows to public endpoints not pinned yet, by public
+	// endpoint: conntrack decided them without a DNAT, and keeps that
+	// decision while the flow lives, so they are killed once the pin is
+	// there.
+	misses  map[endpointKey][]miss
+	nMisses int
+}
+
+type miss struct {
+	flow conntrackmap.Flow
+	at   time.Time
 }
 
 // New checks cfg. It changes nothing: Start does.
@@ -92,10 +113,14 @@ func New(cfg Config) (*Enforcer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logx.Discard()
 	}
+	if l, ok := cfg.Backend.(learner); ok && l.LearnsPins() {
+		cfg.Planner.KernelPins = true
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Enforcer{cfg: cfg, log: cfg.Logger.With("component", "enforce"), planner: NewPlanner(cfg.Planner)}, nil
+	return &Enforcer{cfg: cfg, log: cfg.Logger.With("component", "enforce"), planner: NewPlanner(cfg.Planner),
+		misses: make(map[endpointKey][]miss)}, nil
 }
 
 // Start raises the timeouts, adopts the pins a previous run left in the
@@ -177,6 +202,69 @@ func (e *Enforcer) Events(evs []conntrackmap.Event) {
 	}
 }
 
+// Missed takes a new flow from a LAN host to one of the router's public
+// endpoints that no DNAT translated: a hairpin attempt that came before
+// the pin of its destination (or in the instant before the pin reached
+// the kernel). Conntrack keeps its decision for the flow's whole life, so
+// the flow is killed as soon as the pin is there: its next packet is
+// hairpinned.
+func (e *Enforcer) Missed(f conntrackmap.Flow) {
+	if e.cfg.Backend == nil || e.cfg.Kill == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.planner.Pinned(f.Proto, f.Remote()) {
+		e.kill(f)
+		return
+	}
+	if e.nMisses >= missMax {
+		return
+	}
+	k := endpointKey{f.Proto, f.Remote()}
+	e.misses[k] = append(e.misses[k], miss{flow: f, at: e.cfg.Now()})
+	e.nMisses++
+}
+
+// killMisses kills the remembered misses of newly pinned public endpoints.
+func (e *Enforcer) killMisses(pins []Pin) {
+	if e.nMisses == 0 {
+		return
+	}
+	for _, p := range pins {
+		k := p.publicKey()
+		for _, m := range e.misses[k] {
+			e.kill(m.flow)
+		}
+		e.nMisses -= len(e.misses[k])
+		delete(e.misses, k)
+	}
+}
+
+// forgetMisses drops misses older than missKeep.
+func (e *Enforcer) forgetMisses(now time.Time) {
+	for k, ms := range e.misses {
+		kept := ms[:0]
+		for _, m := range ms {
+			if now.Sub(m.at) < missKeep {
+				kept = append(kept, m)
+			}
+		}
+		e.nMisses -= len(ms) - len(kept)
+		if len(kept) == 0 {
+			delete(e.misses, k)
+		} else {
+			e.misses[k] = kept
+		}
+	}
+}
+
+func (e *Enforcer) kill(f conntrackmap.Flow) {
+	if err := e.cfg.Kill(f); err != nil {
+		e.log.Debug("delete conntrack entry", "flow", f.String(), "err", err)
+	}
+}
+
 // Resynced re-reads every flow after the table was refilled from a dump,
 // as events may have been lost.
 func (e *Enforcer) Resynced() {
@@ -224,10 +312,9 @@ func (e *Enforcer) apply(ch Changes) bool {
 	}
 	if e.cfg.Kill != nil {
 		for _, f := range ch.Kill {
-			if err := e.cfg.Kill(f); err != nil {
-				e.log.Debug("delete conntrack entry", "flow", f.String(), "err", err)
-			}
+			e.kill(f)
 		}
+		e.killMisses(ch.Add)
 	}
 	return true
 }
@@ -253,9 +340,10 @@ func (e *Enforcer) Run(ctx context.Context) {
 	if e.cfg.Backend == nil {
 		return
 	}
-	watch, sweep := time.NewTicker(e.cfg.Watch), time.NewTicker(sweepEvery)
+	watch, sweep, reconcile := time.NewTicker(e.cfg.Watch), time.NewTicker(sweepEvery), time.NewTicker(reconcileEvery)
 	defer watch.Stop()
 	defer sweep.Stop()
+	defer reconcile.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -264,7 +352,24 @@ func (e *Enforcer) Run(ctx context.Context) {
 			e.check()
 		case <-sweep.C:
 			e.sweep()
+		case <-reconcile.C:
+			e.reconcile()
 		}
+	}
+}
+
+// reconcile adopts pins in the kernel the planner does not know: the sweep
+// then removes them once idle.
+func (e *Enforcer) reconcile() {
+	pins, err := e.cfg.Backend.Pins()
+	if err != nil {
+		e.fail("read pins", err)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if clash := e.planner.Adopt(pins); len(clash) > 0 {
+		e.log.Warn("pins in the kernel clash with the agent's", "pins", len(clash))
 	}
 }
 
@@ -296,7 +401,9 @@ func (e *Enforcer) check() {
 func (e *Enforcer) sweep() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.apply(e.planner.Sweep(e.cfg.Now(), e.cfg.Table))
+	now := e.cfg.Now()
+	e.forgetMisses(now)
+	e.apply(e.planner.Sweep(now, e.cfg.Table))
 }
 
 // Status returns what the Enforcer did so far.

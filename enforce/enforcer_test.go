@@ -210,3 +210,42 @@ func TestTimeoutFloorRefusesLowUDP(t *testing.T) {
 		t.Error("TimeoutFloors(60) accepted a UDP timeout under RFC 4787's two minutes")
 	}
 }
+
+func TestEnforcerKillsHairpinMisses(t *testing.T) {
+	b := newMem()
+	tab := conntrackmap.New(conntrackmap.Config{})
+	var killed []conntrackmap.Flow
+	e, err := New(Config{Backend: b, Table: tab, Kill: func(f conntrackmap.Flow) error { killed = append(killed, f); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A LAN host sends to B's public endpoint before B's pin exists: no
+	// DNAT, and conntrack keeps it so.
+	early := conntrackmap.Flow{Proto: conntrackmap.UDP,
+		Orig:  conntrackmap.Tuple{Src: ap("198.51.100.10:5000"), Dst: ap("203.0.113.1:41000")},
+		Reply: conntrackmap.Tuple{Src: ap("203.0.113.1:41000"), Dst: ap("198.51.100.10:5000")}}
+	e.Missed(early)
+	if len(killed) != 0 {
+		t.Fatalf("killed %v before any pin", killed)
+	}
+	fb := flow(conntrackmap.UDP, "198.51.100.11:6000", "203.0.113.10:3478", "203.0.113.1:41000")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: fb})
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: fb}})
+	if !cmp.Equal(killed, []conntrackmap.Flow{early}, equateNet) {
+		t.Fatalf("after B's pin: killed %v, want the early hairpin flow", killed)
+	}
+	// After the pin, a miss (the instant before the pin reached the kernel)
+	// is killed at once; a miss to an unpinned endpoint is not.
+	late := early
+	late.Orig.Src, late.Reply.Dst = ap("198.51.100.12:5000"), ap("198.51.100.12:5000")
+	e.Missed(late)
+	other := early
+	other.Orig.Dst, other.Reply.Src = ap("203.0.113.1:42000"), ap("203.0.113.1:42000")
+	e.Missed(other)
+	if !cmp.Equal(killed, []conntrackmap.Flow{early, late}, equateNet) {
+		t.Errorf("killed %v, want the early and late hairpin flows only", killed)
+	}
+}

@@ -28,6 +28,7 @@ const (
 	nftRev         = "rev"         // l4proto . public ip . port : private ip . port
 	nftPostrouting = "postrouting" // SNAT from pins, just before the router's masquerade
 	nftPrerouting  = "prerouting"  // hairpin DNAT, just before the router's port forwards
+	nftLearn       = "learn"       // pins each new endpoint from its first packet, just after the router's NAT
 )
 
 // nftChunk bounds the set elements of one netlink batch: a batch is one
@@ -40,8 +41,17 @@ const (
 	reg32a  = 8 // NFT_REG32_00
 	reg32b  = 9
 	reg32c  = 10
+	reg32e  = 12
+	reg32f  = 13
 	regWide = 1 // NFT_REG_1, for interface names and ct status
 )
+
+// ctStateNew is ct state new's bit.
+const ctStateNew = 1 << 3
+
+// nftMapSize bounds each map: two protocols times every port of a public
+// address, and then some.
+const nftMapSize = 1 << 17
 
 // ipsDstNAT is IPS_DST_NAT of ct status.
 const ipsDstNAT = 0x20
@@ -60,6 +70,20 @@ var (
 //	    oifname LAN ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins }
 //	chain prerouting { type nat hook prerouting priority dstnat - 1
 //	    iifname LAN dnat ip to meta l4proto . ip daddr . th dport map @rev }
+//	chain learn { type filter hook postrouting priority srcnat + 1
+//	    oifname WAN ct state new meta l4proto udp meta l4proto . ip saddr . udp sport != @rev
+//	        add @pins { meta l4proto . ct original ip saddr . ct original proto-src : ip saddr . udp sport }
+//	        add @rev { meta l4proto . ip saddr . udp sport : ct original ip saddr . ct original proto-src }
+//	    the same for tcp }
+//
+// The learn chain runs right after the router's NAT translated a new
+// flow's first packet: it pins the private endpoint to the public endpoint
+// the NAT chose, in the kernel, before the packet leaves, unless another
+// endpoint holds that public endpoint. So no second flow can race a pin
+// into the kernel (the agent sees every pin in the conntrack events too,
+// and takes care of quotas, reserved ports and expiry). It has one rule
+// per protocol because nft lists ct original proto-src only after a
+// protocol match.
 //
 // A flow whose endpoint has no pin misses the lookup and falls through to
 // the router's own NAT. One lookup per new flow, whatever the number of
@@ -78,13 +102,22 @@ func NewNFT(r Rules) (*NFT, error) {
 	}
 	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: NFTTable}
 	return &NFT{rules: r, table: t,
-		pins: &nftables.Set{Table: t, Name: nftPins, IsMap: true, Concatenation: true, KeyType: nftKeyType, DataType: nftDataType},
-		rev:  &nftables.Set{Table: t, Name: nftRev, IsMap: true, Concatenation: true, KeyType: nftKeyType, DataType: nftDataType},
+		pins: newMap(t, nftPins), rev: newMap(t, nftRev),
 	}, nil
+}
+
+// newMap makes a pins or rev map. Dynamic: the learn chain adds to it
+// from the packet path.
+func newMap(t *nftables.Table, name string) *nftables.Set {
+	return &nftables.Set{Table: t, Name: name, IsMap: true, Concatenation: true, Dynamic: true, Size: nftMapSize,
+		KeyType: nftKeyType, DataType: nftDataType}
 }
 
 // Name implements Backend.
 func (n *NFT) Name() string { return NameNftables }
+
+// LearnsPins reports that the learn chain pins new endpoints in the kernel.
+func (n *NFT) LearnsPins() bool { return true }
 
 // Install implements Backend. The table is deleted and made anew in the
 // same batch as the rules and the first pins, so there is no instant
@@ -109,6 +142,9 @@ func (n *NFT) Install(pins []Pin) error {
 	if err := c.Flush(); err != nil {
 		return nftError("install", err)
 	}
+	if err := n.addLearnRules(); err != nil {
+		return nftError("install", err)
+	}
 	for len(rest) > 0 {
 		var chunk []Pin
 		chunk, rest = splitPins(rest, nftChunk)
@@ -117,6 +153,20 @@ func (n *NFT) Install(pins []Pin) error {
 		}
 	}
 	return nil
+}
+
+// addLearnRules fills the learn chain, one rule per protocol (nft lists
+// ct original proto-src only after a protocol match).
+func (n *NFT) addLearnRules() error {
+	var rules [][]rawExpr
+	for _, p := range []conntrackmap.Proto{conntrackmap.UDP, conntrackmap.TCP} {
+		r, err := n.learnRule(p)
+		if err != nil {
+			return err
+		}
+		rules = append(rules, r)
+	}
+	return addRawRules(NFTTable, nftLearn, rules)
 }
 
 func splitPins(pins []Pin, n int) (head, tail []Pin) {
@@ -132,6 +182,8 @@ func (n *NFT) addChains(c *nftables.Conn) {
 	for _, r := range n.postRules() {
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: post, Exprs: r})
 	}
+	c.AddChain(&nftables.Chain{Table: n.table, Name: nftLearn, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource + 1)})
 	if !n.rules.Hairpin {
 		return
 	}
@@ -154,8 +206,92 @@ func (n *NFT) postRules() [][]expr.Any {
 			r := append(ifaceIs(expr.MetaKeyOIFNAME, lan), ctStatusDNAT()...)
 			rules = append(rules, append(r, n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
 		}
+		for _, lan := range n.rules.LAN {
+			r := append(ifaceIs(expr.MetaKeyOIFNAME, lan), ctStatusDNAT()...)
+			rules = append(rules, append(r, n.publicOfTarget()...))
+		}
 	}
 	return rules
+}
+
+// publicOfTarget translates a hairpinned packet whose sender has no pin
+// yet to the public address of its target (the address the sender
+// aimed at) with a port the kernel picks: a new public mapping, which the
+// agent then pins like any other. Without it the receiver would see the
+// sender's private address, or drop the packet as a martian when sender
+// and receiver are one host. The lookup in @pins with the packet's
+// (DNATed) destination keeps the rule to natp2p's own hairpins.
+func (n *NFT) publicOfTarget() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a},
+		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4, DestRegister: reg32b},
+		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg32c},
+		&expr.Lookup{SourceRegister: reg32a, SetName: nftPins, DestRegister: reg32a, IsDestRegSet: true},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg32a},
+	}
+}
+
+// learnRule pins a new flow of protocol p, just translated by the router's
+// NAT, to the public endpoint it got (the packet's source now), unless
+// that public endpoint is pinned already. Registers are laid out as nft
+// lays them out (keys from register 1, data from register 2), so that
+// nft lists the rule.
+func (n *NFT) learnRule(p conntrackmap.Proto) ([]rawExpr, error) {
+	fam := byte(nftables.TableFamilyIPv4)
+	head := append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN),
+		&expr.Ct{Key: expr.CtKeySTATE, Register: regWide},
+		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(ctStateNew), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regWide},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: regWide, Data: []byte{byte(p)}})
+	public := []expr.Any{ // l4proto . saddr . sport, as translated
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a},
+		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32b},
+		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2, DestRegister: reg32c},
+	}
+	var parts [][]expr.Any
+	parts = append(parts, head, public,
+		[]expr.Any{&expr.Lookup{SourceRegister: reg32a, SetName: nftRev, Invert: true}},
+		[]expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a}}) // pins' key: l4proto .
+	var out []rawExpr
+	for _, part := range parts {
+		enc, err := encode(fam, part...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, enc...)
+	}
+	// ... ct original ip saddr . ct original proto-src : saddr . sport
+	ctSrc, err := ctOriginalSrcIP(reg32b)
+	if err != nil {
+		return nil, err
+	}
+	pinsTail, err := encode(fam,
+		&expr.Ct{Key: expr.CtKeyPROTOSRC, Direction: 0, Register: reg32c},
+		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32e},
+		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2, DestRegister: reg32f},
+		&expr.Dynset{SrcRegKey: reg32a, SrcRegData: reg32e, SetName: nftPins, Operation: unix.NFT_DYNSET_OP_ADD})
+	if err != nil {
+		return nil, err
+	}
+	out = append(append(out, ctSrc), pinsTail...)
+	// rev: l4proto . saddr . sport : ct original ip saddr . ct original proto-src
+	revKey, err := encode(fam, public...)
+	if err != nil {
+		return nil, err
+	}
+	ctSrc2, err := ctOriginalSrcIP(reg32e)
+	if err != nil {
+		return nil, err
+	}
+	revTail, err := encode(fam,
+		&expr.Ct{Key: expr.CtKeyPROTOSRC, Direction: 0, Register: reg32f},
+		&expr.Dynset{SrcRegKey: reg32a, SrcRegData: reg32e, SetName: nftRev, Operation: unix.NFT_DYNSET_OP_ADD})
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(out, revKey...), ctSrc2), revTail...), nil
 }
 
 // preRules: the hairpin DNAT of pinned public endpoints on LAN input.
@@ -235,16 +371,19 @@ func (n *NFT) Installed() (bool, error) {
 	if ok, err := n.exists(c); !ok || err != nil {
 		return false, err
 	}
+	// The learn chain's rules cannot be listed back through
+	// google/nftables (it reads ct's one-byte direction as four bytes): the
+	// chain must exist; its rules go only with the table.
+	if _, err := c.ListChain(n.table, nftLearn); err != nil {
+		return false, nil
+	}
 	chains := map[string]int{nftPostrouting: len(n.postRules())}
 	if n.rules.Hairpin {
 		chains[nftPrerouting] = len(n.preRules())
 	}
 	for name, want := range chains {
 		rules, err := c.GetRules(n.table, &nftables.Chain{Table: n.table, Name: name})
-		if err != nil { // the chain is missing, or the table went in the meantime
-			return false, nftError("list", err)
-		}
-		if len(rules) != want {
+		if err != nil || len(rules) != want { // a chain is missing, or the table went meanwhile
 			return false, nil
 		}
 	}

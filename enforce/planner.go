@@ -40,6 +40,10 @@ type PlannerConfig struct {
 	// Intn returns a random int in [0, n), to pick free ports. If nil,
 	// math/rand/v2.
 	Intn func(n int) int
+	// KernelPins says the backend pins a new endpoint by itself, from the
+	// packet path (NFT's learn chain): a pin over the quota must then be
+	// taken out again.
+	KernelPins bool
 }
 
 // Changes is what the Planner decided: pins to put in the kernel, pins to
@@ -123,6 +127,9 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	}
 	if p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota {
 		p.stats.QuotaHits++
+		if _, taken := p.public[pin.publicKey()]; p.cfg.KernelPins && !taken {
+			ch.Delete = append(ch.Delete, pin) // the kernel pinned it
+		}
 		return
 	}
 	moved := false
@@ -174,11 +181,15 @@ func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
 	ch.Delete = append(ch.Delete, Pin{Proto: k.proto, Private: k.ep, Public: st.public})
 }
 
-// Adopt takes pins found in the kernel, as after a restart: live flows
-// keep their public endpoints. Pins that clash with one already held (the
-// same private or public endpoint) are returned, to be deleted.
+// Adopt takes pins found in the kernel, as after a restart (live flows
+// keep their public endpoints) or when the kernel learned pins whose
+// events were lost. Pins held already are skipped; pins that clash with
+// one held (the same private or public endpoint) are returned.
 func (p *Planner) Adopt(pins []Pin) (clashing []Pin) {
 	for _, pin := range pins {
+		if st, ok := p.pins[pin.key()]; ok && st.public == pin.Public {
+			continue // held already
+		}
 		_, dupPrivate := p.pins[pin.key()]
 		_, dupPublic := p.public[pin.publicKey()]
 		if !pin.valid() || dupPrivate || dupPublic {
@@ -223,6 +234,12 @@ func (p *Planner) Retain(public func(netip.Addr) bool) Changes {
 		}
 	}
 	return ch
+}
+
+// Pinned reports whether a public endpoint is some endpoint's pin.
+func (p *Planner) Pinned(proto conntrackmap.Proto, public netip.AddrPort) bool {
+	_, ok := p.public[endpointKey{proto, public}]
+	return ok
 }
 
 // Pins returns the pins held, sorted.

