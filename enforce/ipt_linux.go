@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coreos/go-iptables/iptables"
-
 	"github.com/natp2p/natp2p/conntrackmap"
 )
 
@@ -43,9 +41,14 @@ const iptWait = 10
 // iptables has no maps: the kernel walks the rules linearly for each new
 // flow. Rules are loaded with one iptables-restore --noflush per call, as one
 // exec per rule is far too slow for thousands of pins.
+//
+// It runs the iptables tools itself rather than through go-iptables: that
+// library's regexp costs the mipsle binary about 150 KB, which the 5 MB
+// budget cannot spare, and the backend needs only `iptables -S` and
+// iptables-restore.
 type IPT struct {
 	rules   Rules
-	ipt     *iptables.IPTables
+	list    []string // iptables' path and options, for -t nat -S CHAIN
 	restore []string // iptables-restore's path and options
 }
 
@@ -58,7 +61,7 @@ func NewIPT(r Rules) (*IPT, error) {
 	if err != nil {
 		return nil, iptError("start", err)
 	}
-	ipt, err := iptables.New(iptables.Path(path), iptables.Timeout(iptWait))
+	version, err := exec.Command(path, "--version").Output()
 	if err != nil {
 		return nil, iptError("start", err)
 	}
@@ -70,11 +73,49 @@ func NewIPT(r Rules) (*IPT, error) {
 			return nil, iptError("start", err)
 		}
 	}
-	args := []string{restore, "--noflush"}
-	if v1, v2, v3 := ipt.GetIptablesVersion(); restoreHasWait(v1, v2, v3) {
+	list, args := []string{path}, []string{restore, "--noflush"}
+	if v1, v2, v3 := parseVersion(string(version)); restoreHasWait(v1, v2, v3) {
+		// iptables waits for the lock with -w since 1.4.20, restore since 1.6.2.
+		list = append(list, "-w", strconv.Itoa(iptWait))
 		args = append(args, "-w", strconv.Itoa(iptWait))
 	}
-	return &IPT{rules: r, ipt: ipt, restore: args}, nil
+	return &IPT{rules: r, list: list, restore: args}, nil
+}
+
+// parseVersion reads "iptables v1.8.9 (nf_tables)".
+func parseVersion(s string) (v1, v2, v3 int) {
+	i := strings.Index(s, " v")
+	if i < 0 {
+		return 0, 0, 0
+	}
+	f := strings.FieldsFunc(s[i+2:], func(r rune) bool { return r == '.' || r == ' ' || r == '\n' })
+	nums := []*int{&v1, &v2, &v3}
+	for j := 0; j < len(f) && j < 3; j++ {
+		*nums[j], _ = strconv.Atoi(f[j])
+	}
+	return v1, v2, v3
+}
+
+// errNoChain: iptables -S of a chain that does not exist.
+var errNoChain = errors.New("no such chain")
+
+// listChain runs iptables -t nat -S chain and returns its lines. A missing
+// chain exits with 1 (iptables-nft 1.8.9 calls it "incompatible"); no
+// permission, the lock and no nat table exit with 3 or 4.
+func (t *IPT) listChain(chain string) ([]string, error) {
+	args := append(append([]string{}, t.list[1:]...), "-t", "nat", "-S", chain)
+	var stderr bytes.Buffer
+	cmd := exec.Command(t.list[0], args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return nil, errNoChain
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
 }
 
 // restoreHasWait: iptables-restore takes -w since 1.6.2.
@@ -130,15 +171,11 @@ func (t *IPT) Installed() (bool, error) {
 // Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
 // them (no Mapping) the first LAN's hairpin SNAT rules.
 func (t *IPT) Pins() ([]Pin, error) {
-	lines, err := t.ipt.List("nat", IPTPost)
+	lines, err := t.listChain(IPTPost)
+	if errors.Is(err, errNoChain) {
+		return nil, nil
+	}
 	if err != nil {
-		// A missing chain exits with 1 (iptables-nft 1.8.9 calls it
-		// "incompatible"); no permission, the lock and no nat table with
-		// 3 or 4.
-		var ie *iptables.Error
-		if errors.As(err, &ie) && ie.ExitStatus() == 1 {
-			return nil, nil
-		}
 		return nil, iptError("list", err)
 	}
 	oif, dnat := t.rules.WAN, false
@@ -180,7 +217,7 @@ func (t *IPT) jumps(pre bool) (nPost, nPre int, err error) {
 }
 
 func (t *IPT) countJumps(chain, target string) (int, error) {
-	lines, err := t.ipt.List("nat", chain)
+	lines, err := t.listChain(chain)
 	n := 0
 	for _, l := range lines {
 		if l == "-A "+chain+" -j "+target {

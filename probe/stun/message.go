@@ -1,7 +1,6 @@
 package stun
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -80,8 +79,8 @@ type Message struct {
 // from a cryptographically random source).
 func NewTransactionID() [12]byte {
 	var id [12]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		panic("stun: crypto/rand failed: " + err.Error()) // never on Linux
+	if err := randomBytes(id[:]); err != nil {
+		panic("stun: no random bytes: " + err.Error()) // never on Linux
 	}
 	return id
 }
