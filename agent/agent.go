@@ -195,6 +195,11 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		go a.prober.loop(ctx, a.log.With("component", "probe"))
 	}
 	go every(ctx, wanRefresh, a.refreshWAN)
+	go func() {
+		if err := watchAddrs(ctx, a.refreshWAN); err != nil {
+			a.log.Warn("cannot watch address changes; polling the WAN every "+wanRefresh.String(), "err", err)
+		}
+	}()
 	go every(ctx, summaryEvery, a.logSummary)
 	served := make(chan error, 1)
 	go func() {

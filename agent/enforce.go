@@ -93,6 +93,11 @@ func (a *Agent) setupEnforcer() error {
 		if cfg.Backend, err = newBackend(name, rules); err != nil {
 			return err
 		}
+		if name == BackendIptables {
+			// Each check runs iptables, which on legacy iptables reads the
+			// whole nat table: look half as often.
+			cfg.Watch = 2 * enforce.DefaultWatch
+		}
 		cfg.Kill = killFlow
 	}
 	e, err := enforce.New(cfg)

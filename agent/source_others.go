@@ -17,3 +17,5 @@ func (s *Source) fill(context.Context, *conntrackmap.Table) (int, error) { retur
 func (s *Source) Run(context.Context, *conntrackmap.Table, chan<- struct{}) error {
 	return ErrUnsupported
 }
+
+func watchAddrs(context.Context, func()) error { return ErrUnsupported }

@@ -97,7 +97,7 @@ func fakeRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
-		"usr/sbin/natp2p-agent":    "#!/bin/sh\n[ -z \"$FAKE_BAD_CONFIG\" ] || { echo 'natp2p-agent: config: line 3: bad' >&2; exit 2; }\n",
+		"usr/sbin/natp2p-agent":    "#!/bin/sh\n[ -z \"$FAKE_BAD_CONFIG\" ] || { echo 'natp2p-agent: config: line 3: bad' >&2; exit 2; }\necho \"agent $*\" >&2\n",
 		"lib/functions/network.sh": "network_get_device() { eval \"$1=pppoe-$2\"; }\n",
 		"lib/functions.sh":         stubs,
 		"etc/init.d/natp2p":        "#!/bin/sh\necho \"init $*\"\n",
@@ -159,6 +159,16 @@ func TestInitStartService(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInitStopCleansUp(t *testing.T) {
+	root := fakeRoot(t)
+	init, _ := filepath.Abs(filepath.Join(feed, "files", "natp2p.init"))
+	out := runSh(t, root, stubs+". "+init+"; service_stopped; echo rc=$?")
+	want := "agent cleanup --config " + root + "/etc/config/natp2p\n"
+	if !strings.Contains(out, want) || !strings.Contains(out, "rc=0") {
+		t.Errorf("service_stopped output %q, want %q and rc=0", out, want)
 	}
 }
 

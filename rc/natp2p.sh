@@ -192,6 +192,7 @@ natp2p_stop() {
 	if ! _np_pid=$(natp2p_pid); then
 		rm -f "$NATP2P_ROOT$NATP2P_PIDFILE"
 		natp2p_say "natp2p-agent is not running"
+		natp2p_cleanup # a crashed agent may have left its rules
 		return 0
 	fi
 	kill -TERM "$_np_pid" 2>/dev/null
@@ -205,6 +206,15 @@ natp2p_stop() {
 	fi
 	rm -f "$NATP2P_ROOT$NATP2P_PIDFILE"
 	natp2p_say "stopped natp2p-agent (pid $_np_pid)"
+	natp2p_cleanup
+}
+
+# natp2p_cleanup: remove enforce mode's firewall rules and restore the
+# conntrack timeouts (nothing to do in observe mode).
+natp2p_cleanup() {
+	if ! _np_err=$("$NATP2P_ROOT$NATP2P_BIN" cleanup --config "$NATP2P_ROOT$NATP2P_CONFIG" 2>&1 >/dev/null); then
+		natp2p_say "cleanup: $(echo "${_np_err:-failed}" | head -n 1)"
+	fi
 }
 
 # natp2p_status: print whether the agent runs; 0 if it does, 3 (the LSB

@@ -113,9 +113,10 @@ func (f fake) script(args, badConfig string) string {
 case $1 in
 version) %s ;;
 check-config) [ ! -e '%s' ] || { echo "line 3: unknown option" >&2; exit 2; } ;;
+cleanup) printf '%%s\n' "$@" >'%[4]s.cleanup' ;;
 run)
-	trap %s TERM
-	printf '%%s\n' "$@" >'%s'
+	trap %[3]s TERM
+	printf '%%s\n' "$@" >'%[4]s'
 	echo "fake agent running" >&2
 	while :; do sleep 1 & wait $!; done
 	;;
@@ -370,6 +371,10 @@ func (l *lab) checkStartStop(wantArgs string) {
 	waitFor(l.t, "the agent's stderr in "+logFile, func() bool { return strings.Contains(l.read(logFile), "fake agent running") })
 	if _, errOut = l.source("rc.prestop"); running(pid) || l.exists(pidFile) {
 		l.t.Errorf("after rc.prestop: agent running %v, pid file present %v; stderr %q", running(pid), l.exists(pidFile), errOut)
+	}
+	// Stopping takes enforce mode's rules out, with the same config.
+	if got, _ := os.ReadFile(l.args + ".cleanup"); string(got) != "cleanup\n"+wantArgs+"\n" {
+		l.t.Errorf("after rc.prestop: cleanup arguments %q, want %q", got, "cleanup\n"+wantArgs+"\n")
 	}
 }
 

@@ -188,9 +188,21 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 func execCleanup(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cleanup", stderr)
 	socket := fs.String("socket", agent.DefaultSocket, "the daemon's control socket `path` (the state file lies beside it)")
+	config := fs.String("config", "", "UCI config `file` whose socket option to use")
 	procfs := fs.String("path.procfs", "/proc", "procfs mount `path`")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *config != "" && !set["socket"] {
+		fc, err := agent.LoadConfig(*config)
+		if err != nil {
+			return err
+		}
+		if fc.Socket != "" {
+			*socket = fc.Socket
+		}
 	}
 	if _, err := os.Stat(*socket); err == nil {
 		if c, err := net.DialTimeout("unix", *socket, time.Second); err == nil {
