@@ -1,0 +1,103 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/probe"
+)
+
+func enforcing(st enforce.Status) *Enforcement {
+	st.Backend = "nftables"
+	return &Enforcement{Mode: "enforce", Mapping: true, Hairpin: true, Timeouts: true, Status: st}
+}
+
+func TestEnforcedChecks(t *testing.T) {
+	// A session that got a second public endpoint before its pin was in
+	// place, since translated again (the flow is gone).
+	before := nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:41000")
+	gone := before
+	gone.Type = conntrackmap.EventDestroy
+	healed := []conntrackmap.Event{nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"),
+		before, gone, nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:40000")}
+	// A live disagreement: two public endpoints now.
+	split := []conntrackmap.Event{nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"),
+		nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:41000")}
+	ok := enforce.Status{Installed: true, PlannerStats: enforce.PlannerStats{Pins: 1}}
+
+	tests := []struct {
+		name   string
+		events []conntrackmap.Event
+		e      *Enforcement
+		probe  *probe.Report
+		want   map[string]Verdict
+	}{
+		{"observe mode fails on history", healed, nil, nil,
+			map[string]Verdict{IDMappingUDP: Fail, IDHairpin: Unknown, IDMappingStable: Unknown}},
+		{"enforced: the history no longer fails", healed, enforcing(ok), nil,
+			map[string]Verdict{IDMappingUDP: Pass, IDHairpin: Pass, IDMappingStable: Pass, IDPortOverloading: Pass}},
+		{"enforced, the kernel disagrees now", split, enforcing(ok), nil,
+			map[string]Verdict{IDMappingUDP: Fail}},
+		{"enforced, the probe disagrees", healed, enforcing(ok), &probe.Report{Mapping: probe.AddressAndPortDependent},
+			map[string]Verdict{IDMappingUDP: Fail}},
+		{"rules missing", healed, enforcing(enforce.Status{Error: "reinstall rules: boom"}), nil,
+			map[string]Verdict{IDMappingUDP: Fail, IDHairpin: Fail, IDMappingStable: Fail}},
+		{"older flows on another port", healed, enforcing(enforce.Status{Installed: true,
+			PlannerStats: enforce.PlannerStats{Pins: 1, Disagreeing: 1}}), nil,
+			map[string]Verdict{IDMappingStable: Warn}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(tt.events...)
+			in.Enforcement = tt.e
+			if tt.probe != nil {
+				tt.probe.GeneratedAt = t0
+				in.Probe = &ProbeResult{Vantage: "lan", Report: tt.probe}
+			}
+			r := Build(in)
+			got := verdicts(r)
+			for id, want := range tt.want {
+				if got[id] != want {
+					c := r.Check(id)
+					t.Errorf("%s = %s (%s %q), want %s", id, got[id], c.Summary, c.Evidence, want)
+				}
+			}
+			var buf bytes.Buffer
+			if err := WriteJSON(&buf, &r); err != nil {
+				t.Fatal(err)
+			}
+			if err := Validate(buf.Bytes()); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestRaisedTimeoutsInEvidence(t *testing.T) {
+	in := input()
+	st := enforce.Status{Installed: true, Raised: []enforce.TimeoutChange{
+		{Name: SysctlUDPTimeout, Was: 30, Now: 300},
+		{Name: SysctlUDPTimeoutStream, Was: 120, Now: 300},
+		{Name: TransitorySysctls[1], Was: 60, Now: 240}}}
+	in.Enforcement = enforcing(st)
+	in.Sysctls[SysctlUDPTimeout], in.Sysctls[SysctlUDPTimeoutStream] = 300, 300
+	r := Build(in)
+	udp := strings.Join(r.Check(IDTimeoutUDP).Evidence, "\n")
+	if r.Check(IDTimeoutUDP).Verdict != Pass || !strings.Contains(udp, "udp_timeout 30 s -> 300 s") ||
+		!strings.Contains(udp, "udp_timeout_stream 120 s -> 300 s") || strings.Contains(udp, "syn_recv") {
+		t.Errorf("timeout.udp = %+v", r.Check(IDTimeoutUDP))
+	}
+	if trans := strings.Join(r.Check(IDTimeoutTCPTrans).Evidence, "\n"); !strings.Contains(trans, "tcp_timeout_syn_recv 60 s -> 240 s") {
+		t.Errorf("timeout.tcp.transitory evidence %q lacks the raised syn_recv", trans)
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "mode: enforce (nftables)   mapping on, hairpin on, timeouts on   0 pins") {
+		t.Errorf("text header lacks the enforcement line:\n%s", buf.String())
+	}
+}
