@@ -60,7 +60,7 @@ func (c *Changes) Empty() bool { return len(c.Add) == 0 && len(c.Delete) == 0 &&
 // PlannerStats counts what the Planner did.
 type PlannerStats struct {
 	Pins      int    `json:"pins"`       // pins held now
-	Installed uint64 `json:"installed"`  // pins made from flows
+	Pinned    uint64 `json:"pinned"`     // pins made from flows
 	Adopted   uint64 `json:"adopted"`    // pins found in the kernel at start
 	Removed   uint64 `json:"removed"`    // pins dropped: idle past the grace period, or their address left the WAN
 	Moved     uint64 `json:"moved"`      // endpoints moved off another endpoint's pinned port (RFC 4787 REQ-3)
@@ -142,7 +142,7 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		pin.Public, moved = netip.AddrPortFrom(pin.Public.Addr(), port), true
 	}
 	p.add(pin)
-	p.stats.Installed++
+	p.stats.Pinned++
 	ch.Add = append(ch.Add, pin)
 	if moved {
 		p.stats.Moved++

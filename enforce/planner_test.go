@@ -73,8 +73,8 @@ func TestFirstFlowPins(t *testing.T) {
 	w.wantChanges("tcp", w.start(tc), Changes{Add: []Pin{
 		{conntrackmap.TCP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}}})
 
-	if s := w.p.Stats(); s.Pins != 2 || s.Installed != 2 || s.Repaired != 1 {
-		t.Errorf("stats = %+v, want 2 pins, 2 installed, 1 repaired", s)
+	if s := w.p.Stats(); s.Pins != 2 || s.Pinned != 2 || s.Repaired != 1 {
+		t.Errorf("stats = %+v, want 2 pins, 2 pinned, 1 repaired", s)
 	}
 }
 
