@@ -332,3 +332,32 @@ func natdiscoveryMapping(t *testing.T, l *lab.Lab) string {
 	}
 	return m
 }
+
+// TestEnforceWANChangeDropsPins: when the WAN address changes (a PPP
+// reconnect, a DHCP renewal), the pins of the old address go, at once:
+// the agent hears of the change through rtnetlink, not its 5 s poll.
+func TestEnforceWANChangeDropsPins(t *testing.T) {
+	el := newEnforceLab(t, lab.Nftables)
+	a := newAgent(t, el.Lab)
+	el.startEnforcing(t, a)
+	udp(t, el.LAN[0], netip.AddrPortFrom(el.LAN[0].Addr(), 5000), server(el.Lab, 0, 4000))
+	waitPins(t, a, 1)
+	ctx := context.Background()
+	for _, args := range [][]string{{"addr", "add", "203.0.113.2/24", "dev", el.WANIface}, {"addr", "del", el.RouterWAN.String() + "/24", "dev", el.WANIface}} {
+		if _, err := el.Router.Run(ctx, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := time.Now()
+	waitFor(t, 10*time.Second, "the old address's pins gone", func() (bool, string) {
+		r, _ := getReport(t, a)
+		return r.Enforcement != nil && r.Enforcement.Pins == 0, fmt.Sprintf("%+v", r.Enforcement)
+	})
+	if took := time.Since(changed); took > 2*time.Second {
+		t.Errorf("pins went %v after the address change; rtnetlink should make it well under the 5 s poll", took)
+	}
+	out, err := el.Router.Run(ctx, "nft", "list", "map", "ip", "natp2p", "pins")
+	if err != nil || strings.Contains(string(out), el.RouterWAN.String()) {
+		t.Errorf("the kernel still holds pins of %s: %v\n%s", el.RouterWAN, err, out)
+	}
+}
