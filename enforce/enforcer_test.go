@@ -130,25 +130,32 @@ func TestEnforcerInstallsWhenRulesAreMissing(t *testing.T) {
 	}
 }
 
-func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
-	b := newMem()
-	tab := conntrackmap.New(conntrackmap.Config{})
-	var killed []conntrackmap.Flow
-	e, err := New(Config{Backend: b, Table: tab, Kill: func(f conntrackmap.Flow) error { killed = append(killed, f); return nil }})
+// startKilling starts an Enforcer on a memBackend whose Kill records the
+// flows it deletes in *killed.
+func startKilling(t *testing.T, tab *conntrackmap.Table) (*Enforcer, *[]conntrackmap.Flow) {
+	t.Helper()
+	killed := new([]conntrackmap.Flow)
+	e, err := New(Config{Backend: newMem(), Table: tab, Kill: func(f conntrackmap.Flow) error { *killed = append(*killed, f); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return e, killed
+}
+
+func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
+	tab := conntrackmap.New(conntrackmap.Config{})
+	e, killed := startKilling(t, tab)
 	f1 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
 	f2 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:51000")
 	for _, f := range []conntrackmap.Flow{f1, f2} {
 		tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f})
 	}
 	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: f1}, {Type: conntrackmap.EventNew, Flow: f2}})
-	if !cmp.Equal(killed, []conntrackmap.Flow{f2}, equateNet) {
-		t.Errorf("killed %v, want the flow that missed the pin", killed)
+	if !cmp.Equal(*killed, []conntrackmap.Flow{f2}, equateNet) {
+		t.Errorf("killed %v, want the flow that missed the pin", *killed)
 	}
 	if s := e.Status(); s.Pins != 1 || s.Repaired != 1 || s.InstallP99 <= 0 {
 		t.Errorf("status = %+v, want 1 pin, 1 repaired, a latency", s)
@@ -157,7 +164,7 @@ func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
 
 func TestTimeoutsRaisedAndRestored(t *testing.T) {
 	sys := memSysctl{sysUDP: 30, sysUDPStream: 120, sysTCPEst: 432000}
-	for _, n := range tcpTransitory {
+	for _, n := range TCPTransitory {
 		sys[n] = 120
 	}
 	sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] = 300 // already above the floor
@@ -212,30 +219,22 @@ func TestTimeoutFloorRefusesLowUDP(t *testing.T) {
 }
 
 func TestEnforcerKillsHairpinMisses(t *testing.T) {
-	b := newMem()
 	tab := conntrackmap.New(conntrackmap.Config{})
-	var killed []conntrackmap.Flow
-	e, err := New(Config{Backend: b, Table: tab, Kill: func(f conntrackmap.Flow) error { killed = append(killed, f); return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
+	e, killed := startKilling(t, tab)
 	// A LAN host sends to B's public endpoint before B's pin exists: no
 	// DNAT, and conntrack keeps it so.
 	early := conntrackmap.Flow{Proto: conntrackmap.UDP,
 		Orig:  conntrackmap.Tuple{Src: ap("198.51.100.10:5000"), Dst: ap("203.0.113.1:41000")},
 		Reply: conntrackmap.Tuple{Src: ap("203.0.113.1:41000"), Dst: ap("198.51.100.10:5000")}}
 	e.Missed(early)
-	if len(killed) != 0 {
-		t.Fatalf("killed %v before any pin", killed)
+	if len(*killed) != 0 {
+		t.Fatalf("killed %v before any pin", *killed)
 	}
 	fb := flow(conntrackmap.UDP, "198.51.100.11:6000", "203.0.113.10:3478", "203.0.113.1:41000")
 	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: fb})
 	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: fb}})
-	if !cmp.Equal(killed, []conntrackmap.Flow{early}, equateNet) {
-		t.Fatalf("after B's pin: killed %v, want the early hairpin flow", killed)
+	if !cmp.Equal(*killed, []conntrackmap.Flow{early}, equateNet) {
+		t.Fatalf("after B's pin: killed %v, want the early hairpin flow", *killed)
 	}
 	// After the pin, a miss (the instant before the pin reached the kernel)
 	// is killed at once; a miss to an unpinned endpoint is not.
@@ -245,7 +244,7 @@ func TestEnforcerKillsHairpinMisses(t *testing.T) {
 	other := early
 	other.Orig.Dst, other.Reply.Src = ap("203.0.113.1:42000"), ap("203.0.113.1:42000")
 	e.Missed(other)
-	if !cmp.Equal(killed, []conntrackmap.Flow{early, late}, equateNet) {
-		t.Errorf("killed %v, want the early and late hairpin flows only", killed)
+	if !cmp.Equal(*killed, []conntrackmap.Flow{early, late}, equateNet) {
+		t.Errorf("killed %v, want the early and late hairpin flows only", *killed)
 	}
 }

@@ -26,7 +26,8 @@ const (
 	minTCPTrans   = 240  // RFC 5382 REQ-5: four minutes for transitory states
 )
 
-var tcpTransitory = []string{
+// TCPTransitory are the TCP states RFC 5382 REQ-5 calls transitory.
+var TCPTransitory = []string{
 	"net.netfilter.nf_conntrack_tcp_timeout_syn_sent",
 	"net.netfilter.nf_conntrack_tcp_timeout_syn_recv",
 	"net.netfilter.nf_conntrack_tcp_timeout_fin_wait",
@@ -44,7 +45,7 @@ func TimeoutFloors(udp int) (map[string]int, error) {
 		return nil, fmt.Errorf("UDP timeout %d s is under RFC 4787's floor of %d s", udp, MinUDPTimeout)
 	}
 	f := map[string]int{sysUDP: udp, sysUDPStream: udp, sysTCPEst: minTCPEst}
-	for _, name := range tcpTransitory {
+	for _, name := range TCPTransitory {
 		f[name] = minTCPTrans
 	}
 	return f, nil

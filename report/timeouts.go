@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"strings"
+
+	"github.com/natp2p/natp2p/enforce"
 )
 
 // The conntrack sysctls the timeout checks read, by full name.
@@ -12,15 +14,9 @@ const (
 	SysctlTCPEstablished   = "net.netfilter.nf_conntrack_tcp_timeout_established"
 )
 
-// TransitorySysctls are the TCP states RFC 5382 REQ-5 calls transitory.
-var TransitorySysctls = []string{
-	"net.netfilter.nf_conntrack_tcp_timeout_syn_sent",
-	"net.netfilter.nf_conntrack_tcp_timeout_syn_recv",
-	"net.netfilter.nf_conntrack_tcp_timeout_fin_wait",
-	"net.netfilter.nf_conntrack_tcp_timeout_close_wait",
-	"net.netfilter.nf_conntrack_tcp_timeout_last_ack",
-	"net.netfilter.nf_conntrack_tcp_timeout_time_wait",
-}
+// TransitorySysctls are the TCP states RFC 5382 REQ-5 calls transitory
+// (enforce mode raises the same list).
+var TransitorySysctls = enforce.TCPTransitory
 
 // Sysctls lists every sysctl the report reads.
 func Sysctls() []string {

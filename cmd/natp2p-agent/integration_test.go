@@ -141,22 +141,11 @@ func udp(t *testing.T, h *lab.NS, src netip.AddrPort, dsts ...netip.AddrPort) *l
 	return s
 }
 
-// publicPorts returns the public endpoints conntrack shows for private.
+// publicEndpoints returns the UDP public endpoints conntrack shows for
+// private.
 func publicEndpoints(t *testing.T, l *lab.Lab, private netip.AddrPort) []netip.AddrPort {
 	t.Helper()
-	flows, err := l.Flows(context.Background(), "-p", "udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[netip.AddrPort]bool{}
-	var out []netip.AddrPort
-	for _, f := range flows {
-		if f.OrigSrc == private && !seen[f.ReplyDst] {
-			seen[f.ReplyDst] = true
-			out = append(out, f.ReplyDst)
-		}
-	}
-	return out
+	return kernelPublics(t, l, "udp", private)
 }
 
 func TestMasqueradeKeepsMappings(t *testing.T) {
