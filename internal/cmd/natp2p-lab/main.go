@@ -7,6 +7,7 @@
 //	natp2p-lab bench --agent bin/natp2p-agent [--flows N] [--runs N]
 //	natp2p-lab bench-probe --agent bin/natp2p-agent [--runs N]
 //	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
+//	natp2p-lab bench-enforce --agent bin/natp2p-agent [--flows N] [--runs N]
 package main
 
 import (
@@ -34,7 +35,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer [flags]")
+		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer|bench-enforce [flags]")
 	}
 	fs := flag.NewFlagSet("natp2p-lab "+args[0], flag.ContinueOnError)
 	agent := fs.String("agent", "bin/natp2p-agent", "natp2p-agent binary `path`")
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchProbe(ctx, stdout, *agent, *runs)
 	case "bench-introducer":
 		return benchIntroducer(ctx, stdout, *introducer, *runs)
+	case "bench-enforce":
+		return benchEnforce(ctx, stdout, *agent, *flows, *runs)
 	}
-	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe or bench-introducer", args[0])
+	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer or bench-enforce", args[0])
 }
