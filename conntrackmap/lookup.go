@@ -35,3 +35,25 @@ func (t *Table) PublicUsed(p Proto, public netip.AddrPort) bool {
 	_, ok := t.v6.publics.first[endpointKey[[16]byte]{p, endpointOf[[16]byte](public)}]
 	return ok
 }
+
+// PublicShared reports whether a live flow of a private endpoint other than
+// private uses public (port overloading, RFC 4787 REQ-3). Enforcement asks
+// it before it pins private to public: a pin on a shared port would make
+// the pinned endpoint's flow to the other's destination clash.
+func (t *Table) PublicShared(p Proto, public, private netip.AddrPort) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if public.Addr().Is4() && private.Addr().Is4() {
+		return shared(t.v4, p, public, private)
+	}
+	return shared(t.v6, p, public, private)
+}
+
+func shared[A addr](s *shard[A], p Proto, public, private netip.AddrPort) bool {
+	k := endpointKey[A]{p, endpointOf[A](public)}
+	first, ok := s.publics.first[k]
+	if !ok {
+		return false
+	}
+	return first.v != endpointOf[A](private) || len(s.publics.more[k]) > 0
+}

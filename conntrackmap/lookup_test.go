@@ -52,3 +52,24 @@ func TestPublicOfAndPublicUsed(t *testing.T) {
 		t.Error("PublicUsed = true after the last flow ended")
 	}
 }
+
+func TestPublicShared(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	a := nat(UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	tab.Apply(Event{Type: EventNew, Flow: a})
+	pub := ap("203.0.113.1:40000")
+	if tab.PublicShared(UDP, pub, ap("198.51.100.10:5000")) {
+		t.Error("PublicShared = true for the endpoint's own public endpoint")
+	}
+	if !tab.PublicShared(UDP, pub, ap("198.51.100.11:6000")) {
+		t.Error("PublicShared = false for another endpoint")
+	}
+	// Overloaded: the first user asks and sees the second.
+	tab.Apply(Event{Type: EventNew, Flow: nat(UDP, "198.51.100.11:6000", "203.0.113.11:3478", "203.0.113.1:40000")})
+	if !tab.PublicShared(UDP, pub, ap("198.51.100.10:5000")) {
+		t.Error("PublicShared = false while two endpoints share the public endpoint")
+	}
+	if tab.PublicShared(TCP, pub, ap("198.51.100.11:6000")) || tab.PublicShared(UDP, ap("203.0.113.1:40001"), ap("198.51.100.11:6000")) {
+		t.Error("PublicShared = true for an unused public endpoint")
+	}
+}

@@ -31,6 +31,7 @@ const (
 type View interface {
 	PublicOf(p conntrackmap.Proto, private netip.AddrPort) (netip.AddrPort, bool)
 	PublicUsed(p conntrackmap.Proto, public netip.AddrPort) bool
+	PublicShared(p conntrackmap.Proto, public, private netip.AddrPort) bool
 }
 
 // PlannerConfig configures a Planner. The zero value uses the defaults.
@@ -132,14 +133,23 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		}
 		return
 	}
-	moved := false
-	if owner, taken := p.public[pin.publicKey()]; taken && owner != k {
+	// The public endpoint is another's pin, or another endpoint's live
+	// flow uses it (overloading, by a flow from before the agent or over a
+	// quota): pinned there, this endpoint's flow to the other's destination
+	// could not be translated. Move it to a free port.
+	owner, taken := p.public[pin.publicKey()]
+	taken = taken && owner != k
+	moved := taken || v.PublicShared(pin.Proto, pin.Public, pin.Private)
+	if moved {
 		port, ok := p.freePort(pin.Proto, pin.Public.Addr(), v)
 		if !ok {
 			p.stats.NoPort++
 			return
 		}
-		pin.Public, moved = netip.AddrPortFrom(pin.Public.Addr(), port), true
+		if p.cfg.KernelPins && !taken {
+			ch.Delete = append(ch.Delete, pin) // the kernel pinned it where it stands
+		}
+		pin.Public = netip.AddrPortFrom(pin.Public.Addr(), port)
 	}
 	p.add(pin)
 	p.stats.Pinned++

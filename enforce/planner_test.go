@@ -236,3 +236,19 @@ func TestQuotaTakesKernelPinsOut(t *testing.T) {
 		t.Errorf("Adopt of the held pins = %v, want no clash", clash)
 	}
 }
+
+func TestSharedPublicIsNotPinned(t *testing.T) {
+	ports := []int{42000 - portMin}
+	w := newWorld(t, PlannerConfig{Quota: 1, KernelPins: true, Intn: func(int) int { p := ports[0]; return p }})
+	// A host at its quota holds 40000 with an unpinned flow...
+	w.start(flow(conntrackmap.UDP, "198.51.100.12:7000", "203.0.113.10:53", "203.0.113.1:39000"))
+	w.start(flow(conntrackmap.UDP, "198.51.100.12:7001", "203.0.113.10:3478", "203.0.113.1:40000"))
+	// ...when another endpoint lands on 40000 (to another destination).
+	// The kernel pinned it there; pinned there its flow to 203.0.113.10:3478
+	// would clash, so it moves.
+	b := flow(conntrackmap.UDP, "198.51.100.11:6000", "203.0.113.11:3478", "203.0.113.1:40000")
+	w.wantChanges("shared with an unpinned flow", w.start(b), Changes{
+		Add:    []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:42000")}},
+		Delete: []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:40000")}},
+		Kill:   []conntrackmap.Flow{b}})
+}
