@@ -6,6 +6,7 @@ AGENT    := bin/natp2p-agent
 INTRODUCER := bin/natp2p-introducer
 NAT      ?= masquerade
 BACKEND  ?= nftables
+MODE     ?= observe
 FUZZTIME ?= 30s
 
 .PHONY: build deps demo test test-cross cross ipk bench fuzz clean
@@ -19,9 +20,9 @@ build:
 deps:
 	sh scripts/deps.sh
 
-## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root)
+## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root; MODE=enforce to enforce)
 demo: deps build
-	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND)
+	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND) --mode $(MODE)
 
 ## test: the whole suite, lab tests included when root
 test: deps

@@ -71,7 +71,7 @@ var (
 //	chain prerouting { type nat hook prerouting priority dstnat - 1
 //	    iifname LAN dnat ip to meta l4proto . ip daddr . th dport map @rev }
 //	chain learn { type filter hook postrouting priority srcnat + 1
-//	    oifname WAN ct state new meta l4proto udp meta l4proto . ip saddr . udp sport != @rev
+//	    oifname WAN iif != 0 ct state new meta l4proto udp meta l4proto . ip saddr . udp sport != @rev
 //	        add @pins { meta l4proto . ct original ip saddr . ct original proto-src : ip saddr . udp sport }
 //	        add @rev { meta l4proto . ip saddr . udp sport : ct original ip saddr . ct original proto-src }
 //	    the same for tcp }
@@ -239,6 +239,10 @@ func (n *NFT) publicOfTarget() []expr.Any {
 func (n *NFT) learnRule(p conntrackmap.Proto) ([]rawExpr, error) {
 	fam := byte(nftables.TableFamilyIPv4)
 	head := append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN),
+		// Forwarded only: the router's own flows (iif 0) are no LAN
+		// host's mapping, and the agent does not track them either.
+		&expr.Meta{Key: expr.MetaKeyIIF, Register: regWide},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
 		&expr.Ct{Key: expr.CtKeySTATE, Register: regWide},
 		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(ctStateNew), Xor: make([]byte, 4)},

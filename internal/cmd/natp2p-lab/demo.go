@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/natp2p/natp2p/internal/lab"
@@ -14,7 +16,12 @@ import (
 
 // demo builds a lab, starts the daemon in its router, makes traffic that
 // shows both good and bad NAT behaviour, and prints what the agent says.
-func demo(ctx context.Context, w io.Writer, bin, introducerBin string, cfg lab.Config) error {
+// In enforce mode it also shows natp2p's rules, and that cleanup removes
+// them.
+func demo(ctx context.Context, w io.Writer, bin, introducerBin, mode string, cfg lab.Config) error {
+	if mode != "observe" && mode != "enforce" {
+		return fmt.Errorf("unknown --mode %q: use observe or enforce", mode)
+	}
 	say(w, "building a throwaway lab: LAN 198.51.100.0/24 -> router (%s, %s) -> WAN 203.0.113.0/24",
 		or(string(cfg.NAT), "masquerade"), or(string(cfg.Backend), "nftables"))
 	l, err := lab.New(ctx, cfg)
@@ -35,8 +42,12 @@ func demo(ctx context.Context, w io.Writer, bin, introducerBin string, cfg lab.C
 	if err := l.StartIntroducer(ctx, introducerBin, "--log-level", "warn"); err != nil {
 		return err
 	}
-	say(w, "starting natp2p-agent run in the router (namespace %s), probing the introducer", l.Router.Name)
-	if err := a.Start(ctx, "--introducer", netip.AddrPortFrom(l.ServerAddrs[0], 3478).String()); err != nil {
+	say(w, "starting natp2p-agent run --mode %s in the router (namespace %s), probing the introducer", mode, l.Router.Name)
+	args := []string{"--introducer", netip.AddrPortFrom(l.ServerAddrs[0], 3478).String(), "--mode", mode}
+	if mode == "enforce" {
+		args = append(args, "--backend", or(string(cfg.Backend), "nftables"), "--lan", l.LANIface)
+	}
+	if err := a.Start(ctx, args...); err != nil {
 		return err
 	}
 	if err := demoTraffic(ctx, w, l); err != nil {
@@ -51,7 +62,32 @@ func demo(ctx context.Context, w io.Writer, bin, introducerBin string, cfg lab.C
 		}
 		fmt.Fprint(w, out, stderr)
 	}
+	if mode == "enforce" {
+		return demoCleanup(ctx, w, l, a, cfg.Backend)
+	}
 	return nil
+}
+
+// demoCleanup shows natp2p's rules, stops the agent and runs cleanup.
+func demoCleanup(ctx context.Context, w io.Writer, l *lab.Lab, a *labagent.Agent, fw lab.Backend) error {
+	list := []string{"nft", "list", "table", "ip", "natp2p"}
+	if fw == lab.Iptables {
+		list = []string{"iptables", "-t", "nat", "-S", "NATP2P_POST"}
+	}
+	say(w, "$ %s", strings.Join(list, " "))
+	out, err := l.Router.Run(ctx, list[0], list[1:]...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(w, string(out))
+	say(w, "stopping the agent (its rules stay, for a restart to adopt), then: $ natp2p-agent cleanup")
+	if err := a.Daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	l.Router.Wait(a.Daemon)
+	stdout, stderr, _, err := a.Run(ctx, "cleanup", "--socket", a.Socket)
+	fmt.Fprint(w, stdout, stderr)
+	return err
 }
 
 func demoTraffic(ctx context.Context, w io.Writer, l *lab.Lab) error {

@@ -3,7 +3,7 @@
 // measures how the agent keeps up with a flood of new flows next to
 // `conntrack -E`. It needs root, and tears the lab down when it ends.
 //
-//	natp2p-lab demo  --agent bin/natp2p-agent --introducer bin/natp2p-introducer [--nat PROFILE] [--backend nftables|iptables]
+//	natp2p-lab demo  --agent bin/natp2p-agent --introducer bin/natp2p-introducer [--nat PROFILE] [--backend nftables|iptables] [--mode observe|enforce]
 //	natp2p-lab bench --agent bin/natp2p-agent [--flows N] [--runs N]
 //	natp2p-lab bench-probe --agent bin/natp2p-agent [--runs N]
 //	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	introducer := fs.String("introducer", "bin/natp2p-introducer", "natp2p-introducer binary `path`")
 	nat := fs.String("nat", string(lab.Masquerade), "NAT `profile`: masquerade, masquerade-fully-random, snat-pool, dmz, double-nat or none")
 	backend := fs.String("backend", string(lab.Nftables), "firewall `backend`: nftables or iptables")
+	mode := fs.String("mode", "observe", "demo: the agent's `mode`: observe or enforce")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
 	runs := fs.Int("runs", 3, "bench: floods to run")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	switch args[0] {
 	case "demo":
-		return demo(ctx, stdout, *agent, *introducer, lab.Config{NAT: lab.NAT(*nat), Backend: lab.Backend(*backend)})
+		return demo(ctx, stdout, *agent, *introducer, *mode, lab.Config{NAT: lab.NAT(*nat), Backend: lab.Backend(*backend)})
 	case "bench":
 		return bench(ctx, stdout, *agent, *flows, *runs)
 	case "bench-probe":
