@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,7 @@ type Agent struct {
 	prober *prober        // nil without an introducer
 	// enforcer pins mappings in enforce mode; nil in observe mode.
 	enforcer *enforce.Enforcer
+	wanMu    sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -181,14 +183,18 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// After listen, which refuses a second agent: two would fight over
+	// the rules.
+	a.removeLeftovers()
+	var enforcing sync.WaitGroup
+	defer enforcing.Wait() // no rule change after Run returns: cleanup may follow at once
 	if a.enforcer != nil {
-		// After listen, which refuses a second agent: two would fight
-		// over the rules.
 		if err := a.enforcer.Start(); err != nil {
 			ln.Close()
 			return fmt.Errorf("enforce: %w", err)
 		}
-		go a.enforcer.Run(ctx)
+		enforcing.Add(1)
+		go func() { defer enforcing.Done(); a.enforcer.Run(ctx) }()
 	}
 	a.warnIfEventsOff()
 	if a.prober != nil {
@@ -233,6 +239,8 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 // refreshWAN re-reads the WAN addresses. When they change, the flows the
 // filter keeps change too, so the table is resynced from a dump.
 func (a *Agent) refreshWAN() {
+	a.wanMu.Lock()
+	defer a.wanMu.Unlock()
 	wan, err := Interface(a.cfg.WAN)
 	if err != nil {
 		wan = report.Interface{Name: a.cfg.WAN, Addrs: []netip.Addr{}} // down: no address is public

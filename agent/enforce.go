@@ -61,6 +61,14 @@ func StatePath(socket string) string {
 	return filepath.Join(filepath.Dir(socket), "enforce.json")
 }
 
+// statePath is where enforcement keeps its state.
+func (a *Agent) statePath() string {
+	if a.cfg.Enforce != nil && a.cfg.Enforce.StatePath != "" {
+		return a.cfg.Enforce.StatePath
+	}
+	return StatePath(a.cfg.Socket)
+}
+
 // setupEnforcer builds the enforcer of enforce mode (nil in observe mode).
 // It changes nothing in the kernel: Run starts it.
 func (a *Agent) setupEnforcer() error {
@@ -68,16 +76,16 @@ func (a *Agent) setupEnforcer() error {
 	if ec == nil {
 		return nil
 	}
-	cfg := enforce.Config{Table: a.table, Logger: a.log, Now: a.cfg.Now,
-		Planner: enforce.PlannerConfig{Grace: ec.PinGrace, Quota: ec.PinQuota}}
+	cfg := enforce.Config{Table: a.table, Logger: a.log, Now: a.cfg.Now, Public: a.isPublic,
+		StatePath: a.statePath(), Planner: enforce.PlannerConfig{Grace: ec.PinGrace, Quota: ec.PinQuota}}
 	if ec.Timeouts {
 		floors, err := enforce.TimeoutFloors(ec.UDPTimeout)
 		if err != nil {
 			return err
 		}
-		cfg.Floors, cfg.Sysctl = floors, sysctlRW{a.cfg.System}
-		cfg.StatePath = or(ec.StatePath, StatePath(a.cfg.Socket))
+		cfg.Floors = floors
 	}
+	cfg.Sysctl = sysctlRW{a.cfg.System} // also to restore what an earlier run raised
 	if ec.Mapping || ec.Hairpin {
 		name, err := pickBackend(ec.Backend)
 		if err != nil {
@@ -93,6 +101,7 @@ func (a *Agent) setupEnforcer() error {
 		if cfg.Backend, err = newBackend(name, rules); err != nil {
 			return err
 		}
+		cfg.RulesID = fmt.Sprintf("%s %+v", name, rules)
 		if name == BackendIptables {
 			// Each check runs iptables, which on legacy iptables reads the
 			// whole nat table: look half as often.

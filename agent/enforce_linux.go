@@ -142,3 +142,39 @@ func Cleanup(sys System, statePath string) error {
 	}
 	return err
 }
+
+// removeLeftovers takes out what an earlier run's enforce mode left and
+// this run will not use (a config change restarts the daemon without a
+// cleanup): everything in observe mode, the other backend's rules in
+// enforce mode. Only a state file says enforce mode ran: without one,
+// observe mode touches nothing.
+func (a *Agent) removeLeftovers() {
+	path := a.statePath()
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	st, err := enforce.LoadState(path)
+	if err != nil {
+		a.log.Warn("enforcement state unreadable: run natp2p-agent cleanup", "err", err)
+		return
+	}
+	if a.enforcer == nil {
+		if err := Cleanup(a.cfg.System, path); err != nil {
+			a.log.Warn("removing what enforce mode left", "err", err)
+			return
+		}
+		a.log.Info("observe mode: removed enforce mode's rules and restored the conntrack timeouts")
+		return
+	}
+	if cur := a.enforcer.Status().Backend; st.Backend != "" && st.Backend != cur {
+		old, err := newBackend(st.Backend, enforce.Rules{WAN: "cleanup", Mapping: true})
+		if err == nil {
+			err = old.Remove()
+		}
+		if err != nil {
+			a.log.Warn("removing the "+st.Backend+" rules of an earlier run", "err", err)
+			return
+		}
+		a.log.Info("removed the rules an earlier run left in " + st.Backend)
+	}
+}

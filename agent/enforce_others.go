@@ -15,3 +15,5 @@ func killFlow(conntrackmap.Flow) error { return ErrUnsupported }
 
 // Cleanup is only available on Linux.
 func Cleanup(System, string) error { return ErrUnsupported }
+
+func (a *Agent) removeLeftovers() {}

@@ -48,12 +48,22 @@ type Config struct {
 	// Floors leaves them alone.
 	Sysctl Sysctl
 	Floors map[string]int
-	// StatePath is the state file (State); required with Floors.
+	// StatePath is the state file (State); required with Floors. With a
+	// Backend it also records RulesID, so that rules made for other
+	// interfaces are replaced at start.
 	StatePath string
-	Planner   PlannerConfig
-	Watch     time.Duration // if zero, DefaultWatch
-	Logger    *slog.Logger  // if nil, logs are discarded
-	Now       func() time.Time
+	// RulesID names the rules the Backend makes (its Rules, printed): the
+	// kernel's rules are kept at start only when the state file says they
+	// were made with the same.
+	RulesID string
+	// Public reports whether an address is one of the router's public
+	// (WAN) addresses now: pins of any other address are dropped. Nil:
+	// every address is.
+	Public  func(netip.Addr) bool
+	Planner PlannerConfig
+	Watch   time.Duration // if zero, DefaultWatch
+	Logger  *slog.Logger  // if nil, logs are discarded
+	Now     func() time.Time
 }
 
 // Status is what the Enforcer did, for the report.
@@ -131,46 +141,71 @@ func New(cfg Config) (*Enforcer, error) {
 func (e *Enforcer) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.loadState(); err != nil {
+		return err
+	}
 	if err := e.startTimeouts(); err != nil {
 		return err
 	}
 	if e.cfg.Backend == nil {
-		return nil
+		return e.saveState()
 	}
 	found, err := e.cfg.Backend.Pins()
 	if err != nil {
 		return err
 	}
-	clashing := e.planner.Adopt(found)
+	rejected := e.planner.Adopt(found, e.cfg.Public)
 	ok, err := e.cfg.Backend.Installed()
 	if err != nil {
 		return err
 	}
-	if !ok || len(clashing) > 0 {
+	same := e.cfg.StatePath == "" || e.state.Rules == e.cfg.RulesID
+	keep := ok && same && len(rejected) == 0
+	if !keep {
 		if err := e.cfg.Backend.Install(e.planner.Pins()); err != nil {
 			return err
 		}
 	}
+	e.state.Backend, e.state.Rules = e.cfg.Backend.Name(), e.cfg.RulesID
+	if err := e.saveState(); err != nil {
+		return err
+	}
 	e.installed = true
-	e.log.Info("enforcing", "backend", e.cfg.Backend.Name(), "adopted_pins", len(found)-len(clashing),
-		"rules", map[bool]string{true: "kept", false: "installed"}[ok && len(clashing) == 0])
+	e.log.Info("enforcing", "backend", e.cfg.Backend.Name(), "adopted_pins", len(found)-len(rejected),
+		"rules", map[bool]string{true: "kept", false: "installed"}[keep])
 	e.observeTable()
 	return nil
 }
 
-func (e *Enforcer) startTimeouts() error {
-	if e.cfg.Floors == nil {
+func (e *Enforcer) loadState() error {
+	if e.cfg.StatePath == "" {
+		e.state = State{Schema: StateSchema, Sysctls: map[string]int{}}
 		return nil
 	}
 	st, err := LoadState(e.cfg.StatePath)
-	if err != nil {
-		return err
-	}
-	if e.cfg.Backend != nil {
-		st.Backend = e.cfg.Backend.Name()
-	}
 	e.state = st
-	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, func() error { return SaveState(e.cfg.StatePath, e.state) })
+	return err
+}
+
+func (e *Enforcer) saveState() error {
+	if e.cfg.StatePath == "" {
+		return nil
+	}
+	return SaveState(e.cfg.StatePath, e.state)
+}
+
+func (e *Enforcer) startTimeouts() error {
+	if e.cfg.Floors == nil {
+		// Raised by an earlier run with timeouts on: put them back.
+		if len(e.state.Sysctls) > 0 && e.cfg.Sysctl != nil {
+			if err := restoreTimeouts(e.cfg.Sysctl, e.state); err != nil {
+				return err
+			}
+			e.state.Sysctls = map[string]int{}
+		}
+		return nil
+	}
+	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, e.saveState)
 	if err != nil {
 		return err
 	}
@@ -284,7 +319,9 @@ func (e *Enforcer) observeTable() {
 	e.apply(ch)
 }
 
-// Retain drops the pins of public addresses the router no longer has.
+// Retain drops the pins of public addresses the router no longer has: the
+// planner's, and those the kernel learned whose events the agent filtered
+// out as no longer public.
 func (e *Enforcer) Retain(public func(netip.Addr) bool) {
 	if e.cfg.Backend == nil {
 		return
@@ -295,14 +332,34 @@ func (e *Enforcer) Retain(public func(netip.Addr) bool) {
 	if len(ch.Delete) > 0 {
 		e.log.Info("WAN address gone: pins dropped", "pins", len(ch.Delete))
 	}
-	e.apply(ch)
+	if !e.apply(ch) {
+		return
+	}
+	e.dropStrays(public)
+}
+
+// dropStrays deletes the kernel's pins the planner does not hold and will
+// not adopt (their public address is not the router's).
+func (e *Enforcer) dropStrays(public func(netip.Addr) bool) {
+	pins, err := e.cfg.Backend.Pins()
+	if err != nil {
+		e.fail("read pins", err)
+		return
+	}
+	if rejected := e.planner.Adopt(pins, public); len(rejected) > 0 {
+		e.apply(Changes{Delete: rejected})
+	}
 }
 
 // apply puts changes in the kernel and reports whether it succeeded. A
 // failed update leaves the kernel unknown, so everything is reinstalled
 // at the next check.
 func (e *Enforcer) apply(ch Changes) bool {
-	if ch.Empty() {
+	if ch.Reinstall && !e.reinstall {
+		e.reinstall = true
+		e.log.Warn("a pinned endpoint's new flow missed its pin: the kernel lacks pins; reinstalling")
+	}
+	if len(ch.Add) == 0 && len(ch.Delete) == 0 && len(ch.Kill) == 0 {
 		return true
 	}
 	if err := e.cfg.Backend.Update(ch.Add, ch.Delete); err != nil {
@@ -358,19 +415,14 @@ func (e *Enforcer) Run(ctx context.Context) {
 	}
 }
 
-// reconcile adopts pins in the kernel the planner does not know: the sweep
-// then removes them once idle.
+// reconcile adopts pins in the kernel the planner does not know (the
+// sweep then removes them once idle), and deletes those of addresses the
+// router no longer has. The lock is held across the read, so that no
+// sweep or Retain removes a pin between the read and the adoption.
 func (e *Enforcer) reconcile() {
-	pins, err := e.cfg.Backend.Pins()
-	if err != nil {
-		e.fail("read pins", err)
-		return
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if clash := e.planner.Adopt(pins); len(clash) > 0 {
-		e.log.Warn("pins in the kernel clash with the agent's", "pins", len(clash))
-	}
+	e.dropStrays(e.cfg.Public)
 }
 
 // check puts the rules back when they are gone or an update failed.
@@ -390,9 +442,10 @@ func (e *Enforcer) check() {
 	pins := e.planner.Pins()
 	if err := e.cfg.Backend.Install(pins); err != nil {
 		e.fail("reinstall rules", err)
+		e.reinstall = true // a partial install looks complete: try again
 		return
 	}
-	e.installed, e.reinstall = true, false
+	e.installed, e.reinstall, e.lastErr = true, false, ""
 	e.reinstalls++
 	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
 		"took", time.Since(start).Round(time.Microsecond))

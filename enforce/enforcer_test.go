@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"testing"
 
@@ -14,10 +15,11 @@ import (
 // tests of the Enforcer's bookkeeping (the real backends are tested in the
 // lab).
 type memBackend struct {
-	pins     map[endpointKey]Pin
-	present  bool
-	installs int
-	failNext error
+	pins        map[endpointKey]Pin
+	present     bool
+	installs    int
+	failNext    error // the next Update fails
+	failInstall error // the next Install fails after half the pins
 }
 
 func newMem() *memBackend { return &memBackend{pins: map[endpointKey]Pin{}} }
@@ -26,6 +28,14 @@ func (m *memBackend) Name() string { return "mem" }
 func (m *memBackend) Install(pins []Pin) error {
 	m.installs++
 	m.pins, m.present = map[endpointKey]Pin{}, true
+	if err := m.failInstall; err != nil {
+		m.failInstall = nil
+		pins = pins[:len(pins)/2] // as nftables' later batches would
+		for _, p := range pins {
+			m.pins[p.key()] = p
+		}
+		return err
+	}
 	for _, p := range pins {
 		m.pins[p.key()] = p
 	}
@@ -43,6 +53,9 @@ func (m *memBackend) Update(add, del []Pin) error {
 		delete(m.pins, p.key())
 	}
 	for _, p := range add {
+		if old, ok := m.pins[p.key()]; ok && old != p {
+			return errors.New("element exists with other data") // as nftables refuses it
+		}
 		m.pins[p.key()] = p
 	}
 	return nil
@@ -246,5 +259,89 @@ func TestEnforcerKillsHairpinMisses(t *testing.T) {
 	e.Missed(other)
 	if !cmp.Equal(*killed, []conntrackmap.Flow{early, late}, equateNet) {
 		t.Errorf("killed %v, want the early and late hairpin flows only", *killed)
+	}
+}
+
+func TestEnforcerRetriesAPartialInstall(t *testing.T) {
+	b := newMem()
+	tab := conntrackmap.New(conntrackmap.Config{})
+	for _, f := range []conntrackmap.Flow{
+		flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"),
+		flow(conntrackmap.UDP, "198.51.100.11:5000", "203.0.113.10:3478", "203.0.113.1:40001"),
+	} {
+		tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f})
+	}
+	e := newEnforcer(t, b, tab)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.Remove()
+	b.failInstall = errors.New("ENFILE")
+	e.check() // fails half way; the rules now look installed
+	if len(b.pins) != 1 {
+		t.Fatalf("after the failed install: %d pins in the kernel, want 1", len(b.pins))
+	}
+	e.check()
+	if len(b.pins) != 2 || e.Status().Error != "" {
+		t.Errorf("after the next check: pins %v, error %q; want both pins back and no error", b.pins, e.Status().Error)
+	}
+}
+
+func TestKernelPinsMissingMeansReinstall(t *testing.T) {
+	b := &learningMem{newMem()}
+	tab := conntrackmap.New(conntrackmap.Config{})
+	e := newEnforcer(t, b, tab)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f1 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f1})
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: f1}})
+	// The kernel loses the pin (say a failed batch); the next flow, which
+	// a learning kernel could only have put elsewhere, proves it.
+	delete(b.pins, endpointKey{conntrackmap.UDP, ap("198.51.100.10:5000")})
+	f2 := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:41000")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f2})
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: f2}})
+	e.check()
+	if p, ok := b.pins[endpointKey{conntrackmap.UDP, ap("198.51.100.10:5000")}]; !ok || p.Public != ap("203.0.113.1:40000") {
+		t.Errorf("after the check: kernel pin %v, %v; want the planner's 203.0.113.1:40000 back", p, ok)
+	}
+}
+
+// learningMem is a memBackend that says it pins in the kernel by itself.
+type learningMem struct{ *memBackend }
+
+func (learningMem) LearnsPins() bool { return true }
+
+func TestStartDropsPinsOfOtherAddressesAndRules(t *testing.T) {
+	b := newMem()
+	keep := Pin{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}
+	old := Pin{conntrackmap.UDP, ap("198.51.100.11:5000"), ap("203.0.113.9:40000")} // the WAN's address before a reconnect
+	b.Install([]Pin{keep, old})
+	state := filepath.Join(t.TempDir(), "enforce.json")
+	start := func(rules string) *Enforcer {
+		e, err := New(Config{Backend: b, Table: conntrackmap.New(conntrackmap.Config{}), StatePath: state, RulesID: rules,
+			Public: func(a netip.Addr) bool { return a == keep.Public.Addr() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := start("wan=eth0")
+	if got, _ := b.Pins(); !cmp.Equal(got, []Pin{keep}, equateNet) || !cmp.Equal(e.Pins(), []Pin{keep}, equateNet) {
+		t.Errorf("kernel pins %v, planner pins %v; want only %v", got, e.Pins(), keep)
+	}
+	installs := b.installs
+	start("wan=eth0")
+	if b.installs != installs {
+		t.Error("a restart with the same rules reinstalled them")
+	}
+	start("wan=pppoe-wan")
+	if b.installs != installs+1 {
+		t.Error("a restart with rules for another interface kept the old rules")
 	}
 }

@@ -122,7 +122,8 @@ func (n *NFT) LearnsPins() bool { return true }
 // Install implements Backend. The table is deleted and made anew in the
 // same batch as the rules and the first pins, so there is no instant
 // without rules and never a duplicate; more pins follow in batches of
-// nftChunk.
+// nftChunk, then the learn rules. A failure part-way leaves rules that
+// look installed: the Enforcer then installs again.
 func (n *NFT) Install(pins []Pin) error {
 	c, err := nftables.New()
 	if err != nil {
@@ -142,9 +143,6 @@ func (n *NFT) Install(pins []Pin) error {
 	if err := c.Flush(); err != nil {
 		return nftError("install", err)
 	}
-	if err := n.addLearnRules(); err != nil {
-		return nftError("install", err)
-	}
 	for len(rest) > 0 {
 		var chunk []Pin
 		chunk, rest = splitPins(rest, nftChunk)
@@ -152,7 +150,9 @@ func (n *NFT) Install(pins []Pin) error {
 			return err
 		}
 	}
-	return nil
+	// Learning starts last: learned during the batches above, a pin could
+	// clash with one of the agent's still to come.
+	return nftError("install", n.addLearnRules())
 }
 
 // addLearnRules fills the learn chain, one rule per protocol (nft lists

@@ -17,6 +17,10 @@ const (
 	// DefaultQuota is how many pins one LAN host may hold (RFC 6888
 	// REQ-4 style), so that one host cannot take every public port.
 	DefaultQuota = 2048
+	// DefaultMaxPins bounds the pins of all hosts together, below the
+	// nftables maps' size (nftMapSize), so that the kernel never refuses
+	// an element the planner counts on.
+	DefaultMaxPins = 100000
 )
 
 // Ports a moved endpoint may be given: the unprivileged range, as RFC 4787
@@ -36,8 +40,9 @@ type View interface {
 
 // PlannerConfig configures a Planner. The zero value uses the defaults.
 type PlannerConfig struct {
-	Grace time.Duration // if zero, DefaultGrace
-	Quota int           // pins per LAN host; if zero, DefaultQuota; negative: no limit
+	Grace   time.Duration // if zero, DefaultGrace
+	Quota   int           // pins per LAN host; if zero, DefaultQuota; negative: no limit
+	MaxPins int           // pins of all hosts; if zero, DefaultMaxPins
 	// Intn returns a random int in [0, n), to pick free ports. If nil,
 	// math/rand/v2.
 	Intn func(n int) int
@@ -53,10 +58,15 @@ type PlannerConfig struct {
 type Changes struct {
 	Add, Delete []Pin
 	Kill        []conntrackmap.Flow
+	// Reinstall says the kernel disagrees with the planner: put every pin
+	// back.
+	Reinstall bool
 }
 
 // Empty reports whether there is nothing to do.
-func (c *Changes) Empty() bool { return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Kill) == 0 }
+func (c *Changes) Empty() bool {
+	return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Kill) == 0 && !c.Reinstall
+}
 
 // PlannerStats counts what the Planner did.
 type PlannerStats struct {
@@ -97,6 +107,9 @@ func NewPlanner(cfg PlannerConfig) *Planner {
 	if cfg.Quota == 0 {
 		cfg.Quota = DefaultQuota
 	}
+	if cfg.MaxPins <= 0 {
+		cfg.MaxPins = DefaultMaxPins
+	}
 	if cfg.Intn == nil {
 		cfg.Intn = rand.IntN
 	}
@@ -120,16 +133,19 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	if st, ok := p.pins[k]; ok {
 		st.idleSince = time.Time{}
 		if st.public != pin.Public && fresh {
-			// Created in the instant before the pin was in the kernel.
+			// Created in the instant before the pin was in the kernel; a
+			// backend that pins in the kernel has no such instant, so its
+			// kernel lacks the pin: have it reinstalled.
 			p.stats.Repaired++
 			ch.Kill = append(ch.Kill, f)
+			ch.Reinstall = ch.Reinstall || p.cfg.KernelPins
 		}
 		return
 	}
-	if p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota {
+	if (p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota) || len(p.pins) >= p.cfg.MaxPins {
 		p.stats.QuotaHits++
-		if _, taken := p.public[pin.publicKey()]; p.cfg.KernelPins && !taken {
-			ch.Delete = append(ch.Delete, pin) // the kernel pinned it
+		if _, taken := p.public[pin.publicKey()]; !taken {
+			p.unlearn(pin, fresh, ch)
 		}
 		return
 	}
@@ -146,8 +162,8 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 			p.stats.NoPort++
 			return
 		}
-		if p.cfg.KernelPins && !taken {
-			ch.Delete = append(ch.Delete, pin) // the kernel pinned it where it stands
+		if !taken {
+			p.unlearn(pin, fresh, ch) // the kernel pinned it where it stands
 		}
 		pin.Public = netip.AddrPortFrom(pin.Public.Addr(), port)
 	}
@@ -160,6 +176,22 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 			ch.Kill = append(ch.Kill, f)
 		}
 	}
+}
+
+// unlearn takes out a pin the kernel learned by itself from a fresh flow's
+// first packet (KernelPins), once per batch. Flows from a dump were not
+// learned just now: their pin may never have been in the kernel, and
+// deleting a missing element would fail the whole update.
+func (p *Planner) unlearn(pin Pin, fresh bool, ch *Changes) {
+	if !p.cfg.KernelPins || !fresh {
+		return
+	}
+	for _, d := range ch.Delete {
+		if d == pin {
+			return
+		}
+	}
+	ch.Delete = append(ch.Delete, pin)
 }
 
 // freePort picks a port of addr that no pin holds and no live flow uses.
@@ -194,22 +226,27 @@ func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
 // Adopt takes pins found in the kernel, as after a restart (live flows
 // keep their public endpoints) or when the kernel learned pins whose
 // events were lost. Pins held already are skipped; pins that clash with
-// one held (the same private or public endpoint) are returned.
-func (p *Planner) Adopt(pins []Pin) (clashing []Pin) {
+// one held (the same private or public endpoint), or whose public address
+// is not the router's (public reports false), are returned, to be deleted.
+func (p *Planner) Adopt(pins []Pin, public func(netip.Addr) bool) (rejected []Pin) {
 	for _, pin := range pins {
 		if st, ok := p.pins[pin.key()]; ok && st.public == pin.Public {
 			continue // held already
 		}
+		if public != nil && (!public(pin.Public.Addr()) || public(pin.Private.Addr())) {
+			rejected = append(rejected, pin)
+			continue
+		}
 		_, dupPrivate := p.pins[pin.key()]
 		_, dupPublic := p.public[pin.publicKey()]
 		if !pin.valid() || dupPrivate || dupPublic {
-			clashing = append(clashing, pin)
+			rejected = append(rejected, pin)
 			continue
 		}
 		p.add(pin)
 		p.stats.Adopted++
 	}
-	return clashing
+	return rejected
 }
 
 // Sweep removes the pins whose endpoint has had no live flow for the grace

@@ -158,16 +158,19 @@ func TestSweepForgetsIdlenessWhenAFlowComesBack(t *testing.T) {
 	w.start(a)
 	w.end(a)
 	w.p.Sweep(t0, w.table)
-	w.start(a)
+	w.start(a) // the flow comes back: the idleness since t0 is forgotten
 	w.end(a)
-	w.p.Sweep(t0.Add(20*time.Second), w.table) // idle again from here
+	w.wantChanges("idle again from t0+20s", w.p.Sweep(t0.Add(20*time.Second), w.table), Changes{})
 	w.wantChanges("idle 5 s", w.p.Sweep(t0.Add(25*time.Second), w.table), Changes{})
+	if len(w.p.Pins()) != 1 {
+		t.Errorf("pins %v, want the pin kept", w.p.Pins())
+	}
 }
 
 func TestSweepCountsDisagreement(t *testing.T) {
 	w := newWorld(t, PlannerConfig{})
 	var ch Changes
-	w.p.Adopt([]Pin{{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}})
+	w.p.Adopt([]Pin{{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}}, nil)
 	old := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:41000")
 	w.table.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: old})
 	w.p.Observe(old, false, w.table, &ch)
@@ -186,7 +189,7 @@ func TestAdoptRejectsClashes(t *testing.T) {
 		{conntrackmap.TCP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")},  // other protocol: fine
 		{conntrackmap.UDP, ap("[2001:db8::1]:5000"), ap("[2001:db8::2]:5000")}, // not IPv4
 	}
-	clash := p.Adopt(pins)
+	clash := p.Adopt(pins, nil)
 	want := []Pin{pins[1], pins[2], pins[4]}
 	if d := cmp.Diff(want, clash, equateNet); d != "" {
 		t.Errorf("clashing (-want +got):\n%s", d)
@@ -200,7 +203,7 @@ func TestRetainDropsPinsOfOldAddress(t *testing.T) {
 	p := NewPlanner(PlannerConfig{})
 	keep := Pin{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}
 	drop := Pin{conntrackmap.UDP, ap("198.51.100.11:5000"), ap("203.0.113.2:40000")}
-	p.Adopt([]Pin{keep, drop})
+	p.Adopt([]Pin{keep, drop}, nil)
 	ch := p.Retain(func(a netip.Addr) bool { return a == keep.Public.Addr() })
 	if d := cmp.Diff(Changes{Delete: []Pin{drop}}, ch, equateNet, cmpopts.EquateEmpty()); d != "" {
 		t.Errorf("changes (-want +got):\n%s", d)
@@ -232,7 +235,7 @@ func TestQuotaTakesKernelPinsOut(t *testing.T) {
 	w.wantChanges("over the quota", w.start(over), Changes{Delete: []Pin{
 		{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}}})
 	// Held pins are adopted once only.
-	if clash := w.p.Adopt(w.p.Pins()); len(clash) != 0 {
+	if clash := w.p.Adopt(w.p.Pins(), nil); len(clash) != 0 {
 		t.Errorf("Adopt of the held pins = %v, want no clash", clash)
 	}
 }

@@ -12,14 +12,16 @@ import (
 // StateSchema names the state file's version.
 const StateSchema = "natp2p.enforce/v1"
 
-// State is what enforcement must remember across a crash to undo itself:
-// the original values of the sysctls it raised. It lives in RAM on a
+// State is what enforcement must remember across a crash: the original
+// values of the sysctls it raised, to undo them, and which rules it made,
+// so that a restart with other interfaces replaces them. It lives in RAM on a
 // router (/var/run), as the changes it records do not survive a reboot
 // either.
 type State struct {
 	Schema  string         `json:"schema"`
 	Backend string         `json:"backend,omitempty"`
-	Sysctls map[string]int `json:"sysctls"` // originals, by full name
+	Rules   string         `json:"rules,omitempty"` // Config.RulesID of the rules in the kernel
+	Sysctls map[string]int `json:"sysctls"`         // originals, by full name
 }
 
 // LoadState reads the state file; a missing file is an empty State.

@@ -100,7 +100,7 @@ func fakeRoot(t *testing.T) string {
 		"usr/sbin/natp2p-agent":    "#!/bin/sh\n[ -z \"$FAKE_BAD_CONFIG\" ] || { echo 'natp2p-agent: config: line 3: bad' >&2; exit 2; }\necho \"agent $*\" >&2\n",
 		"lib/functions/network.sh": "network_get_device() { eval \"$1=pppoe-$2\"; }\n",
 		"lib/functions.sh":         stubs,
-		"etc/init.d/natp2p":        "#!/bin/sh\necho \"init $*\"\n",
+		"etc/init.d/natp2p":        "#!/bin/sh\necho \"init $* keep=$NATP2P_KEEP_RULES\"\n",
 	}
 	for name, body := range files {
 		path := filepath.Join(root, name)
@@ -170,6 +170,10 @@ func TestInitStopCleansUp(t *testing.T) {
 	if !strings.Contains(out, want) || !strings.Contains(out, "rc=0") {
 		t.Errorf("service_stopped output %q, want %q and rc=0", out, want)
 	}
+	// The WAN hotplug's restart keeps the rules.
+	if out := runSh(t, root, stubs+". "+init+"; service_stopped; echo rc=$?", "NATP2P_KEEP_RULES=1"); strings.Contains(out, "cleanup") {
+		t.Errorf("service_stopped with NATP2P_KEEP_RULES ran cleanup: %q", out)
+	}
 }
 
 func TestHotplugRestartsOnWANUp(t *testing.T) {
@@ -180,7 +184,7 @@ func TestHotplugRestartsOnWANUp(t *testing.T) {
 		restart       bool
 	}{{"ifup", "wan", true}, {"ifupdate", "wan", true}, {"ifdown", "wan", false}, {"ifup", "lan", false}} {
 		out := runSh(t, root, "sh "+hook, "ACTION="+tt.action, "INTERFACE="+tt.iface, "UCI_wan_interface=wan")
-		if got := strings.Contains(out, "init restart"); got != tt.restart {
+		if got := strings.Contains(out, "init restart keep=1"); got != tt.restart {
 			t.Errorf("%s %s: restart = %v, want %v (output %q)", tt.action, tt.iface, got, tt.restart, out)
 		}
 	}

@@ -361,3 +361,31 @@ func TestEnforceWANChangeDropsPins(t *testing.T) {
 		t.Errorf("the kernel still holds pins of %s: %v\n%s", el.RouterWAN, err, out)
 	}
 }
+
+// TestObserveRemovesEnforceLeftovers: a config change from enforce to
+// observe restarts the daemon without a cleanup (procd); the observing
+// agent must not leave enforce mode's rules and timeouts in force.
+func TestObserveRemovesEnforceLeftovers(t *testing.T) {
+	el := newEnforceLab(t, lab.Nftables)
+	sysBefore := el.sysctls(t)
+	a := newAgent(t, el.Lab)
+	el.startEnforcing(t, a)
+	udp(t, el.LAN[0], netip.AddrPortFrom(el.LAN[0].Addr(), 5000), server(el.Lab, 0, 4000))
+	waitPins(t, a, 1)
+	if err := a.Daemon.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	el.Router.Wait(a.Daemon)
+	if err := a.Start(context.Background(), "--mode", "observe"); err != nil {
+		t.Fatal(err)
+	}
+	if after := el.ruleset(t); after != el.before {
+		t.Errorf("observe mode left enforce mode's rules:\n%s", after)
+	}
+	if got := el.sysctls(t); got != sysBefore {
+		t.Errorf("observe mode left the raised timeouts:\n%s\nwant\n%s", got, sysBefore)
+	}
+	if r, _ := getReport(t, a); r.Enforcement != nil {
+		t.Errorf("observe mode reports enforcement %+v", r.Enforcement)
+	}
+}

@@ -196,11 +196,13 @@ func execCleanup(_ context.Context, args []string, stdout, stderr io.Writer) err
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *config != "" && !set["socket"] {
+		// A config broken since the daemon started must not keep its
+		// rules in place: fall back to the default socket.
 		fc, err := agent.LoadConfig(*config)
-		if err != nil {
-			return err
-		}
-		if fc.Socket != "" {
+		switch {
+		case err != nil:
+			fmt.Fprintf(stderr, "natp2p-agent cleanup: %v; using the default socket %s\n", err, *socket)
+		case fc.Socket != "":
 			*socket = fc.Socket
 		}
 	}
