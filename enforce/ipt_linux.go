@@ -22,6 +22,10 @@ import (
 const (
 	IPTPost = "NATP2P_POST" // SNAT to the pins
 	IPTPre  = "NATP2P_PRE"  // hairpin DNAT
+	// IPTHair SNATs a hairpinned packet whose sender has no pin to its
+	// target's public address: jumped right after NATP2P_POST, so that a
+	// sender's own pin, in NATP2P_POST, wins.
+	IPTHair = "NATP2P_HAIR"
 )
 
 // iptWait bounds, in seconds, the wait for the xtables lock: a stuck holder
@@ -31,10 +35,13 @@ const iptWait = 10
 // IPT is the iptables backend, for routers without nftables (fw3):
 //
 //	-I POSTROUTING 1 -j NATP2P_POST
+//	-I POSTROUTING 2 -j NATP2P_HAIR (hairpinning)
 //	-I PREROUTING 1 -j NATP2P_PRE   (hairpinning)
 //	per pin, in NATP2P_POST:
 //	    -o WAN -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB   (mapping)
 //	    -o LAN -m conntrack --ctstate DNAT -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB
+//	in NATP2P_HAIR (hairpinning, senders without a pin):
+//	    -o LAN -m conntrack --ctstate DNAT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
 //	and in NATP2P_PRE (hairpinning):
 //	    -i LAN -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
 //
@@ -131,19 +138,26 @@ func (t *IPT) Name() string { return NameIptables }
 // Jumps are added only where missing; without hairpinning a NATP2P_PRE
 // left from an earlier run goes.
 func (t *IPT) Install(pins []Pin) error {
-	post, pre, err := t.jumps(true)
+	j, err := t.jumps(true)
 	if err != nil {
 		return iptError("install", err)
 	}
-	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]"}
-	if post == 0 {
+	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]", ":" + IPTHair + " - [0:0]"}
+	if j.post == 0 {
 		head = append(head, "-I POSTROUTING 1 -j "+IPTPost)
+		j.postAt = 1
 	}
 	switch {
 	case !t.rules.Hairpin:
-		head = append(deleteJumps(head, "PREROUTING", IPTPre, pre), "-X "+IPTPre)
-	case pre == 0:
-		head = append(head, "-I PREROUTING 1 -j "+IPTPre)
+		head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
+		head = append(deleteJumps(head, "POSTROUTING", IPTHair, j.hair), "-X "+IPTPre, "-X "+IPTHair)
+	default:
+		if j.pre == 0 {
+			head = append(head, "-I PREROUTING 1 -j "+IPTPre)
+		}
+		if j.hair == 0 {
+			head = append(head, fmt.Sprintf("-I POSTROUTING %d -j %s", j.postAt+1, IPTHair))
+		}
 	}
 	return t.run("install", head, pins, nil)
 }
@@ -161,11 +175,11 @@ func (t *IPT) Update(add, del []Pin) error {
 // chain). One iptables -S of POSTROUTING, and of PREROUTING when
 // hairpinning: it is polled.
 func (t *IPT) Installed() (bool, error) {
-	post, pre, err := t.jumps(t.rules.Hairpin)
+	j, err := t.jumps(t.rules.Hairpin)
 	if err != nil {
 		return false, iptError("list", err)
 	}
-	return post > 0 && (pre > 0 || !t.rules.Hairpin), nil
+	return j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0), nil
 }
 
 // Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
@@ -196,24 +210,50 @@ func (t *IPT) Pins() ([]Pin, error) {
 // one transaction (the chain lines create what is missing, so that -X
 // always finds it).
 func (t *IPT) Remove() error {
-	post, pre, err := t.jumps(true)
+	j, err := t.jumps(true)
 	if err != nil {
 		return iptError("remove", err)
 	}
-	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]"}
-	head = deleteJumps(head, "POSTROUTING", IPTPost, post)
-	head = deleteJumps(head, "PREROUTING", IPTPre, pre)
-	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre), nil, nil)
+	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]", ":" + IPTHair + " - [0:0]"}
+	head = deleteJumps(head, "POSTROUTING", IPTPost, j.post)
+	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
+	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
+	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair), nil, nil)
+}
+
+// jumpCounts are the jumps to natp2p's chains, and the position (among
+// POSTROUTING's rules, from 1) of the first jump to NATP2P_POST.
+type jumpCounts struct {
+	post, hair, pre, postAt int
 }
 
 // jumps counts the jumps to natp2p's chains; PREROUTING is listed only
 // with pre.
-func (t *IPT) jumps(pre bool) (nPost, nPre int, err error) {
-	if nPost, err = t.countJumps("POSTROUTING", IPTPost); err != nil || !pre {
-		return nPost, 0, err
+func (t *IPT) jumps(pre bool) (j jumpCounts, err error) {
+	lines, err := t.listChain("POSTROUTING")
+	if err != nil {
+		return j, err
 	}
-	nPre, err = t.countJumps("PREROUTING", IPTPre)
-	return nPost, nPre, err
+	n := 0
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "-A POSTROUTING ") {
+			continue
+		}
+		n++
+		switch l {
+		case "-A POSTROUTING -j " + IPTPost:
+			if j.post++; j.postAt == 0 {
+				j.postAt = n
+			}
+		case "-A POSTROUTING -j " + IPTHair:
+			j.hair++
+		}
+	}
+	if !pre {
+		return j, nil
+	}
+	j.pre, err = t.countJumps("PREROUTING", IPTPre)
+	return j, err
 }
 
 func (t *IPT) countJumps(chain, target string) (int, error) {
@@ -291,6 +331,8 @@ func pinRules(r Rules, p Pin) []string {
 	for _, lan := range r.LAN {
 		rules = append(rules,
 			IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from,
+			IPTHair+" -o "+lan+" -m conntrack --ctstate DNAT"+proto+" -d "+p.Private.Addr().String()+
+				" --dport "+strconv.Itoa(int(p.Private.Port()))+" -j SNAT --to-source "+p.Public.Addr().String(),
 			IPTPre+" -i "+lan+proto+" -d "+p.Public.Addr().String()+" --dport "+strconv.Itoa(int(p.Public.Port()))+
 				" -j DNAT --to-destination "+p.Private.String())
 	}

@@ -206,6 +206,22 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		t.Errorf("B saw the hairpinned packet from %v, want A's public endpoint %v", got, pinA.Public)
 	}
 
+	// A sender without a pin reaches B from the router's public address,
+	// not its private one (RFC 4787 REQ-9a), and can hear B's answer.
+	stray, err := bl.LAN[0].OpenUDP(netip.AddrPortFrom(bl.LAN[0].Addr(), 5999))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replied, _ := stray.Send(ctx, pinB.Public); len(replied) != 1 {
+		t.Errorf("unpinned sender -> B's public endpoint %v: no echo", pinB.Public)
+	}
+	stray.Close()
+	for _, p := range bl.LAN[1].Peers(b) {
+		if p.Addr() != bl.Public {
+			t.Errorf("B saw a hairpinned packet from %v, want the router's public address %v", p, bl.Public)
+		}
+	}
+
 	// Unsolicited inbound to a pinned public endpoint stays dropped.
 	w, err := bl.WAN.OpenUDP(netip.AddrPortFrom(bl.ServerAddrs[1], 5555))
 	if err != nil {

@@ -115,12 +115,6 @@ func enforcedHairpin(e *Enforcement) Check {
 	if why := e.broken(); why != "" {
 		return check(IDHairpin, Fail, nil, "%s", why)
 	}
-	if e.Backend == enforce.NameIptables {
-		// No iptables rule can give a sender without a pin the target's
-		// public address (nftables looks it up in the pins map).
-		return check(IDHairpin, Warn, []string{e.rulesLine()},
-			"enforced for senders with a pin; a LAN host without one reaches the target from its private address (iptables backend)")
-	}
 	return check(IDHairpin, Pass, []string{e.rulesLine()},
 		"enforced: LAN hosts reach each other's pinned public endpoints and see the sender's public endpoint (RFC 4787 REQ-9)")
 }

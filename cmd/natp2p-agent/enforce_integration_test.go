@@ -195,9 +195,8 @@ func testEnforce(t *testing.T, fw lab.Backend) {
 	}
 
 	r, _ = getReport(t, a)
-	hairpin := map[lab.Backend]report.Verdict{lab.Nftables: report.Pass, lab.Iptables: report.Warn}[fw]
 	for id, want := range map[string]report.Verdict{report.IDMappingUDP: report.Pass, report.IDMappingTCP: report.Pass,
-		report.IDHairpin: hairpin, report.IDTimeoutUDP: report.Pass, report.IDMappingStable: report.Pass,
+		report.IDHairpin: report.Pass, report.IDTimeoutUDP: report.Pass, report.IDMappingStable: report.Pass,
 		report.IDPortOverloading: report.Pass} {
 		if c := r.Check(id); c.Verdict != want {
 			t.Errorf("%s = %s (%s %q), want %s", id, c.Verdict, c.Summary, c.Evidence, want)

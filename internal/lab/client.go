@@ -96,8 +96,8 @@ func (s *UDPSession) Send(ctx context.Context, dsts ...netip.AddrPort) ([]netip.
 }
 
 // Heard waits up to 1 s (or until ctx is done) for datagrams from the
-// given sources, without sending, and returns those heard from in the
-// order of froms. Datagrams queued since the last Send count: a test sends
+// given sources (port 0: any port of that address), without sending, and
+// returns those heard from in the order of froms. Datagrams queued since the last Send count: a test sends
 // from elsewhere, then asks who reached this socket, and from where.
 func (s *UDPSession) Heard(ctx context.Context, froms ...netip.AddrPort) []netip.AddrPort {
 	got := s.collect(ctx, froms)
@@ -136,11 +136,22 @@ func (s *UDPSession) collect(ctx context.Context, dsts []netip.AddrPort) map[net
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
-		if _, ok := want[unmap(from)]; ok && err == nil {
-			got[unmap(from)] = true
+		if err != nil {
+			continue
+		}
+		from = unmap(from)
+		if _, ok := want[from]; ok {
+			got[from] = true
+		} else if anyPort := netip.AddrPortFrom(from.Addr(), 0); hasKey(want, anyPort) {
+			got[anyPort] = true // port 0: any port of that address
 		}
 	}
 	return got
+}
+
+func hasKey(m map[netip.AddrPort]bool, k netip.AddrPort) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func minTime(a, b time.Time) time.Time {
