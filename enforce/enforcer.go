@@ -78,7 +78,8 @@ type Status struct {
 	// conntrack event to the kernel's acknowledgement of the rule).
 	InstallP50 time.Duration `json:"install_p50_ns"`
 	InstallP99 time.Duration `json:"install_p99_ns"`
-	Error      string        `json:"error,omitempty"` // the last failure, if any
+	Error      string        `json:"error,omitempty"`    // the last failure, if any
+	ErrorAt    *time.Time    `json:"error_at,omitempty"` // when it happened
 }
 
 // Enforcer keeps the pins in the kernel in step with the flows.
@@ -94,6 +95,7 @@ type Enforcer struct {
 	reinstall  bool // an update failed: put everything back
 	reinstalls uint64
 	lastErr    string
+	lastErrAt  time.Time
 	latency    []time.Duration // ring of recent install latencies
 	latencyAt  int
 	// misses are LAN flows to public endpoints not pinned yet, by public
@@ -377,7 +379,7 @@ func (e *Enforcer) apply(ch Changes) bool {
 }
 
 func (e *Enforcer) fail(what string, err error) {
-	e.lastErr = what + ": " + err.Error()
+	e.lastErr, e.lastErrAt = what+": "+err.Error(), e.cfg.Now()
 	e.log.Warn(what, "err", err)
 }
 
@@ -465,6 +467,10 @@ func (e *Enforcer) Status() Status {
 	defer e.mu.Unlock()
 	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
 		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr}
+	if e.lastErr != "" {
+		at := e.lastErrAt
+		s.ErrorAt = &at
+	}
 	if e.cfg.Backend != nil {
 		s.Backend = e.cfg.Backend.Name()
 	}

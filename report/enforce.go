@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/enforce"
@@ -74,7 +75,7 @@ func enforced(cs []Check, in *Input) []Check {
 			c.Evidence = limit(append(raisedLines(c.ID, e), c.Evidence...))
 		case IDMappingStable:
 			if e.Mapping {
-				*c = stableCheck(e)
+				*c = stableCheck(e, in.Now)
 			}
 		}
 	}
@@ -119,11 +120,19 @@ func enforcedHairpin(e *Enforcement) Check {
 		"enforced: LAN hosts reach each other's pinned public endpoints and see the sender's public endpoint (RFC 4787 REQ-9)")
 }
 
-func stableCheck(e *Enforcement) Check {
+// recentError is how long an enforcement error keeps mapping.stable at
+// WARN.
+const recentError = 10 * time.Minute
+
+func stableCheck(e *Enforcement, now time.Time) Check {
 	if why := e.broken(); why != "" {
 		return check(IDMappingStable, Fail, nil, "%s", why)
 	}
 	ev := []string{e.rulesLine()}
+	if e.Error != "" && e.ErrorAt != nil && now.Sub(*e.ErrorAt) < recentError {
+		ev = append(ev, fmt.Sprintf("%s ago: %s", now.Sub(*e.ErrorAt).Round(time.Second), e.Error))
+		return check(IDMappingStable, Warn, limit(ev), "enforcement failed recently; the rules were put back")
+	}
 	if e.Reinstalls > 0 {
 		ev = append(ev, fmt.Sprintf("rules put back %s after a firewall reload or flush", plural(e.Reinstalls, "time")))
 	}

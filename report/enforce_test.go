@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/enforce"
@@ -48,6 +49,10 @@ func TestEnforcedChecks(t *testing.T) {
 		{"older flows on another port", healed, enforcing(enforce.Status{Installed: true,
 			PlannerStats: enforce.PlannerStats{Pins: 1, Disagreeing: 1}}), nil,
 			map[string]Verdict{IDMappingStable: Warn}},
+		{"a recent error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: &t0}), nil,
+			map[string]Verdict{IDMappingStable: Warn, IDMappingUDP: Pass}},
+		{"an old error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
+			map[string]Verdict{IDMappingStable: Pass}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,3 +106,5 @@ func TestRaisedTimeoutsInEvidence(t *testing.T) {
 		t.Errorf("text header lacks the enforcement line:\n%s", buf.String())
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
