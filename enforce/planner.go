@@ -160,6 +160,9 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		port, ok := p.freePort(pin.Proto, pin.Public.Addr(), v)
 		if !ok {
 			p.stats.NoPort++
+			if !taken {
+				p.unlearn(pin, fresh, ch) // no pin the planner does not hold stays in the kernel
+			}
 			return
 		}
 		if !taken {
