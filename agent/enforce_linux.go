@@ -18,9 +18,11 @@ import (
 )
 
 // pickBackend resolves "auto" to the firewall the router uses: fw4 means
-// nftables and fw3 iptables (OpenWrt); elsewhere an iptables-nft "nat"
-// table means iptables, other nftables tables mean nftables, and a router
-// with iptables NAT rules and no nftables table runs legacy iptables.
+// nftables and fw3 iptables (OpenWrt). Elsewhere nftables whenever the
+// kernel has nf_tables, even under iptables rules (iptables-nft, or legacy
+// beside it): natp2p's chains register at NAT priorities next to
+// iptables' own, and only nftables pins new endpoints from their first
+// packet. iptables only when the kernel has no nf_tables.
 func pickBackend(name string) (string, error) {
 	if name != "" && name != BackendAuto {
 		return name, nil
@@ -32,34 +34,14 @@ func pickBackend(name string) (string, error) {
 	}
 	c, err := nftables.New()
 	if err == nil {
-		tables, lerr := c.ListTables()
-		if lerr == nil {
-			return backendFromTables(tables), nil
+		if _, err = c.ListTables(); err == nil {
+			return BackendNftables, nil
 		}
-		err = lerr
 	}
 	if _, lerr := exec.LookPath("iptables"); lerr == nil {
 		return BackendIptables, nil
 	}
 	return "", fmt.Errorf("no firewall to enforce with: nftables answers %v and there is no iptables", err)
-}
-
-func backendFromTables(tables []*nftables.Table) string {
-	ours := 0
-	for _, t := range tables {
-		switch {
-		case t.Name == enforce.NFTTable:
-			ours++
-		case t.Family == nftables.TableFamilyIPv4 && t.Name == "nat":
-			return BackendIptables // iptables-nft keeps iptables' table names
-		}
-	}
-	if len(tables) == ours {
-		if _, err := exec.LookPath("iptables"); err == nil {
-			return BackendIptables // no nftables ruleset: legacy iptables, or nothing yet
-		}
-	}
-	return BackendNftables
 }
 
 func newBackend(name string, r enforce.Rules) (enforce.Backend, error) {

@@ -389,3 +389,39 @@ func TestObserveRemovesEnforceLeftovers(t *testing.T) {
 		t.Errorf("observe mode reports enforcement %+v", r.Enforcement)
 	}
 }
+
+// TestEnforceAutoOnIptablesNAT: on a router whose NAT is iptables
+// (iptables-nft here) and whose kernel has nf_tables, --backend auto picks
+// nftables, whose chains run before iptables' NAT and pin from the first
+// packet: RFC 5780 clients then see endpoint-independent mapping too.
+func TestEnforceAutoOnIptablesNAT(t *testing.T) {
+	el := newEnforceLab(t, lab.Iptables)
+	ctx := context.Background()
+	nftBefore, err := el.Router.Run(ctx, "nft", "list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAgent(t, el.Lab)
+	if err := a.Start(ctx, "--mode", "enforce", "--lan", el.LANIface); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := getReport(t, a); r.Enforcement == nil || r.Enforcement.Backend != "nftables" {
+		t.Fatalf("--backend auto under an iptables-nft NAT: enforcement %+v, want nftables", r.Enforcement)
+	}
+	outsideViews(t, el)
+	if err := a.Daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	el.Router.Wait(a.Daemon)
+	if _, stderr, code, err := a.Run(ctx, "cleanup", "--socket", a.Socket); err != nil || code != 0 {
+		t.Fatalf("cleanup: exit %d, %v: %s", code, err, stderr)
+	}
+	if after := el.ruleset(t); after != el.before {
+		t.Errorf("after cleanup iptables-save differs:\n%s\nwant\n%s", after, el.before)
+	}
+	nftCounters := regexp.MustCompile(`packets \d+ bytes \d+`)
+	after, _ := el.Router.Run(ctx, "nft", "list", "ruleset")
+	if a, b := nftCounters.ReplaceAll(after, nil), nftCounters.ReplaceAll(nftBefore, nil); string(a) != string(b) {
+		t.Errorf("after cleanup nft list ruleset differs:\n%s\nwant\n%s", a, b)
+	}
+}
