@@ -207,14 +207,21 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		}
 	}()
 	go every(ctx, summaryEvery, a.logSummary)
+	// The socket closes last, once nothing changes rules any more: cleanup,
+	// which the init scripts run as soon as the process stops answering,
+	// then cannot race a reinstall still under way.
+	serving, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
 	served := make(chan error, 1)
 	go func() {
-		err := a.serve(ctx, ln)
+		err := a.serve(serving, ln)
 		cancel() // a dead control socket stops the daemon, so that procd restarts it
 		served <- err
 	}()
 	err = a.source.Run(ctx, a.table, ready)
 	cancel()
+	enforcing.Wait()
+	stopServing()
 	if serr := <-served; serr != nil {
 		err = serr
 	}
