@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/natp2p/natp2p/enforce"
@@ -32,8 +33,8 @@ type EnforceConfig struct {
 	UDPTimeout int           // seconds the UDP timeouts are raised to
 	PinGrace   time.Duration // how long a pin outlives its last flow
 	PinQuota   int           // pins per LAN host; negative: unlimited
-	// StatePath is the enforcement state file; if empty, enforce.json
-	// next to the control socket.
+	// StatePath is the enforcement state file; if empty, StatePath of the
+	// control socket.
 	StatePath string
 }
 
@@ -53,12 +54,13 @@ func CheckBackend(b string) error {
 }
 
 // StatePath returns where enforcement keeps its state for a control
-// socket path: beside it, in RAM on a router.
+// socket path: beside it, named after it (agent.sock: agent.enforce.json),
+// in RAM on a router. An agent on another socket has a state of its own.
 func StatePath(socket string) string {
 	if socket == "" {
 		socket = DefaultSocket
 	}
-	return filepath.Join(filepath.Dir(socket), "enforce.json")
+	return strings.TrimSuffix(socket, filepath.Ext(socket)) + ".enforce.json"
 }
 
 // statePath is where enforcement keeps its state.
@@ -77,7 +79,8 @@ func (a *Agent) setupEnforcer() error {
 		return nil
 	}
 	cfg := enforce.Config{Table: a.table, Logger: a.log, Now: a.cfg.Now, Public: a.isPublic,
-		StatePath: a.statePath(), Planner: enforce.PlannerConfig{Grace: ec.PinGrace, Quota: ec.PinQuota}}
+		StatePath: a.statePath(), Planner: enforce.PlannerConfig{Grace: ec.PinGrace, Quota: ec.PinQuota,
+			HairpinOnly: !ec.Mapping}}
 	if ec.Timeouts {
 		floors, err := enforce.TimeoutFloors(ec.UDPTimeout)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/enforce"
@@ -34,14 +35,27 @@ func pickBackend(name string) (string, error) {
 	}
 	c, err := nftables.New()
 	if err == nil {
-		if _, err = c.ListTables(); err == nil {
-			return BackendNftables, nil
+		if _, err = c.ListTables(); err == nil && kernelAtLeast(4, 17) {
+			return BackendNftables, nil // 4.17: ct original ip saddr, for the learn chain
 		}
 	}
 	if _, lerr := exec.LookPath("iptables"); lerr == nil {
 		return BackendIptables, nil
 	}
 	return "", fmt.Errorf("no firewall to enforce with: nftables answers %v and there is no iptables", err)
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or newer.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 func newBackend(name string, r enforce.Rules) (enforce.Backend, error) {

@@ -78,6 +78,7 @@ type Status struct {
 	// conntrack event to the kernel's acknowledgement of the rule).
 	InstallP50 time.Duration `json:"install_p50_ns"`
 	InstallP99 time.Duration `json:"install_p99_ns"`
+	Failures   uint64        `json:"failures"`           // failed rule updates, checks and installs
 	Error      string        `json:"error,omitempty"`    // the last failure, if any
 	ErrorAt    *time.Time    `json:"error_at,omitempty"` // when it happened
 }
@@ -96,6 +97,7 @@ type Enforcer struct {
 	reinstalls uint64
 	lastErr    string
 	lastErrAt  time.Time
+	failures   uint64
 	latency    []time.Duration // ring of recent install latencies
 	latencyAt  int
 	// misses are LAN flows to public endpoints not pinned yet, by public
@@ -361,6 +363,7 @@ func (e *Enforcer) apply(ch Changes) bool {
 		e.reinstall = true
 		e.log.Warn("a pinned endpoint's new flow missed its pin: the kernel lacks pins; reinstalling")
 	}
+	e.unlearn(ch.Unlearn)
 	if len(ch.Add) == 0 && len(ch.Delete) == 0 && len(ch.Kill) == 0 {
 		return true
 	}
@@ -378,8 +381,20 @@ func (e *Enforcer) apply(ch Changes) bool {
 	return true
 }
 
+// unlearn deletes pins the kernel may have learned by itself: together
+// when all are there, else one by one, each missing one ignored.
+func (e *Enforcer) unlearn(pins []Pin) {
+	if len(pins) == 0 || e.cfg.Backend.Update(nil, pins) == nil {
+		return
+	}
+	for _, p := range pins {
+		_ = e.cfg.Backend.Update(nil, []Pin{p}) // missing: the kernel never learned it
+	}
+}
+
 func (e *Enforcer) fail(what string, err error) {
 	e.lastErr, e.lastErrAt = what+": "+err.Error(), e.cfg.Now()
+	e.failures++
 	e.log.Warn(what, "err", err)
 }
 
@@ -447,7 +462,7 @@ func (e *Enforcer) check() {
 		e.reinstall = true // a partial install looks complete: try again
 		return
 	}
-	e.installed, e.reinstall, e.lastErr = true, false, ""
+	e.installed, e.reinstall = true, false // lastErr stays: the report shows it while recent
 	e.reinstalls++
 	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
 		"took", time.Since(start).Round(time.Microsecond))
@@ -466,7 +481,7 @@ func (e *Enforcer) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
-		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr}
+		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr, Failures: e.failures}
 	if e.lastErr != "" {
 		at := e.lastErrAt
 		s.ErrorAt = &at

@@ -41,7 +41,7 @@ const iptWait = 10
 //	    -o WAN -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB   (mapping)
 //	    -o LAN -m conntrack --ctstate DNAT -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB
 //	in NATP2P_HAIR (hairpinning, senders without a pin):
-//	    -o LAN -m conntrack --ctstate DNAT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
+//	    -o LAN -m conntrack --ctstate DNAT --ctorigdst PUB_IP --ctorigdstport PUB_PORT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
 //	and in NATP2P_PRE (hairpinning):
 //	    -i LAN -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
 //
@@ -331,7 +331,10 @@ func pinRules(r Rules, p Pin) []string {
 	for _, lan := range r.LAN {
 		rules = append(rules,
 			IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from,
-			IPTHair+" -o "+lan+" -m conntrack --ctstate DNAT"+proto+" -d "+p.Private.Addr().String()+
+			// Only natp2p's own hairpin DNAT: the original destination is
+			// the pin (a port forward's packets keep their source).
+			IPTHair+" -o "+lan+" -m conntrack --ctstate DNAT --ctorigdst "+p.Public.Addr().String()+
+				" --ctorigdstport "+strconv.Itoa(int(p.Public.Port()))+proto+" -d "+p.Private.Addr().String()+
 				" --dport "+strconv.Itoa(int(p.Private.Port()))+" -j SNAT --to-source "+p.Public.Addr().String(),
 			IPTPre+" -i "+lan+proto+" -d "+p.Public.Addr().String()+" --dport "+strconv.Itoa(int(p.Public.Port()))+
 				" -j DNAT --to-destination "+p.Private.String())

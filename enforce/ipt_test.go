@@ -37,15 +37,15 @@ func TestRestoreScript(t *testing.T) {
 		{name: "hairpin", r: hairpin, add: []Pin{moved}, want: []string{
 			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
 			"-A NATP2P_PRE -i br-lan -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 			"-A NATP2P_POST -o lan2 -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
-			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
 			"-A NATP2P_PRE -i lan2 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 		}},
 		{name: "hairpin only", r: hairpinOnly, add: []Pin{pin}, want: []string{
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT -p udp -d 10.0.0.1 --dport 5000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 40000 -p udp -d 10.0.0.1 --dport 5000 -j SNAT --to-source 203.0.113.1",
 			"-A NATP2P_PRE -i br-lan -p udp -d 203.0.113.1 --dport 40000 -j DNAT --to-destination 10.0.0.1:5000",
 		}},
 		{name: "deletions first", r: wanOnly, head: []string{"-I POSTROUTING 1 -j NATP2P_POST"}, add: []Pin{moved}, del: []Pin{pin}, want: []string{

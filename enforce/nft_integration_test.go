@@ -4,7 +4,9 @@ package enforce
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,23 @@ func (bl *backendLab) publicsSeen(t *testing.T, host int, src netip.AddrPort) []
 	return out
 }
 
+// portForward adds the router's own DNAT of WAN port to a LAN endpoint, as
+// fw4/fw3 port forwards do.
+func (bl *backendLab) portForward(t *testing.T, fw lab.Backend, port uint16, to netip.AddrPort) {
+	t.Helper()
+	var err error
+	if fw == lab.Iptables {
+		_, err = bl.Router.Run(context.Background(), "iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-i", bl.WANIface,
+			"-p", "udp", "--dport", fmt.Sprint(port), "-j", "DNAT", "--to-destination", to.String())
+	} else {
+		_, err = bl.Router.Run(context.Background(), "nft", fmt.Sprintf("add chain ip %s portfwd { type nat hook prerouting priority dstnat; } ; "+
+			"add rule ip %s portfwd iifname %q udp dport %d dnat ip to %s", lab.NFTTable, lab.NFTTable, bl.WANIface, port, to))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (bl *backendLab) ruleset(t *testing.T, fw lab.Backend) string {
 	t.Helper()
 	cmd := []string{"nft", "list", "ruleset"}
@@ -117,6 +136,7 @@ func (bl *backendLab) ruleset(t *testing.T, fw lab.Backend) string {
 // testBackend is the same lab test for both backends.
 func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, error)) {
 	bl := newBackendLab(t, fw, newBackend)
+	bl.portForward(t, fw, 7000, netip.AddrPortFrom(bl.LAN[1].Addr(), 6000))
 	before := bl.ruleset(t, fw)
 	a := netip.AddrPortFrom(bl.LAN[0].Addr(), 5000)
 	b := netip.AddrPortFrom(bl.LAN[1].Addr(), 6000)
@@ -140,7 +160,7 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		listing := bl.ruleset(t, fw)
 		for _, want := range []string{
 			`oifname "wan0" snat ip to meta l4proto . ip saddr . th sport map @pins`,
-			`oifname "br-lan" ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins`,
+			`iifname "br-lan" oifname "br-lan" ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins`,
 			`iifname "br-lan" dnat ip to meta l4proto . ip daddr . th dport map @rev`,
 			`udp . 198.51.100.10 . 5000 : 203.0.113.1 . 40000`,
 		} {
@@ -222,6 +242,20 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		}
 	}
 
+	// A port forward to B's pinned endpoint: the internet host stays the
+	// source (natp2p's hairpin SNAT is for packets from the LAN only).
+	far, err := bl.WAN.OpenUDP(netip.AddrPortFrom(bl.ServerAddrs[1], 5556))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replied, _ := far.Send(ctx, netip.AddrPortFrom(bl.Public, 7000)); len(replied) != 1 {
+		t.Errorf("port forward %v -> %v: no echo", netip.AddrPortFrom(bl.Public, 7000), b)
+	}
+	far.Close()
+	if peers := bl.LAN[1].Peers(b); !slices.Contains(peers, far.Local) {
+		t.Errorf("B saw %v through the port forward, want the internet host %v among them", peers, far.Local)
+	}
+
 	// Unsolicited inbound to a pinned public endpoint stays dropped.
 	w, err := bl.WAN.OpenUDP(netip.AddrPortFrom(bl.ServerAddrs[1], 5555))
 	if err != nil {
@@ -231,10 +265,8 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		t.Errorf("unsolicited inbound to %v was answered: filtering opened", pinB.Public)
 	}
 	w.Close()
-	for _, p := range bl.LAN[1].Peers(b) {
-		if p.Addr() == bl.ServerAddrs[1] {
-			t.Errorf("B received unsolicited inbound from %v", p)
-		}
+	if slices.Contains(bl.LAN[1].Peers(b), w.Local) {
+		t.Errorf("B received unsolicited inbound from %v", w.Local)
 	}
 
 	// Update moves A in one call; Install replaces everything.

@@ -67,7 +67,8 @@ var (
 //	map rev  { same types; public -> private }
 //	chain postrouting { type nat hook postrouting priority srcnat - 1
 //	    oifname WAN snat ip to meta l4proto . ip saddr . th sport map @pins
-//	    oifname LAN ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins }
+//	    iifname LAN oifname LAN ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins
+//	    iifname LAN oifname LAN ct status dnat snat ip to (address of) meta l4proto . ip daddr . th dport map @pins }
 //	chain prerouting { type nat hook prerouting priority dstnat - 1
 //	    iifname LAN dnat ip to meta l4proto . ip daddr . th dport map @rev }
 //	chain learn { type filter hook postrouting priority srcnat + 1
@@ -116,8 +117,9 @@ func newMap(t *nftables.Table, name string) *nftables.Set {
 // Name implements Backend.
 func (n *NFT) Name() string { return NameNftables }
 
-// LearnsPins reports that the learn chain pins new endpoints in the kernel.
-func (n *NFT) LearnsPins() bool { return true }
+// LearnsPins reports that the learn chain pins new endpoints in the
+// kernel: with mapping enforcement only, as learned pins serve the SNAT.
+func (n *NFT) LearnsPins() bool { return n.rules.Mapping }
 
 // Install implements Backend. The table is deleted and made anew in the
 // same batch as the rules and the first pins, so there is no instant
@@ -152,6 +154,9 @@ func (n *NFT) Install(pins []Pin) error {
 	}
 	// Learning starts last: learned during the batches above, a pin could
 	// clash with one of the agent's still to come.
+	if !n.rules.Mapping {
+		return nil
+	}
 	return nftError("install", n.addLearnRules())
 }
 
@@ -182,8 +187,10 @@ func (n *NFT) addChains(c *nftables.Conn) {
 	for _, r := range n.postRules() {
 		c.AddRule(&nftables.Rule{Table: n.table, Chain: post, Exprs: r})
 	}
-	c.AddChain(&nftables.Chain{Table: n.table, Name: nftLearn, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource + 1)})
+	if n.rules.Mapping {
+		c.AddChain(&nftables.Chain{Table: n.table, Name: nftLearn, Type: nftables.ChainTypeFilter,
+			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource + 1)})
+	}
 	if !n.rules.Hairpin {
 		return
 	}
@@ -202,16 +209,28 @@ func (n *NFT) postRules() [][]expr.Any {
 		rules = append(rules, append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN), n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
 	}
 	if n.rules.Hairpin {
-		for _, lan := range n.rules.LAN {
-			r := append(ifaceIs(expr.MetaKeyOIFNAME, lan), ctStatusDNAT()...)
+		for _, r := range n.lanToLAN() {
 			rules = append(rules, append(r, n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
 		}
-		for _, lan := range n.rules.LAN {
-			r := append(ifaceIs(expr.MetaKeyOIFNAME, lan), ctStatusDNAT()...)
+		for _, r := range n.lanToLAN() {
 			rules = append(rules, append(r, n.publicOfTarget()...))
 		}
 	}
 	return rules
+}
+
+// lanToLAN matches DNATed packets from a LAN interface to a LAN interface:
+// hairpinned ones. A port forward's packets come in from the WAN and stay
+// as they are.
+func (n *NFT) lanToLAN() [][]expr.Any {
+	var out [][]expr.Any
+	for _, in := range n.rules.LAN {
+		for _, o := range n.rules.LAN {
+			r := append(ifaceIs(expr.MetaKeyIIFNAME, in), ifaceIs(expr.MetaKeyOIFNAME, o)...)
+			out = append(out, append(r, ctStatusDNAT()...))
+		}
+	}
+	return out
 }
 
 // publicOfTarget translates a hairpinned packet whose sender has no pin
@@ -378,7 +397,7 @@ func (n *NFT) Installed() (bool, error) {
 	// The learn chain's rules cannot be listed back through
 	// google/nftables (it reads ct's one-byte direction as four bytes): the
 	// chain must exist; its rules go only with the table.
-	if _, err := c.ListChain(n.table, nftLearn); err != nil {
+	if _, err := c.ListChain(n.table, nftLearn); n.rules.Mapping && err != nil {
 		return false, nil
 	}
 	chains := map[string]int{nftPostrouting: len(n.postRules())}

@@ -50,6 +50,10 @@ type PlannerConfig struct {
 	// packet path (NFT's learn chain): a pin over the quota must then be
 	// taken out again.
 	KernelPins bool
+	// HairpinOnly keeps pins for hairpinning only (mapping enforcement
+	// off): the router's NAT keeps choosing ports, so a flow off its pin is
+	// no fault, and no endpoint is moved.
+	HairpinOnly bool
 }
 
 // Changes is what the Planner decided: pins to put in the kernel, pins to
@@ -57,7 +61,11 @@ type PlannerConfig struct {
 // is translated again, through the pins.
 type Changes struct {
 	Add, Delete []Pin
-	Kill        []conntrackmap.Flow
+	// Unlearn are pins the kernel may have learned by itself (KernelPins)
+	// and that must go before Add: deleted one by one, a missing one is
+	// no error.
+	Unlearn []Pin
+	Kill    []conntrackmap.Flow
 	// Reinstall says the kernel disagrees with the planner: put every pin
 	// back.
 	Reinstall bool
@@ -65,7 +73,7 @@ type Changes struct {
 
 // Empty reports whether there is nothing to do.
 func (c *Changes) Empty() bool {
-	return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Kill) == 0 && !c.Reinstall
+	return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Unlearn) == 0 && len(c.Kill) == 0 && !c.Reinstall
 }
 
 // PlannerStats counts what the Planner did.
@@ -132,7 +140,7 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	k := pin.key()
 	if st, ok := p.pins[k]; ok {
 		st.idleSince = time.Time{}
-		if st.public != pin.Public && fresh {
+		if st.public != pin.Public && fresh && !p.cfg.HairpinOnly {
 			// Created in the instant before the pin was in the kernel; a
 			// backend that pins in the kernel has no such instant, so its
 			// kernel lacks the pin: have it reinstalled.
@@ -156,6 +164,9 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	owner, taken := p.public[pin.publicKey()]
 	taken = taken && owner != k
 	moved := taken || v.PublicShared(pin.Proto, pin.Public, pin.Private)
+	if moved && p.cfg.HairpinOnly {
+		return // another's public endpoint: no hairpin to this one
+	}
 	if moved {
 		port, ok := p.freePort(pin.Proto, pin.Public.Addr(), v)
 		if !ok {
@@ -181,20 +192,20 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	}
 }
 
-// unlearn takes out a pin the kernel learned by itself from a fresh flow's
-// first packet (KernelPins), once per batch. Flows from a dump were not
-// learned just now: their pin may never have been in the kernel, and
-// deleting a missing element would fail the whole update.
+// unlearn takes out a pin the kernel may have learned by itself from a
+// fresh flow's first packet (KernelPins). It may not have (a hairpinned
+// flow, another claimant first in the same batch): Unlearn tolerates a
+// missing pin. Flows from a dump are left alone.
 func (p *Planner) unlearn(pin Pin, fresh bool, ch *Changes) {
 	if !p.cfg.KernelPins || !fresh {
 		return
 	}
-	for _, d := range ch.Delete {
+	for _, d := range ch.Unlearn {
 		if d == pin {
 			return
 		}
 	}
-	ch.Delete = append(ch.Delete, pin)
+	ch.Unlearn = append(ch.Unlearn, pin)
 }
 
 // freePort picks a port of addr that no pin holds and no live flow uses.
@@ -229,8 +240,9 @@ func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
 // Adopt takes pins found in the kernel, as after a restart (live flows
 // keep their public endpoints) or when the kernel learned pins whose
 // events were lost. Pins held already are skipped; pins that clash with
-// one held (the same private or public endpoint), or whose public address
-// is not the router's (public reports false), are returned, to be deleted.
+// one held (the same private or public endpoint), whose public address is
+// not the router's (public reports false), or over a quota are returned,
+// to be deleted.
 func (p *Planner) Adopt(pins []Pin, public func(netip.Addr) bool) (rejected []Pin) {
 	for _, pin := range pins {
 		if st, ok := p.pins[pin.key()]; ok && st.public == pin.Public {
@@ -242,7 +254,8 @@ func (p *Planner) Adopt(pins []Pin, public func(netip.Addr) bool) (rejected []Pi
 		}
 		_, dupPrivate := p.pins[pin.key()]
 		_, dupPublic := p.public[pin.publicKey()]
-		if !pin.valid() || dupPrivate || dupPublic {
+		overQuota := p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota
+		if !pin.valid() || dupPrivate || dupPublic || overQuota || len(p.pins) >= p.cfg.MaxPins {
 			rejected = append(rejected, pin)
 			continue
 		}

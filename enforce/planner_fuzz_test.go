@@ -19,6 +19,11 @@ type kernel struct {
 }
 
 func (k *kernel) update(ch Changes) error {
+	for _, p := range ch.Unlearn { // one by one, a missing pin is no error
+		if got, ok := k.pins[p.key()]; ok && got == p {
+			delete(k.pins, p.key())
+		}
+	}
 	for _, p := range ch.Delete {
 		if got, ok := k.pins[p.key()]; !ok || got != p {
 			return fmt.Errorf("delete of %v: kernel holds %v, %v", p, got, ok)

@@ -232,7 +232,7 @@ func TestQuotaTakesKernelPinsOut(t *testing.T) {
 	w := newWorld(t, PlannerConfig{Quota: 1, KernelPins: true})
 	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
 	over := flow(conntrackmap.UDP, "198.51.100.10:5001", "203.0.113.10:3478", "203.0.113.1:40001")
-	w.wantChanges("over the quota", w.start(over), Changes{Delete: []Pin{
+	w.wantChanges("over the quota", w.start(over), Changes{Unlearn: []Pin{
 		{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}}})
 	// Held pins are adopted once only.
 	if clash := w.p.Adopt(w.p.Pins(), nil); len(clash) != 0 {
@@ -251,7 +251,28 @@ func TestSharedPublicIsNotPinned(t *testing.T) {
 	// would clash, so it moves.
 	b := flow(conntrackmap.UDP, "198.51.100.11:6000", "203.0.113.11:3478", "203.0.113.1:40000")
 	w.wantChanges("shared with an unpinned flow", w.start(b), Changes{
-		Add:    []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:42000")}},
-		Delete: []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:40000")}},
-		Kill:   []conntrackmap.Flow{b}})
+		Add:     []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:42000")}},
+		Unlearn: []Pin{{conntrackmap.UDP, ap("198.51.100.11:6000"), ap("203.0.113.1:40000")}},
+		Kill:    []conntrackmap.Flow{b}})
+}
+
+func TestHairpinOnlyNeverKillsOrMoves(t *testing.T) {
+	w := newWorld(t, PlannerConfig{HairpinOnly: true})
+	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	// Mapping is not enforced: another port for another destination is
+	// the router's choice, not a fault.
+	other := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:41000")
+	w.wantChanges("another port", w.start(other), Changes{})
+	// Another endpoint on the pinned port gets no pin and is not moved.
+	b := flow(conntrackmap.UDP, "198.51.100.11:6000", "203.0.113.12:3478", "203.0.113.1:40000")
+	w.wantChanges("overloading", w.start(b), Changes{})
+}
+
+func TestAdoptHoldsTheQuota(t *testing.T) {
+	p := NewPlanner(PlannerConfig{Quota: 1})
+	a := Pin{conntrackmap.UDP, ap("198.51.100.10:5000"), ap("203.0.113.1:40000")}
+	b := Pin{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}
+	if rejected := p.Adopt([]Pin{a, b}, nil); len(rejected) != 1 || len(p.Pins()) != 1 {
+		t.Errorf("Adopt with quota 1: rejected %v, pins %v; want one of each", rejected, p.Pins())
+	}
 }

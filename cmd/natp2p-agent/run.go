@@ -182,6 +182,19 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 	return err
 }
 
+// cleanupWait bounds how long cleanup waits for a stopping daemon.
+const cleanupWait = 5 * time.Second
+
+// answers reports whether a daemon answers on socket.
+func answers(socket string) bool {
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // execCleanup removes every trace of enforce mode: natp2p's nftables
 // table, its iptables chains, and the conntrack timeouts it raised, put
 // back from the state file. The init scripts run it when the daemon stops.
@@ -206,9 +219,10 @@ func execCleanup(_ context.Context, args []string, stdout, stderr io.Writer) err
 			*socket = fc.Socket
 		}
 	}
-	if _, err := os.Stat(*socket); err == nil {
-		if c, err := net.DialTimeout("unix", *socket, time.Second); err == nil {
-			c.Close()
+	// The init scripts run cleanup right after signalling the daemon, which
+	// answers until its last rule change is done: wait for it a little.
+	for deadline := time.Now().Add(cleanupWait); answers(*socket); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
 			return fmt.Errorf("natp2p-agent is running (%s answers): stop it first, or it puts its rules back", *socket)
 		}
 	}
