@@ -152,6 +152,7 @@ func (e *Enforcer) Start() error {
 		return err
 	}
 	if e.cfg.Backend == nil {
+		e.state.Backend, e.state.Rules = "", "" // timeouts only: no rules of ours
 		return e.saveState()
 	}
 	found, err := e.cfg.Backend.Pins()
