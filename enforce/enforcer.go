@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/logx"
+	"github.com/natp2p/natp2p/internal/stats"
 )
 
 // DefaultWatch is how often the Enforcer checks that its rules are still
@@ -493,7 +493,7 @@ func (e *Enforcer) Status() Status {
 	if s.QuotaFull == nil {
 		s.QuotaFull = []netip.Addr{}
 	}
-	s.InstallP50, s.InstallP99 = percentile(e.latency, 50), percentile(e.latency, 99)
+	s.InstallP50, s.InstallP99 = stats.Percentile(e.latency, 50), stats.Percentile(e.latency, 99)
 	return s
 }
 
@@ -502,15 +502,6 @@ func (e *Enforcer) Pins() []Pin {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.planner.Pins()
-}
-
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
 }
 
 // Cleanup removes every trace of enforcement: the rules of every backend

@@ -61,28 +61,7 @@ func TestIPTManyPins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := routerBackend{ipt, l.Router}
-			pins := manyPins(l.Public, 2000)
-			if err := b.Install(pins); err != nil {
-				t.Fatal(err)
-			}
-			got, err := b.Pins()
-			if err != nil || !cmp.Equal(got, pins, equateNet) {
-				t.Fatalf("Pins() = %d pins, %v; want the %d installed", len(got), err, len(pins))
-			}
-			moved := pins[7]
-			moved.Public = netip.AddrPortFrom(l.Public, 60000)
-			if err := b.Update([]Pin{moved}, []Pin{pins[7]}); err != nil {
-				t.Fatal(err)
-			}
-			got, _ = b.Pins()
-			pins[7] = moved
-			if !cmp.Equal(got, pins, equateNet) {
-				t.Errorf("after moving one pin: Pins() = %d pins, differing", len(got))
-			}
-			if err := b.Remove(); err != nil {
-				t.Fatal(err)
-			}
+			manyPinsRoundTrip(t, routerBackend{ipt, l.Router}, l.Public, 2000)
 		})
 	}
 }

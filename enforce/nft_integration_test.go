@@ -308,14 +308,31 @@ func TestNFTManyPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := routerBackend{nft, l.Router}
-	pins := manyPins(l.Public, 5000)
+	manyPinsRoundTrip(t, routerBackend{nft, l.Router}, l.Public, 5000)
+}
+
+// manyPinsRoundTrip installs n pins (more than one netlink batch or restore
+// line limit would take), reads them back, moves one and reads them back
+// again, then removes everything.
+func manyPinsRoundTrip(t *testing.T, b Backend, public netip.Addr, n int) {
+	t.Helper()
+	pins := manyPins(public, n)
 	if err := b.Install(pins); err != nil {
 		t.Fatal(err)
 	}
 	got, err := b.Pins()
 	if err != nil || !cmp.Equal(got, pins, equateNet) {
 		t.Fatalf("Pins() = %d pins, %v; want the %d installed", len(got), err, len(pins))
+	}
+	moved := pins[7]
+	moved.Public = netip.AddrPortFrom(public, 60000)
+	if err := b.Update([]Pin{moved}, []Pin{pins[7]}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = b.Pins()
+	pins[7] = moved
+	if !cmp.Equal(got, pins, equateNet) {
+		t.Errorf("after moving one pin: Pins() = %d pins, differing", len(got))
 	}
 	if err := b.Remove(); err != nil {
 		t.Fatal(err)

@@ -71,11 +71,6 @@ type Changes struct {
 	Reinstall bool
 }
 
-// Empty reports whether there is nothing to do.
-func (c *Changes) Empty() bool {
-	return len(c.Add) == 0 && len(c.Delete) == 0 && len(c.Unlearn) == 0 && len(c.Kill) == 0 && !c.Reinstall
-}
-
 // PlannerStats counts what the Planner did.
 type PlannerStats struct {
 	Pins      int    `json:"pins"`       // pins held now

@@ -222,8 +222,8 @@ func TestObserveIgnoresWhatCannotBePinned(t *testing.T) {
 	} {
 		var ch Changes
 		p.Observe(f, true, tab, &ch)
-		if !ch.Empty() {
-			t.Errorf("Observe(%v) = %+v, want nothing", f, ch)
+		if d := cmp.Diff(Changes{}, ch, equateNet, cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("Observe(%v) changed (-want +got):\n%s", f, d)
 		}
 	}
 }

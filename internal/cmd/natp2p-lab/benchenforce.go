@@ -22,6 +22,7 @@ import (
 	"github.com/natp2p/natp2p/enforce"
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/labagent"
+	"github.com/natp2p/natp2p/internal/stats"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -163,7 +164,7 @@ func installLatency(ctx context.Context, bin string, b lab.Backend) (latencyResu
 	e := r.Enforcement
 	res.pins, res.p50, res.p99 = e.Pins, e.InstallP50, e.InstallP99
 	res.agentE = e.Error
-	res.trip50, res.trip99 = pct(trips, 50), pct(trips, 99)
+	res.trip50, res.trip99 = stats.Percentile(trips, 50), stats.Percentile(trips, 99)
 	return res, nil
 }
 
@@ -541,7 +542,7 @@ func printWindow(w io.Writer, backends []lab.Backend, windows map[lab.Backend][2
 				gaps = append(gaps, wr.gaps[d]...)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s |", dur(delay), dur(pct(gaps, 50)))
+		fmt.Fprintf(w, "| %s | %s |", dur(delay), dur(stats.Percentile(gaps, 50)))
 		for _, b := range backends {
 			for _, wr := range windows[b] {
 				lost := ""
@@ -583,15 +584,6 @@ func configOrder(name string) int {
 		return 2
 	}
 	return 1
-}
-
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
 }
 
 // dur prints a duration in µs below 1 ms, else in ms.

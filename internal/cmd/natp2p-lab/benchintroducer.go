@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,7 @@ func loadRuns(ctx context.Context, start func(context.Context, *lab.Lab) error, 
 		}
 		rates = append(rates, rate)
 	}
-	sortFloats(rates)
+	slices.Sort(rates)
 	return rates, nil
 }
 
@@ -130,12 +131,4 @@ func client(conn *net.UDPConn, deadline time.Time, answered *atomic.Int64) error
 		}
 	}
 	return nil
-}
-
-func sortFloats(f []float64) {
-	for i := 1; i < len(f); i++ {
-		for j := i; j > 0 && f[j] < f[j-1]; j-- {
-			f[j], f[j-1] = f[j-1], f[j]
-		}
-	}
 }
