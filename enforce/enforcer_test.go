@@ -345,3 +345,18 @@ func TestStartDropsPinsOfOtherAddressesAndRules(t *testing.T) {
 		t.Error("a restart with rules for another interface kept the old rules")
 	}
 }
+
+func TestUnlearnToleratesPinsTheKernelNeverLearned(t *testing.T) {
+	b := newMem()
+	learned := Pin{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}
+	never := Pin{conntrackmap.UDP, ap("198.51.100.11:5001"), ap("203.0.113.1:40002")}
+	b.Install([]Pin{learned})
+	e := newEnforcer(t, b, conntrackmap.New(conntrackmap.Config{}))
+	keep := Pin{conntrackmap.UDP, ap("198.51.100.12:5000"), ap("203.0.113.1:40003")}
+	if !e.apply(Changes{Unlearn: []Pin{never, learned}, Add: []Pin{keep}}) {
+		t.Fatal("apply failed on a pin the kernel never learned")
+	}
+	if got, _ := b.Pins(); !cmp.Equal(got, []Pin{keep}, equateNet) {
+		t.Errorf("kernel pins %v, want the learned one gone and %v added", got, keep)
+	}
+}

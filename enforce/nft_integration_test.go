@@ -191,6 +191,16 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		if err := bl.b.Update(nil, []Pin{learned}); err != nil {
 			t.Fatal(err)
 		}
+		// The router's own flows are no LAN host's mapping: not learned.
+		own, err := bl.Router.OpenUDP(netip.AddrPortFrom(bl.Public, 5002))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own.Send(context.Background(), bl.servers[0])
+		own.Close()
+		if pins, err := bl.b.Pins(); err != nil || !cmp.Equal(pins, []Pin{pinA}, equateNet) {
+			t.Errorf("Pins() after the router's own flow = %v, %v; want only %v", pins, err, pinA)
+		}
 	}
 	// Peers accumulate: the pinned endpoint talks to fresh servers.
 	servers := bl.servers

@@ -276,3 +276,12 @@ func TestAdoptHoldsTheQuota(t *testing.T) {
 		t.Errorf("Adopt with quota 1: rejected %v, pins %v; want one of each", rejected, p.Pins())
 	}
 }
+
+func TestMaxPins(t *testing.T) {
+	w := newWorld(t, PlannerConfig{MaxPins: 1})
+	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	w.wantChanges("over the cap", w.start(flow(conntrackmap.UDP, "198.51.100.11:5000", "203.0.113.10:3478", "203.0.113.1:40001")), Changes{})
+	if s := w.p.Stats(); s.Pins != 1 || s.QuotaHits != 1 {
+		t.Errorf("stats %+v, want one pin and one quota hit", s)
+	}
+}
