@@ -73,7 +73,10 @@ type Agent struct {
 	prober *prober        // nil without an introducer
 	// enforcer pins mappings in enforce mode; nil in observe mode.
 	enforcer *enforce.Enforcer
-	wanMu    sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
+	// preserving: the iptables backend masquerades LAN flows without a pin
+	// itself, keeping their ports.
+	preserving bool
+	wanMu      sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
 }
 
 // New checks the configuration and finds the interfaces. It opens no

@@ -40,6 +40,7 @@ type FileConfig struct {
 	UDPTimeout      int           // seconds; zero: the default
 	PinGrace        time.Duration // zero: the default
 	PinQuota        int           // pins per LAN host; zero: the default, -1: unlimited
+	PreservePorts   *bool         // iptables: masquerade unpinned LAN flows keeping their ports
 }
 
 // Limits of the options that take numbers.
@@ -80,6 +81,9 @@ var fileOptions = map[string]func(*FileConfig, []string) error{
 	"udp_timeout": func(c *FileConfig, v []string) (err error) { c.UDPTimeout, err = ParseUDPTimeout(one(v)); return },
 	"pin_grace":   func(c *FileConfig, v []string) (err error) { c.PinGrace, err = ParsePinGrace(one(v)); return },
 	"pin_quota":   func(c *FileConfig, v []string) (err error) { c.PinQuota, err = ParsePinQuota(one(v)); return },
+	"preserve_ports": func(c *FileConfig, v []string) error {
+		return setSwitch(&c.PreservePorts, one(v))
+	},
 }
 
 func setSwitch(dst **bool, s string) error {

@@ -25,7 +25,7 @@ func TestLoadConfig(t *testing.T) {
 func TestLoadConfigErrors(t *testing.T) {
 	tests := map[string]string{
 		"config natp2p 'main'\n\toption mode 'fix'\n":            "line 2: option mode: unknown mode \"fix\" (use observe or enforce)",
-		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: backend, enabled, enforce_hairpin, enforce_mapping, enforce_timeouts, event_buffer, introducer, lan, log_level, mode, pin_grace, pin_quota, probe_from, probe_interval, socket, udp_timeout, wan, wan_interface)",
+		"config natp2p 'main'\n\toption mdoe 'observe'\n":        "line 2: unknown option \"mdoe\" (known: backend, enabled, enforce_hairpin, enforce_mapping, enforce_timeouts, event_buffer, introducer, lan, log_level, mode, pin_grace, pin_quota, preserve_ports, probe_from, probe_interval, socket, udp_timeout, wan, wan_interface)",
 		"config natp2p 'main'\n\toption backend 'pf'\n":          "line 2: option backend: unknown backend \"pf\"",
 		"config natp2p 'main'\n\toption enforce_hairpin 'x'\n":   "line 2: option enforce_hairpin: \"x\" is not a boolean",
 		"config natp2p 'main'\n\toption udp_timeout '60'\n":      "line 2: option udp_timeout: \"60\": want seconds from 120",
@@ -64,14 +64,14 @@ func TestLoadConfigErrors(t *testing.T) {
 func TestLoadEnforceConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natp2p")
 	os.WriteFile(path, []byte("config natp2p 'main'\n\toption mode 'enforce'\n\toption backend 'iptables'\n"+
-		"\toption enforce_hairpin '0'\n\toption udp_timeout '180'\n\toption pin_grace '45'\n\toption pin_quota '-1'\n"), 0o600)
+		"\toption enforce_hairpin '0'\n\toption udp_timeout '180'\n\toption pin_grace '45'\n\toption pin_quota '-1'\n\toption preserve_ports '1'\n"), 0o600)
 	got, err := LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := false
+	off, on := false, true
 	want := FileConfig{Enabled: true, Mode: "enforce", Backend: "iptables", EnforceHairpin: &off,
-		UDPTimeout: 180, PinGrace: 45 * time.Second, PinQuota: -1}
+		UDPTimeout: 180, PinGrace: 45 * time.Second, PinQuota: -1, PreservePorts: &on}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)
 	}

@@ -33,6 +33,9 @@ type EnforceConfig struct {
 	UDPTimeout int           // seconds the UDP timeouts are raised to
 	PinGrace   time.Duration // how long a pin outlives its last flow
 	PinQuota   int           // pins per LAN host; negative: unlimited
+	// PreservePorts makes the iptables backend masquerade new LAN flows
+	// without a pin itself, keeping their ports (enforce.Rules.Preserve).
+	PreservePorts bool
 	// StatePath is the enforcement state file; if empty, StatePath of the
 	// control socket.
 	StatePath string
@@ -98,6 +101,14 @@ func (a *Agent) setupEnforcer() error {
 		for _, l := range a.lan {
 			rules.LAN = append(rules.LAN, l.Name)
 		}
+		if ec.PreservePorts && ec.Mapping {
+			if name != BackendIptables {
+				a.log.Info("preserve_ports is for the iptables backend; nftables pins from a flow's first packet")
+			} else if rules.Preserve, err = LANPrefixes(rules.LAN); err != nil {
+				return err
+			}
+			a.preserving = len(rules.Preserve) > 0
+		}
 		if ec.Hairpin && len(rules.LAN) == 0 {
 			return fmt.Errorf("hairpinning needs a LAN interface: name it with --lan, or switch hairpinning off")
 		}
@@ -127,5 +138,5 @@ func (a *Agent) enforcement() *report.Enforcement {
 	}
 	ec := a.cfg.Enforce
 	return &report.Enforcement{Mode: ModeEnforce, Mapping: ec.Mapping, Hairpin: ec.Hairpin, Timeouts: ec.Timeouts,
-		Status: a.enforcer.Status()}
+		PreservePorts: a.preserving, Status: a.enforcer.Status()}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,4 +173,34 @@ func (rw sysctlRW) Set(name string, v int) error {
 		return fmt.Errorf("set sysctl %s: %w", name, err)
 	}
 	return nil
+}
+
+// LANPrefixes returns the IPv4 networks of the named interfaces: the
+// sources whose flows a LAN-wide rule covers.
+func LANPrefixes(names []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, name := range names {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("interface %q not found (ip link lists the interfaces)", name)
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("addresses of %q: %w", name, err)
+		}
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err != nil || !p.Addr().Is4() || !p.Addr().IsGlobalUnicast() {
+				continue
+			}
+			p = p.Masked()
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no IPv4 network on the LAN interfaces %v to preserve ports of", names)
+	}
+	return out, nil
 }

@@ -1,6 +1,9 @@
 package enforce
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Backend puts pins in the kernel's firewall. Every method touches only
 // natp2p's own table or chains.
@@ -37,6 +40,14 @@ type Rules struct {
 	// Hairpin adds the DNAT of pinned public endpoints on LAN input and the
 	// SNAT of hairpinned packets to the sender's pin (RFC 4787 REQ-9).
 	Hairpin bool
+	// Preserve lists the LAN prefixes whose new flows without a pin natp2p
+	// masquerades itself on WAN output, keeping their source port (the
+	// kernel's endpoint-independent choice), ahead of the router's own NAT
+	// rules. Only the iptables backend has it: it pins from the event
+	// stream, too late for a second destination sent within milliseconds
+	// of the first under a fully-random NAT. It overrides the router's NAT
+	// for those sources, exclusions included: the admin asks for it.
+	Preserve []netip.Prefix
 }
 
 func (r Rules) validate() error {
@@ -45,6 +56,14 @@ func (r Rules) validate() error {
 	}
 	if !r.Mapping && !r.Hairpin {
 		return fmt.Errorf("enforce: rules for neither mapping nor hairpinning")
+	}
+	if len(r.Preserve) > 0 && !r.Mapping {
+		return fmt.Errorf("enforce: port preservation needs mapping enforcement")
+	}
+	for _, p := range r.Preserve {
+		if !p.IsValid() || !p.Addr().Is4() || p != p.Masked() {
+			return fmt.Errorf("enforce: bad prefix to preserve ports of %v", p)
+		}
 	}
 	if r.Hairpin && len(r.LAN) == 0 {
 		return fmt.Errorf("enforce: hairpinning needs a LAN interface")

@@ -78,9 +78,13 @@ type Status struct {
 	// conntrack event to the kernel's acknowledgement of the rule).
 	InstallP50 time.Duration `json:"install_p50_ns"`
 	InstallP99 time.Duration `json:"install_p99_ns"`
-	Failures   uint64        `json:"failures"`           // failed rule updates, checks and installs
-	Error      string        `json:"error,omitempty"`    // the last failure, if any
-	ErrorAt    *time.Time    `json:"error_at,omitempty"` // when it happened
+	// RandomNAT: the router's own NAT allocates ports fully at random and
+	// the backend pins too late for a second destination sent at once
+	// (iptables without Rules.Preserve).
+	RandomNAT bool       `json:"random_nat"`
+	Failures  uint64     `json:"failures"`           // failed rule updates, checks and installs
+	Error     string     `json:"error,omitempty"`    // the last failure, if any
+	ErrorAt   *time.Time `json:"error_at,omitempty"` // when it happened
 }
 
 // Enforcer keeps the pins in the kernel in step with the flows.
@@ -93,6 +97,7 @@ type Enforcer struct {
 	state      State
 	timeouts   []TimeoutChange
 	installed  bool
+	randomNAT  bool
 	reinstall  bool // an update failed: put everything back
 	reinstalls uint64
 	lastErr    string
@@ -176,6 +181,7 @@ func (e *Enforcer) Start() error {
 		return err
 	}
 	e.installed = true
+	e.lookAtRouterNAT()
 	e.log.Info("enforcing", "backend", e.cfg.Backend.Name(), "adopted_pins", len(found)-len(rejected),
 		"rules", map[bool]string{true: "kept", false: "installed"}[keep])
 	e.observeTable()
@@ -465,8 +471,32 @@ func (e *Enforcer) check() {
 	}
 	e.installed, e.reinstall = true, false // lastErr stays: the report shows it while recent
 	e.reinstalls++
+	e.lookAtRouterNAT() // a firewall restart may have changed it
 	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
 		"took", time.Since(start).Round(time.Microsecond))
+}
+
+// randomNATer is a Backend that pins too late for a second destination
+// sent at once, and so tells whether the router's NAT then picks another
+// port at random.
+type randomNATer interface{ RandomNAT() (bool, error) }
+
+// lookAtRouterNAT records whether the router's NAT defeats late pins.
+func (e *Enforcer) lookAtRouterNAT() {
+	r, ok := e.cfg.Backend.(randomNATer)
+	if !ok {
+		return
+	}
+	random, err := r.RandomNAT()
+	if err != nil {
+		e.log.Debug("cannot read the router's NAT rules", "err", err)
+		return
+	}
+	if random && !e.randomNAT {
+		e.log.Warn("the router's NAT allocates ports fully at random: with the iptables backend, a flow sent to a " +
+			"second destination within milliseconds of an endpoint's first gets another port (set preserve_ports)")
+	}
+	e.randomNAT = random
 }
 
 func (e *Enforcer) sweep() {
@@ -482,7 +512,8 @@ func (e *Enforcer) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
-		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr, Failures: e.failures}
+		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr,
+		Failures: e.failures, RandomNAT: e.randomNAT}
 	if e.lastErr != "" {
 		at := e.lastErrAt
 		s.ErrorAt = &at

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,5 +143,93 @@ func TestIPTJumps(t *testing.T) {
 	}
 	if err := b.Remove(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIPTPreservePorts: under the router's fully-random masquerade, with
+// Rules.Preserve a LAN endpoint without a pin keeps its port to every
+// server at once (no pin, no event needed); the jump to NATP2P_MASQ comes
+// after NATP2P_POST, so that pins win, and before the router's masquerade;
+// a missing jump is noticed; Remove restores the nat table exactly.
+func TestIPTPreservePorts(t *testing.T) {
+	bl := newBackendLab(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
+	ctx := context.Background()
+	save := func() string {
+		out, err := bl.Router.Run(ctx, "iptables-save", "-t", "nat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stripCounters(string(out))
+	}
+	before := save()
+	lanNet := netip.PrefixFrom(bl.LAN[0].Addr(), 24).Masked()
+	r := Rules{WAN: bl.WANIface, LAN: []string{bl.LANIface}, Mapping: true, Hairpin: true}
+	plain, err := NewIPT(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Preserve = []netip.Prefix{lanNet}
+	ipt, err := NewIPT(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var random, randomPreserved bool
+	bl.Router.Do(func() (err error) {
+		if random, err = plain.RandomNAT(); err != nil {
+			t.Error(err)
+		}
+		if randomPreserved, err = ipt.RandomNAT(); err != nil {
+			t.Error(err)
+		}
+		return nil
+	})
+	if !random || randomPreserved {
+		t.Errorf("RandomNAT() under --random-fully = %v, with Preserve %v; want true, false", random, randomPreserved)
+	}
+
+	b := routerBackend{ipt, bl.Router}
+	pin := Pin{conntrackmap.UDP, netip.AddrPortFrom(bl.LAN[1].Addr(), 5000), netip.AddrPortFrom(bl.Public, 40000)}
+	if err := b.Install([]Pin{pin}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bl.Router.Run(ctx, "iptables", "-w", "-t", "nat", "-S", "POSTROUTING")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := strings.Split(strings.TrimSpace(string(out)), "\n")
+	want := []string{"-P POSTROUTING ACCEPT", "-A POSTROUTING -j " + IPTPost, "-A POSTROUTING -j " + IPTHair,
+		"-A POSTROUTING -j " + IPTMasq}
+	if len(post) < len(want)+1 || !cmp.Equal(post[:len(want)], want) {
+		t.Errorf("POSTROUTING = %q, want %q first, then the router's rules", post, want)
+	}
+
+	// An unpinned endpoint keeps its port to both servers; a pinned one
+	// keeps its pin.
+	src := netip.AddrPortFrom(bl.LAN[0].Addr(), 5000)
+	if got := bl.publicsSeen(t, 0, src); len(got) != 1 || got[0] != netip.AddrPortFrom(bl.Public, 5000) {
+		t.Errorf("%v without a pin reached the servers from %v, want %v:5000 only", src, got, bl.Public)
+	}
+	// (The servers remember every peer: the first endpoint's is still there.)
+	if got := bl.publicsSeen(t, 1, pin.Private); len(got) != 2 || !slices.Contains(got, pin.Public) {
+		t.Errorf("pinned %v: the servers saw %v, want its pin %v besides %v:5000", pin.Private, got, pin.Public, bl.Public)
+	}
+
+	if _, err := bl.Router.Run(ctx, "iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-j", IPTMasq); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Installed(); ok || err != nil {
+		t.Errorf("Installed() without the %s jump = %v, %v; want false", IPTMasq, ok, err)
+	}
+	if err := b.Install(nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Installed(); !ok || err != nil {
+		t.Errorf("Installed() after Install = %v, %v; want true", ok, err)
+	}
+	if err := b.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if after := save(); after != before {
+		t.Errorf("nat table after Remove:\n%s\nbefore:\n%s", after, before)
 	}
 }

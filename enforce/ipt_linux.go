@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,10 @@ const (
 	// target's public address: jumped right after NATP2P_POST, so that a
 	// sender's own pin, in NATP2P_POST, wins.
 	IPTHair = "NATP2P_HAIR"
+	// IPTMasq masquerades new flows of Rules.Preserve's sources without a
+	// pin, keeping their ports: jumped right after NATP2P_POST, so that a
+	// pin wins, and before the router's own rules.
+	IPTMasq = "NATP2P_MASQ"
 )
 
 // iptWait bounds, in seconds, the wait for the xtables lock: a stuck holder
@@ -44,6 +49,8 @@ const iptWait = 10
 //	    -o LAN -m conntrack --ctstate DNAT --ctorigdst PUB_IP --ctorigdstport PUB_PORT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
 //	and in NATP2P_PRE (hairpinning):
 //	    -i LAN -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
+//	with Rules.Preserve, -I POSTROUTING 2 -j NATP2P_MASQ and, per prefix:
+//	    -s PREFIX -o WAN -j MASQUERADE
 //
 // iptables has no maps: the kernel walks the rules linearly for each new
 // flow. Rules are loaded with one iptables-restore --noflush per call, as one
@@ -106,11 +113,15 @@ func parseVersion(s string) (v1, v2, v3 int) {
 // errNoChain: iptables -S of a chain that does not exist.
 var errNoChain = errors.New("no such chain")
 
-// listChain runs iptables -t nat -S chain and returns its lines. A missing
+// listChain runs iptables -t nat -S chain (every chain if chain is empty)
+// and returns its lines. A missing
 // chain exits with 1 (iptables-nft 1.8.9 calls it "incompatible"); no
 // permission, the lock and no nat table exit with 3 or 4.
 func (t *IPT) listChain(chain string) ([]string, error) {
-	args := append(append([]string{}, t.list[1:]...), "-t", "nat", "-S", chain)
+	args := append(append([]string{}, t.list[1:]...), "-t", "nat", "-S")
+	if chain != "" {
+		args = append(args, chain)
+	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(t.list[0], args...)
 	cmd.Stderr = &stderr
@@ -142,10 +153,21 @@ func (t *IPT) Install(pins []Pin) error {
 	if err != nil {
 		return iptError("install", err)
 	}
-	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]", ":" + IPTHair + " - [0:0]"}
+	head := chainLines()
 	if j.post == 0 {
 		head = append(head, "-I POSTROUTING 1 -j "+IPTPost)
 		j.postAt = 1
+	}
+	switch {
+	case len(t.rules.Preserve) == 0:
+		head = append(deleteJumps(head, "POSTROUTING", IPTMasq, j.masq), "-X "+IPTMasq)
+	default:
+		if j.masq == 0 {
+			head = append(head, fmt.Sprintf("-I POSTROUTING %d -j %s", j.postAt+1, IPTMasq))
+		}
+		for _, p := range t.rules.Preserve {
+			head = append(head, "-A "+IPTMasq+" -s "+p.String()+" -o "+t.rules.WAN+" -j MASQUERADE")
+		}
 	}
 	switch {
 	case !t.rules.Hairpin:
@@ -179,7 +201,8 @@ func (t *IPT) Installed() (bool, error) {
 	if err != nil {
 		return false, iptError("list", err)
 	}
-	return j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0), nil
+	return j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
+		(len(t.rules.Preserve) == 0 || j.masq > 0), nil
 }
 
 // Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
@@ -206,6 +229,34 @@ func (t *IPT) Pins() ([]Pin, error) {
 	return pins, nil
 }
 
+// RandomNAT reports whether a rule of the router's nat table (not
+// natp2p's) allocates ports fully at random (--random-fully): a flow sent
+// to a second destination before its endpoint's pin is in place then gets
+// another port, unless Rules.Preserve covers it.
+func (t *IPT) RandomNAT() (bool, error) {
+	if len(t.rules.Preserve) > 0 {
+		return false, nil // natp2p's masquerade runs first
+	}
+	lines, err := t.listChain("")
+	if err != nil {
+		return false, iptError("list", err)
+	}
+	return randomNAT(lines), nil
+}
+
+func randomNAT(lines []string) bool {
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "-A" || strings.HasPrefix(f[1], "NATP2P_") {
+			continue
+		}
+		if slices.Contains(f, "--random-fully") {
+			return true
+		}
+	}
+	return false
+}
+
 // Remove implements Backend: every jump to the chains, then the chains, in
 // one transaction (the chain lines create what is missing, so that -X
 // always finds it).
@@ -214,17 +265,27 @@ func (t *IPT) Remove() error {
 	if err != nil {
 		return iptError("remove", err)
 	}
-	head := []string{":" + IPTPost + " - [0:0]", ":" + IPTPre + " - [0:0]", ":" + IPTHair + " - [0:0]"}
-	head = deleteJumps(head, "POSTROUTING", IPTPost, j.post)
+	head := deleteJumps(chainLines(), "POSTROUTING", IPTPost, j.post)
 	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
+	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
 	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair), nil, nil)
+	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+}
+
+// chainLines create (or flush) natp2p's chains in an iptables-restore
+// script.
+func chainLines() []string {
+	var lines []string
+	for _, c := range []string{IPTPost, IPTPre, IPTHair, IPTMasq} {
+		lines = append(lines, ":"+c+" - [0:0]")
+	}
+	return lines
 }
 
 // jumpCounts are the jumps to natp2p's chains, and the position (among
 // POSTROUTING's rules, from 1) of the first jump to NATP2P_POST.
 type jumpCounts struct {
-	post, hair, pre, postAt int
+	post, hair, masq, pre, postAt int
 }
 
 // jumps counts the jumps to natp2p's chains; PREROUTING is listed only
@@ -247,6 +308,8 @@ func (t *IPT) jumps(pre bool) (j jumpCounts, err error) {
 			}
 		case "-A POSTROUTING -j " + IPTHair:
 			j.hair++
+		case "-A POSTROUTING -j " + IPTMasq:
+			j.masq++
 		}
 	}
 	if !pre {

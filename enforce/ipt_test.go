@@ -152,6 +152,27 @@ func TestParsePinRuleRoundTrip(t *testing.T) {
 	}
 }
 
+// Lines as iptables -t nat -S prints them.
+func TestRandomNAT(t *testing.T) {
+	for _, tt := range []struct {
+		lines []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{"-P POSTROUTING ACCEPT", "-A POSTROUTING -o wan0 -j MASQUERADE"}, false},
+		{[]string{"-A POSTROUTING -o wan0 -j MASQUERADE --random-fully"}, true},
+		{[]string{"-N zone_wan_postrouting", "-A zone_wan_postrouting -j SNAT --to-source 203.0.113.1-203.0.113.4 --random-fully"}, true},
+		{[]string{"-A POSTROUTING -o wan0 -j MASQUERADE --random"}, false},
+		// natp2p's own chains are not the router's NAT.
+		{[]string{"-A NATP2P_MASQ -s 10.0.0.0/24 -o wan0 -j MASQUERADE --random-fully"}, false},
+		{[]string{"# --random-fully"}, false},
+	} {
+		if got := randomNAT(tt.lines); got != tt.want {
+			t.Errorf("randomNAT(%q) = %v, want %v", tt.lines, got, tt.want)
+		}
+	}
+}
+
 func TestRestoreHasWait(t *testing.T) {
 	for _, tt := range []struct {
 		v    [3]int

@@ -16,6 +16,9 @@ type Enforcement struct {
 	Mapping  bool   `json:"mapping"`
 	Hairpin  bool   `json:"hairpin"`
 	Timeouts bool   `json:"timeouts"`
+	// PreservePorts: natp2p masquerades LAN flows without a pin itself,
+	// keeping their ports (iptables backend).
+	PreservePorts bool `json:"preserve_ports"`
 	enforce.Status
 }
 
@@ -95,6 +98,13 @@ func enforcedMapping(c Check, ps *conntrackmap.ProtoSummary, e *Enforcement) Che
 	summary := "endpoint-independent: enforced by pins"
 	if ps.SeenInconsistent > 0 {
 		summary += fmt.Sprintf(" (%s got a second public endpoint before its pin was in place)", plural(ps.SeenInconsistent, "session"))
+	}
+	if e.RandomNAT {
+		// Conntrack shows the repaired flows; clients that send to a second
+		// server at once (RFC 5780 tests, ICE) see the random port.
+		return check(c.ID, Warn, limit(ev), "%s; but the router's NAT picks ports fully at random and the %s backend "+
+			"pins after an endpoint's first packet, so a second destination reached within milliseconds gets another "+
+			"port (set preserve_ports)", summary, e.Backend)
 	}
 	return check(c.ID, Pass, limit(ev), "%s", summary)
 }

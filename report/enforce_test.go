@@ -51,6 +51,9 @@ func TestEnforcedChecks(t *testing.T) {
 			map[string]Verdict{IDMappingStable: Warn}},
 		{"a recent error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: &t0}), nil,
 			map[string]Verdict{IDMappingStable: Warn, IDMappingUDP: Pass}},
+		{"fully-random router NAT, pins too late", healed, enforcing(enforce.Status{Installed: true, RandomNAT: true,
+			PlannerStats: enforce.PlannerStats{Pins: 1}}), nil,
+			map[string]Verdict{IDMappingUDP: Warn, IDMappingTCP: Warn, IDMappingStable: Pass}},
 		{"an old error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
 			map[string]Verdict{IDMappingStable: Pass}},
 	}

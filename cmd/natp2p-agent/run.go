@@ -31,13 +31,15 @@ type daemonFlags struct {
 }
 
 // enforceFlags are enforce mode's settings; the config file sets them
-// (command-line flags exist for the backend and the UDP timeout).
+// (command-line flags exist for the backend, the UDP timeout and port
+// preservation).
 type enforceFlags struct {
 	backend                    string
 	mapping, hairpin, timeouts bool
 	udpTimeout                 int
 	grace                      time.Duration
 	quota                      int
+	preserve                   bool
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
@@ -48,6 +50,8 @@ func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
 	d.enforce = enforceFlags{mapping: def.Mapping, hairpin: def.Hairpin, timeouts: def.Timeouts,
 		grace: def.PinGrace, quota: def.PinQuota}
 	fs.StringVar(&d.enforce.backend, "backend", def.Backend, "enforce mode's firewall `backend`: auto, nftables or iptables")
+	fs.BoolVar(&d.enforce.preserve, "preserve-ports", false, "enforce mode, iptables backend: natp2p masquerades new LAN flows "+
+		"without a pin itself, keeping their ports, ahead of the router's NAT (endpoint-independent at once under a fully-random NAT)")
 	fs.IntVar(&d.enforce.udpTimeout, "udp-timeout", def.UDPTimeout, "enforce mode raises the conntrack UDP timeouts to this many `seconds` (at least 120)")
 	fs.IntVar(&d.buf, "event-buffer", agent.DefaultReadBuffer, "conntrack event socket receive buffer in `bytes`")
 	fs.StringVar(&d.level, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -88,7 +92,7 @@ func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error
 	if d.mode == agent.ModeEnforce {
 		e := d.enforce
 		cfg.Enforce = &agent.EnforceConfig{Backend: e.backend, Mapping: e.mapping, Hairpin: e.hairpin,
-			Timeouts: e.timeouts, UDPTimeout: e.udpTimeout, PinGrace: e.grace, PinQuota: e.quota}
+			Timeouts: e.timeouts, UDPTimeout: e.udpTimeout, PinGrace: e.grace, PinQuota: e.quota, PreservePorts: e.preserve}
 	}
 	if d.from != "" {
 		var err error
@@ -132,6 +136,9 @@ func (d *daemonFlags) merge(fc agent.FileConfig, set map[string]bool) {
 		if sw.v != nil {
 			*sw.dst = *sw.v
 		}
+	}
+	if !set["preserve-ports"] && fc.PreservePorts != nil {
+		d.enforce.preserve = *fc.PreservePorts
 	}
 	if fc.PinGrace != 0 {
 		d.enforce.grace = fc.PinGrace
