@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -51,8 +52,19 @@ func kernelAtLeast(major, minor int) bool {
 	if unix.Uname(&u) != nil {
 		return false
 	}
-	var ma, mi int
-	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), major, minor)
+}
+
+// releaseAtLeast reads a kernel release ("6.18.0-1-amd64") without
+// fmt.Sscanf, whose scanner costs the router's binary about 20 KB.
+func releaseAtLeast(release string, major, minor int) bool {
+	f := strings.FieldsFunc(release, func(r rune) bool { return r < '0' || r > '9' })
+	if len(f) < 2 || !strings.HasPrefix(release, f[0]+"."+f[1]) {
+		return false
+	}
+	ma, err1 := strconv.Atoi(f[0])
+	mi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
 		return false
 	}
 	return ma > major || ma == major && mi >= minor
