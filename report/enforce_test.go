@@ -108,6 +108,15 @@ func TestRaisedTimeoutsInEvidence(t *testing.T) {
 	if !strings.Contains(buf.String(), "mode: enforce (nftables)   mapping on, hairpin on, timeouts on   0 pins") {
 		t.Errorf("text header lacks the enforcement line:\n%s", buf.String())
 	}
+	in.Enforcement.PreservePorts, in.Enforcement.Backend = true, "iptables"
+	r = Build(in)
+	buf.Reset()
+	if err := WriteText(&buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "mode: enforce (iptables)   mapping on, hairpin on, timeouts on, ports preserved   0 pins") {
+		t.Errorf("text header does not say ports are preserved:\n%s", buf.String())
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

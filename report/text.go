@@ -44,7 +44,11 @@ func writeHeader(w io.Writer, r *Report) {
 // onOff lists which enforcements are on.
 func onOff(e *Enforcement) string {
 	word := map[bool]string{true: "on", false: "off"}
-	return fmt.Sprintf("mapping %s, hairpin %s, timeouts %s", word[e.Mapping], word[e.Hairpin], word[e.Timeouts])
+	s := fmt.Sprintf("mapping %s, hairpin %s, timeouts %s", word[e.Mapping], word[e.Hairpin], word[e.Timeouts])
+	if e.PreservePorts {
+		s += ", ports preserved"
+	}
+	return s
 }
 
 func interfaces(ifs []Interface) string {
