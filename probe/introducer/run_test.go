@@ -87,6 +87,52 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownUnderLoad: the UDP readers stop promptly while requests
+// keep coming, and every port is freed.
+func TestShutdownUnderLoad(t *testing.T) {
+	_, addrs, cancel, done := runServer(t, introducer.Config{Rate: -1})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		c := dial(t, "127.0.0.1:0")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := request()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					c.conn.WriteToUDPAddrPort(b, a) // errors do not matter here
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run still running 3 s after cancel")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	for _, a := range addrs {
+		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(a))
+		if err != nil {
+			t.Fatalf("UDP port not freed: %v", err)
+		}
+		u.Close()
+	}
+}
+
 // TestBindError: a taken port makes Run fail at once, binding nothing.
 func TestBindError(t *testing.T) {
 	cfg, addrs, cancel, done := runServer(t, introducer.Config{})

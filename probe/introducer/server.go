@@ -78,16 +78,17 @@ func (s *Server) Run(ctx context.Context, ready func(addrs []netip.AddrPort)) er
 	s.start(&wg, socks, done)
 	<-ctx.Done()
 	close(done)
-	socks.close(shutdownGrace)
+	socks.stop(shutdownGrace)
 	wg.Wait()
+	socks.release()
 	s.log.Info("stopped", s.Stats().logAttrs()...)
 	return nil
 }
 
 // start launches the readers of every socket and the summary ticker. A
-// UDP socket gets one reader per CPU: they read concurrently from the one
-// socket, each with its own buffers, so a busy primary address uses every
-// core.
+// UDP socket gets one reader per CPU: they block in recvfrom on the one
+// socket, each with its own buffers (the kernel wakes one per datagram),
+// so a busy primary address uses every core.
 func (s *Server) start(wg *sync.WaitGroup, socks *sockets, done <-chan struct{}) {
 	for _, u := range socks.udp {
 		for i := 0; i < runtime.GOMAXPROCS(0); i++ {

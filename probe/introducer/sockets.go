@@ -7,19 +7,16 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // sockets are a running server's sockets, in plan.sockets() order.
 type sockets struct {
-	udp   []*udpSocket
-	tcp   []*tcpSocket
-	conns *connSet
-}
-
-type udpSocket struct {
-	addr netip.AddrPort
-	conn *net.UDPConn
+	stopping atomic.Bool // set by stop: UDP readers return
+	udp      []*udpSocket
+	tcp      []*tcpSocket
+	conns    *connSet
 }
 
 type tcpSocket struct {
@@ -32,7 +29,8 @@ func (s *Server) listen(ctx context.Context) (*sockets, error) {
 	socks := &sockets{conns: newConnSet()}
 	for _, a := range s.h.plan.sockets() {
 		if err := socks.bind(ctx, a, s.cfg.TCP); err != nil {
-			socks.close(0)
+			socks.stop(0)
+			socks.release()
 			return nil, fmt.Errorf("introducer: %w", err)
 		}
 	}
@@ -40,19 +38,19 @@ func (s *Server) listen(ctx context.Context) (*sockets, error) {
 }
 
 func (socks *sockets) bind(ctx context.Context, a netip.AddrPort, tcp bool) error {
-	var lc net.ListenConfig
+	u, err := bindUDP(a)
+	if err != nil {
+		return err
+	}
+	socks.udp = append(socks.udp, u)
+	if !tcp {
+		return nil
+	}
 	suffix := "4"
 	if a.Addr().Is6() {
 		suffix = "6"
 	}
-	pc, err := lc.ListenPacket(ctx, "udp"+suffix, a.String())
-	if err != nil {
-		return err
-	}
-	socks.udp = append(socks.udp, &udpSocket{addr: a, conn: pc.(*net.UDPConn)})
-	if !tcp {
-		return nil
-	}
+	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp"+suffix, a.String())
 	if err != nil {
 		return err
@@ -71,25 +69,35 @@ func (socks *sockets) addrs() []netip.AddrPort {
 }
 
 // udpFor returns the UDP socket bound to a.
-func (socks *sockets) udpFor(a netip.AddrPort) *net.UDPConn {
+func (socks *sockets) udpFor(a netip.AddrPort) *udpSocket {
 	for _, u := range socks.udp {
 		if u.addr == a {
-			return u.conn
+			return u
 		}
 	}
 	return nil
 }
 
-// close closes every socket and listener, which ends the serving loops,
-// and asks TCP connections to finish within grace.
-func (socks *sockets) close(grace time.Duration) {
+// stop ends the serving loops: it wakes the UDP readers, closes the TCP
+// listeners, and asks TCP connections to finish within grace. The UDP
+// sockets stay open until release: a reader may still be sending on
+// any of them.
+func (socks *sockets) stop(grace time.Duration) {
+	socks.stopping.Store(true)
 	for _, u := range socks.udp {
-		u.conn.Close()
+		u.stopReading()
 	}
 	for _, t := range socks.tcp {
 		t.ln.Close()
 	}
 	socks.conns.shutdown(grace)
+}
+
+// release closes the UDP sockets, once no reader uses them.
+func (socks *sockets) release() {
+	for _, u := range socks.udp {
+		u.close()
+	}
 }
 
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

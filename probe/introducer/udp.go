@@ -8,25 +8,25 @@ import (
 // maxDatagram is the receive buffer: any UDP payload fits.
 const maxDatagram = 1 << 16
 
-// serveUDP reads requests on u until it is closed. It allocates nothing
-// per datagram beyond stun.Parse's message: the request and response
-// buffers are reused.
+// serveUDP reads requests on u until the sockets stop. It allocates
+// nothing per datagram beyond stun.Parse's message: the request and
+// response buffers, and the peer addresses, are reused.
 func (s *Server) serveUDP(socks *sockets, u *udpSocket) {
 	buf := make([]byte, maxDatagram)
 	out := make([]byte, 0, maxDatagram+256)
-	for {
-		n, src, err := u.conn.ReadFromUDPAddrPort(buf)
+	var p peer
+	for !socks.stopping.Load() {
+		n, src, err := u.recv(buf, &p)
 		if err != nil {
-			if isClosed(err) {
-				return
-			}
 			s.log.Debug("udp read", "addr", u.addr, "err", err)
 			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
 			continue
 		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if !src.IsValid() {
+			continue // woken by stop (or an empty read): check stopping
+		}
 		if r, ok := s.serve(out, buf[:n], src, u.addr, false); ok {
-			s.sendUDP(socks, r)
+			s.sendUDP(socks, r, &p)
 		}
 	}
 }
@@ -48,13 +48,14 @@ func (s *Server) serve(out, b []byte, src, local netip.AddrPort, tcp bool) (repl
 	return r, r.outcome != dropped
 }
 
-func (s *Server) sendUDP(socks *sockets, r reply) {
-	conn := socks.udpFor(r.from)
-	if conn == nil {
+// sendUDP sends r from its socket; p is the request's source.
+func (s *Server) sendUDP(socks *sockets, r reply, p *peer) {
+	u := socks.udpFor(r.from)
+	if u == nil {
 		s.stats.sendErrors.Add(1) // not reachable: handle picks served addresses
 		return
 	}
-	if _, err := conn.WriteToUDPAddrPort(r.data, r.to); err != nil {
+	if err := u.send(r.data, r.to, p); err != nil {
 		s.stats.sendErrors.Add(1)
 		s.log.Debug("udp send", "from", r.from, "to", r.to, "err", err)
 	}
