@@ -2,11 +2,19 @@ package introducer
 
 import (
 	"net/netip"
+	"runtime"
 	"time"
 )
 
 // maxDatagram is the receive buffer: any UDP payload fits.
 const maxDatagram = 1 << 16
+
+// yieldEvery is how often (in datagrams) a UDP reader passes through the
+// scheduler. A reader that never does looks stuck to the runtime's
+// monitor, which then takes its processor away in the middle of a
+// recvfrom every 10 ms and polls every 20 µs for a while after: more
+// context switches than the datagrams themselves cause.
+const yieldEvery = 256
 
 // serveUDP reads requests on u until the sockets stop. It allocates
 // nothing per datagram beyond stun.Parse's message: the request and
@@ -15,7 +23,10 @@ func (s *Server) serveUDP(socks *sockets, u *udpSocket) {
 	buf := make([]byte, maxDatagram)
 	out := make([]byte, 0, maxDatagram+256)
 	var p peer
-	for !socks.stopping.Load() {
+	for i := 0; !socks.stopping.Load(); i++ {
+		if i%yieldEvery == 0 {
+			runtime.Gosched()
+		}
 		n, src, err := u.recv(buf, &p)
 		if err != nil {
 			s.log.Debug("udp read", "addr", u.addr, "err", err)
