@@ -1,7 +1,9 @@
 package introducer
 
 import (
+	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -239,5 +241,33 @@ func TestPaddingCapped(t *testing.T) {
 	r := h.handle(nil, in, client, a1p1, false)
 	if r.outcome != answered || len(r.data) > stun.MaxPaddedMessageSize {
 		t.Errorf("outcome %v, %d bytes; want an answer of at most %d", r.outcome, len(r.data), stun.MaxPaddedMessageSize)
+	}
+}
+
+// BenchmarkServe is the per-datagram work past the socket, on every CPU
+// at once: counters, rate limiter (off, as in the benchmark against
+// coturn, and on), handler.
+func BenchmarkServe(b *testing.B) {
+	for _, rate := range []float64{-1, 1e9} {
+		b.Run(fmt.Sprint("rate=", rate), func(b *testing.B) {
+			s, err := New(Config{Primary: netip.MustParseAddr("192.0.2.1"), Alternate: netip.MustParseAddr("192.0.2.2"),
+				Rate: rate, Burst: 1e9})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := req()
+			local := netip.AddrPortFrom(s.cfg.Primary, s.cfg.Port)
+			var n atomic.Uint32
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				out := make([]byte, 0, 1500)
+				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(n.Add(1))}), 40000)
+				for pb.Next() {
+					if _, ok := s.serve(out, in, src, local, false); !ok {
+						b.Fatal("not answered")
+					}
+				}
+			})
+		})
 	}
 }
