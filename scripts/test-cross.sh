@@ -6,9 +6,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="./conntrackmap ./report ./internal/uci ./agent ./cmd/natp2p-agent ./probe ./probe/stun ./probe/introducer"
+# Tests that read interfaces through rtnetlink, which qemu-user cannot
+# parse; they run natively.
+native_only='^TestZoneIndexName$'
 status=0
 # shellcheck disable=SC2086 # $pkgs is a list
-GOARCH=mips GOMIPS=softfloat go test -count=1 -json -exec qemu-mips-static $pkgs || status=1
+GOARCH=mips GOMIPS=softfloat go test -count=1 -json -skip "$native_only" -exec qemu-mips-static $pkgs || status=1
 # shellcheck disable=SC2086
-GOARCH=arm GOARM=5 go test -count=1 -json -exec qemu-arm-static $pkgs || status=1
+GOARCH=arm GOARM=5 go test -count=1 -json -skip "$native_only" -exec qemu-arm-static $pkgs || status=1
 exit $status
