@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/google/nftables"
 	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 
@@ -34,11 +34,9 @@ func pickBackend(name string) (string, error) {
 			return fw.backend, nil
 		}
 	}
-	c, err := nftables.New()
-	if err == nil {
-		if _, err = c.ListTables(); err == nil && kernelAtLeast(4, 17) {
-			return BackendNftables, nil // 4.17: ct original ip saddr, for the learn chain
-		}
+	_, err := enforce.NFTTables(0)
+	if err == nil && kernelAtLeast(4, 17) {
+		return BackendNftables, nil // 4.17: ct original ip saddr, for the learn chain
 	}
 	if _, lerr := exec.LookPath("iptables"); lerr == nil {
 		return BackendIptables, nil
@@ -89,12 +87,8 @@ func iptablesMayHold() bool {
 	if err != nil || !strings.Contains(string(out), "nf_tables") {
 		return err == nil // legacy: its tables cost nothing to look at
 	}
-	c, err := nftables.New()
-	if err != nil {
-		return false
-	}
-	t, err := c.ListTableOfFamily("nat", nftables.TableFamilyIPv4)
-	return err == nil && t != nil
+	tables, err := enforce.NFTTables(unix.NFPROTO_IPV4)
+	return err == nil && slices.Contains(tables, "nat")
 }
 
 // killer deletes conntrack entries over one netlink socket, opened on
@@ -132,10 +126,8 @@ func Cleanup(sys System, statePath string) error {
 	if err != nil {
 		return err
 	}
-	if c, err := nftables.New(); err == nil {
-		if _, err := c.ListTables(); err == nil {
-			backends = append(backends, nft) // else the kernel has no nf_tables: nothing of ours there
-		}
+	if _, err := enforce.NFTTables(0); err == nil {
+		backends = append(backends, nft) // else the kernel has no nf_tables: nothing of ours there
 	}
 	if iptablesMayHold() {
 		ipt, err := enforce.NewIPT(rules)

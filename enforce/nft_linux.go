@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"syscall"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
@@ -56,11 +55,6 @@ const nftMapSize = 1 << 17
 // ipsDstNAT is IPS_DST_NAT of ct status.
 const ipsDstNAT = 0x20
 
-var (
-	nftKeyType  = nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeIPAddr, nftables.TypeInetService)
-	nftDataType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
-)
-
 // NFT is the nftables backend: one table of natp2p's own in family ip with
 //
 //	map pins { type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service }
@@ -91,9 +85,6 @@ var (
 // pins.
 type NFT struct {
 	rules Rules
-	table *nftables.Table
-	pins  *nftables.Set
-	rev   *nftables.Set
 }
 
 // NewNFT returns the nftables backend. It opens nothing yet.
@@ -101,17 +92,7 @@ func NewNFT(r Rules) (*NFT, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: NFTTable}
-	return &NFT{rules: r, table: t,
-		pins: newMap(t, nftPins), rev: newMap(t, nftRev),
-	}, nil
-}
-
-// newMap makes a pins or rev map. Dynamic: the learn chain adds to it
-// from the packet path.
-func newMap(t *nftables.Table, name string) *nftables.Set {
-	return &nftables.Set{Table: t, Name: name, IsMap: true, Concatenation: true, Dynamic: true, Size: nftMapSize,
-		KeyType: nftKeyType, DataType: nftDataType}
+	return &NFT{rules: r}, nil
 }
 
 // Name implements Backend.
@@ -127,22 +108,20 @@ func (n *NFT) LearnsPins() bool { return n.rules.Mapping }
 // nftChunk, then the learn rules. A failure part-way leaves rules that
 // look installed: the Enforcer then installs again.
 func (n *NFT) Install(pins []Pin) error {
-	c, err := nftables.New()
-	if err != nil {
-		return nftError("install", err)
-	}
-	c.AddTable(n.table) // "add" makes the delete below succeed when the table is absent
-	c.DelTable(n.table)
-	c.AddTable(n.table)
+	var b nftBatch
+	b.addTable(NFTTable) // "add" makes the delete below succeed when the table is absent
+	b.delTable(NFTTable)
+	b.addTable(NFTTable)
 	first, rest := splitPins(pins, nftChunk)
-	if err := c.AddSet(n.pins, pinElements(first)); err != nil {
+	// Dynamic maps: the learn chain adds to them from the packet path.
+	b.addPinMap(NFTTable, nftPins, 1, nftMapSize)
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(first))
+	b.addPinMap(NFTTable, nftRev, 2, nftMapSize)
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(first))
+	if err := n.addChains(&b); err != nil {
 		return nftError("install", err)
 	}
-	if err := c.AddSet(n.rev, revElements(first)); err != nil {
-		return nftError("install", err)
-	}
-	n.addChains(c)
-	if err := c.Flush(); err != nil {
+	if err := b.commit(); err != nil {
 		return nftError("install", err)
 	}
 	for len(rest) > 0 {
@@ -163,15 +142,15 @@ func (n *NFT) Install(pins []Pin) error {
 // addLearnRules fills the learn chain, one rule per protocol (nft lists
 // ct original proto-src only after a protocol match).
 func (n *NFT) addLearnRules() error {
-	var rules [][]rawExpr
+	var b nftBatch
 	for _, p := range []conntrackmap.Proto{conntrackmap.UDP, conntrackmap.TCP} {
 		r, err := n.learnRule(p)
 		if err != nil {
 			return err
 		}
-		rules = append(rules, r)
+		b.addRule(NFTTable, nftLearn, r)
 	}
-	return addRawRules(NFTTable, nftLearn, rules)
+	return b.commit()
 }
 
 func splitPins(pins []Pin, n int) (head, tail []Pin) {
@@ -181,25 +160,41 @@ func splitPins(pins []Pin, n int) (head, tail []Pin) {
 	return pins[:n], pins[n:]
 }
 
-func (n *NFT) addChains(c *nftables.Conn) {
-	post := c.AddChain(&nftables.Chain{Table: n.table, Name: nftPostrouting, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource - 1)})
-	for _, r := range n.postRules() {
-		c.AddRule(&nftables.Rule{Table: n.table, Chain: post, Exprs: r})
+// NAT chain priorities (nft's srcnat and dstnat) and hooks.
+const (
+	prioSrcNAT = 100
+	prioDstNAT = -100
+)
+
+// addChains adds the chains and their rules, the learn chain empty.
+func (n *NFT) addChains(b *nftBatch) error {
+	b.addChain(NFTTable, nftPostrouting, "nat", unix.NF_INET_POST_ROUTING, prioSrcNAT-1)
+	if err := addRules(b, nftPostrouting, n.postRules()); err != nil {
+		return err
 	}
 	if n.rules.Mapping {
-		c.AddChain(&nftables.Chain{Table: n.table, Name: nftLearn, Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATSource + 1)})
+		b.addChain(NFTTable, nftLearn, "filter", unix.NF_INET_POST_ROUTING, prioSrcNAT+1)
 	}
 	if !n.rules.Hairpin {
-		return
+		return nil
 	}
-	pre := c.AddChain(&nftables.Chain{Table: n.table, Name: nftPrerouting, Type: nftables.ChainTypeNAT,
-		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityNATDest - 1)})
-	for _, r := range n.preRules() {
-		c.AddRule(&nftables.Rule{Table: n.table, Chain: pre, Exprs: r})
-	}
+	b.addChain(NFTTable, nftPrerouting, "nat", unix.NF_INET_PRE_ROUTING, prioDstNAT-1)
+	return addRules(b, nftPrerouting, n.preRules())
 }
+
+func addRules(b *nftBatch, chain string, rules [][]expr.Any) error {
+	for _, r := range rules {
+		enc, err := encode(nftFamily, r...)
+		if err != nil {
+			return err
+		}
+		b.addRule(NFTTable, chain, enc)
+	}
+	return nil
+}
+
+// nftFamily is the table's family, as expressions are encoded for it.
+const nftFamily = unix.NFPROTO_IPV4
 
 // postRules: the SNAT to the pin on WAN output, and, for hairpinning, on
 // LAN output of packets the prerouting DNAT redirected.
@@ -256,7 +251,7 @@ func (n *NFT) publicOfTarget() []expr.Any {
 // lays them out (keys from register 1, data from register 2), so that
 // nft lists the rule.
 func (n *NFT) learnRule(p conntrackmap.Proto) ([]rawExpr, error) {
-	fam := byte(nftables.TableFamilyIPv4)
+	const fam = nftFamily
 	head := append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN),
 		// Forwarded only: the router's own flows (iif 0) are no LAN
 		// host's mapping, and the agent does not track them either.
@@ -264,7 +259,7 @@ func (n *NFT) learnRule(p conntrackmap.Proto) ([]rawExpr, error) {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
 		&expr.Ct{Key: expr.CtKeySTATE, Register: regWide},
 		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(ctStateNew), Xor: make([]byte, 4)},
+			Mask: binary.NativeEndian.AppendUint32(nil, ctStateNew), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regWide},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: regWide, Data: []byte{byte(p)}})
@@ -351,7 +346,7 @@ func ctStatusDNAT() []expr.Any {
 	return []expr.Any{
 		&expr.Ct{Key: expr.CtKeySTATUS, Register: regWide},
 		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: make([]byte, 4)},
+			Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: make([]byte, 4)},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
 	}
 }
@@ -362,42 +357,22 @@ func (n *NFT) Update(add, del []Pin) error {
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	c, err := nftables.New()
-	if err != nil {
-		return nftError("update", err)
-	}
-	if len(del) > 0 {
-		if err := c.SetDeleteElements(n.pins, pinKeys(del)); err != nil {
-			return nftError("update", err)
-		}
-		if err := c.SetDeleteElements(n.rev, revKeys(del)); err != nil {
-			return nftError("update", err)
-		}
-	}
-	if len(add) > 0 {
-		if err := c.SetAddElements(n.pins, pinElements(add)); err != nil {
-			return nftError("update", err)
-		}
-		if err := c.SetAddElements(n.rev, revElements(add)); err != nil {
-			return nftError("update", err)
-		}
-	}
-	return nftError("update", c.Flush())
+	var b nftBatch
+	b.elements(unix.NFT_MSG_DELSETELEM, NFTTable, nftPins, pinKeys(del))
+	b.elements(unix.NFT_MSG_DELSETELEM, NFTTable, nftRev, revKeys(del))
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(add))
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(add))
+	return nftError("update", b.commit())
 }
 
 // Installed implements Backend: the table is there with every rule.
 func (n *NFT) Installed() (bool, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return false, nftError("list", err)
-	}
-	if ok, err := n.exists(c); !ok || err != nil {
+	if ok, err := n.exists(); !ok || err != nil {
 		return false, err
 	}
-	// The learn chain's rules cannot be listed back through
-	// google/nftables (it reads ct's one-byte direction as four bytes): the
-	// chain must exist; its rules go only with the table.
-	if _, err := c.ListChain(n.table, nftLearn); n.rules.Mapping && err != nil {
+	// The learn chain's rules are not counted: the chain must exist; its
+	// rules go only with the table.
+	if ok, err := nftChainExists(NFTTable, nftLearn); n.rules.Mapping && (!ok || err != nil) {
 		return false, nil
 	}
 	chains := map[string]int{nftPostrouting: len(n.postRules())}
@@ -405,8 +380,8 @@ func (n *NFT) Installed() (bool, error) {
 		chains[nftPrerouting] = len(n.preRules())
 	}
 	for name, want := range chains {
-		rules, err := c.GetRules(n.table, &nftables.Chain{Table: n.table, Name: name})
-		if err != nil || len(rules) != want { // a chain is missing, or the table went meanwhile
+		got, err := nftCountRules(NFTTable, name)
+		if err != nil || got != want { // a chain is missing, or the table went meanwhile
 			return false, nil
 		}
 	}
@@ -415,14 +390,10 @@ func (n *NFT) Installed() (bool, error) {
 
 // Pins implements Backend.
 func (n *NFT) Pins() ([]Pin, error) {
-	c, err := nftables.New()
-	if err != nil {
-		return nil, nftError("list", err)
-	}
-	if ok, err := n.exists(c); !ok || err != nil {
+	if ok, err := n.exists(); !ok || err != nil {
 		return nil, err
 	}
-	els, err := c.GetSetElements(n.pins)
+	els, err := nftElements(NFTTable, nftPins)
 	if err != nil {
 		return nil, nftError("list", err)
 	}
@@ -438,13 +409,10 @@ func (n *NFT) Pins() ([]Pin, error) {
 
 // Remove implements Backend.
 func (n *NFT) Remove() error {
-	c, err := nftables.New()
-	if err != nil {
-		return nftError("remove", err)
-	}
-	c.AddTable(n.table)
-	c.DelTable(n.table)
-	return nftError("remove", c.Flush())
+	var b nftBatch
+	b.addTable(NFTTable)
+	b.delTable(NFTTable)
+	return nftError("remove", b.commit())
 }
 
 // The element layout: each field padded to 4 bytes, ports big-endian.
@@ -459,63 +427,54 @@ func keyBytes(p conntrackmap.Proto, ep netip.AddrPort) []byte {
 
 func dataBytes(ep netip.AddrPort) []byte { return keyBytes(0, ep)[4:] }
 
-func pinElements(pins []Pin) []nftables.SetElement {
-	els := make([]nftables.SetElement, len(pins))
+func pinElements(pins []Pin) []nftElem {
+	els := make([]nftElem, len(pins))
 	for i, p := range pins {
-		els[i] = nftables.SetElement{Key: keyBytes(p.Proto, p.Private), Val: dataBytes(p.Public)}
+		els[i] = nftElem{keyBytes(p.Proto, p.Private), dataBytes(p.Public)}
 	}
 	return els
 }
 
-func revElements(pins []Pin) []nftables.SetElement {
-	els := make([]nftables.SetElement, len(pins))
+func revElements(pins []Pin) []nftElem {
+	els := make([]nftElem, len(pins))
 	for i, p := range pins {
-		els[i] = nftables.SetElement{Key: keyBytes(p.Proto, p.Public), Val: dataBytes(p.Private)}
+		els[i] = nftElem{keyBytes(p.Proto, p.Public), dataBytes(p.Private)}
 	}
 	return els
 }
 
-func pinKeys(pins []Pin) []nftables.SetElement {
+func pinKeys(pins []Pin) []nftElem {
 	els := pinElements(pins)
 	for i := range els {
-		els[i].Val = nil
+		els[i].val = nil
 	}
 	return els
 }
 
-func revKeys(pins []Pin) []nftables.SetElement {
+func revKeys(pins []Pin) []nftElem {
 	els := revElements(pins)
 	for i := range els {
-		els[i].Val = nil
+		els[i].val = nil
 	}
 	return els
 }
 
-func pinFromElement(e nftables.SetElement) (Pin, bool) {
-	if len(e.Key) != 12 || len(e.Val) != 8 {
+func pinFromElement(e nftElem) (Pin, bool) {
+	if len(e.key) != 12 || len(e.val) != 8 {
 		return Pin{}, false
 	}
 	p := Pin{
-		Proto:   conntrackmap.Proto(e.Key[0]),
-		Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Key[4:8])), binary.BigEndian.Uint16(e.Key[8:10])),
-		Public:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Val[0:4])), binary.BigEndian.Uint16(e.Val[4:6])),
+		Proto:   conntrackmap.Proto(e.key[0]),
+		Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.key[4:8])), binary.BigEndian.Uint16(e.key[8:10])),
+		Public:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.val[0:4])), binary.BigEndian.Uint16(e.val[4:6])),
 	}
 	return p, p.valid()
 }
 
-// exists reports whether the table is there. (google/nftables reports a
-// missing table or chain as a formatted string, not as ENOENT.)
-func (n *NFT) exists(c *nftables.Conn) (bool, error) {
-	tables, err := c.ListTablesOfFamily(n.table.Family)
-	if err != nil {
-		return false, nftError("list", err)
-	}
-	for _, t := range tables {
-		if t.Name == n.table.Name {
-			return true, nil
-		}
-	}
-	return false, nil
+// exists reports whether the table is there.
+func (n *NFT) exists() (bool, error) {
+	tables, err := NFTTables(unix.NFPROTO_IPV4)
+	return slices.Contains(tables, NFTTable), err
 }
 
 // nftError names the operation and turns the common netlink errors into
