@@ -281,37 +281,47 @@ func nftElements(table, set string) ([]nftElem, error) {
 	}
 	var out []nftElem
 	for _, a := range answers {
-		ad, err := netlink.NewAttributeDecoder(a)
+		els, err := decodeElements(a)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("decode %s elements: %w", set, err)
 		}
-		for ad.Next() {
-			if ad.Type() == unix.NFTA_SET_ELEM_LIST_ELEMENTS {
-				ad.Nested(func(list *netlink.AttributeDecoder) error {
-					for list.Next() {
-						var e nftElem
-						list.Nested(func(el *netlink.AttributeDecoder) error {
-							for el.Next() {
-								switch el.Type() {
-								case unix.NFTA_SET_ELEM_KEY:
-									el.Nested(func(d *netlink.AttributeDecoder) error { e.key = dataValue(d); return nil })
-								case unix.NFTA_SET_ELEM_DATA:
-									el.Nested(func(d *netlink.AttributeDecoder) error { e.val = dataValue(d); return nil })
-								}
-							}
-							return nil
-						})
-						out = append(out, e)
+		out = append(out, els...)
+	}
+	return out, nil
+}
+
+// decodeElements reads the elements of a set element list message's
+// attributes.
+func decodeElements(attrs []byte) ([]nftElem, error) {
+	ad, err := netlink.NewAttributeDecoder(attrs)
+	if err != nil {
+		return nil, err
+	}
+	var out []nftElem
+	for ad.Next() {
+		if ad.Type() != unix.NFTA_SET_ELEM_LIST_ELEMENTS {
+			continue
+		}
+		ad.Nested(func(list *netlink.AttributeDecoder) error {
+			for list.Next() {
+				var e nftElem
+				list.Nested(func(el *netlink.AttributeDecoder) error {
+					for el.Next() {
+						switch el.Type() {
+						case unix.NFTA_SET_ELEM_KEY:
+							el.Nested(func(d *netlink.AttributeDecoder) error { e.key = dataValue(d); return nil })
+						case unix.NFTA_SET_ELEM_DATA:
+							el.Nested(func(d *netlink.AttributeDecoder) error { e.val = dataValue(d); return nil })
+						}
 					}
 					return nil
 				})
+				out = append(out, e)
 			}
-		}
-		if err := ad.Err(); err != nil {
-			return nil, fmt.Errorf("decode %s elements: %w", set, err)
-		}
+			return nil
+		})
 	}
-	return out, nil
+	return out, ad.Err()
 }
 
 // dataValue reads NFTA_DATA_VALUE from a nested nft_data.
