@@ -163,6 +163,9 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 			`iifname "br-lan" oifname "br-lan" ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins`,
 			`iifname "br-lan" dnat ip to meta l4proto . ip daddr . th dport map @rev`,
 			`udp . 198.51.100.10 . 5000 : 203.0.113.1 . 40000`,
+			`type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service`,
+			`add @pins { meta l4proto . ct original ip saddr . ct original proto-src : ip saddr . udp sport }`,
+			`add @rev { meta l4proto . ip saddr . tcp sport : ct original ip saddr . ct original proto-src }`,
 		} {
 			if !strings.Contains(listing, want) {
 				t.Errorf("nft list ruleset lacks %q:\n%s", want, listing)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"syscall"
 
-	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
 	"github.com/natp2p/natp2p/conntrackmap"
@@ -118,9 +117,7 @@ func (n *NFT) Install(pins []Pin) error {
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(first))
 	b.addPinMap(NFTTable, nftRev, 2, nftMapSize)
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(first))
-	if err := n.addChains(&b); err != nil {
-		return nftError("install", err)
-	}
+	n.addChains(&b)
 	if err := b.commit(); err != nil {
 		return nftError("install", err)
 	}
@@ -144,11 +141,7 @@ func (n *NFT) Install(pins []Pin) error {
 func (n *NFT) addLearnRules() error {
 	var b nftBatch
 	for _, p := range []conntrackmap.Proto{conntrackmap.UDP, conntrackmap.TCP} {
-		r, err := n.learnRule(p)
-		if err != nil {
-			return err
-		}
-		b.addRule(NFTTable, nftLearn, r)
+		b.addRule(NFTTable, nftLearn, n.learnRule(p))
 	}
 	return b.commit()
 }
@@ -167,48 +160,36 @@ const (
 )
 
 // addChains adds the chains and their rules, the learn chain empty.
-func (n *NFT) addChains(b *nftBatch) error {
+func (n *NFT) addChains(b *nftBatch) {
 	b.addChain(NFTTable, nftPostrouting, "nat", unix.NF_INET_POST_ROUTING, prioSrcNAT-1)
-	if err := addRules(b, nftPostrouting, n.postRules()); err != nil {
-		return err
+	for _, r := range n.postRules() {
+		b.addRule(NFTTable, nftPostrouting, r)
 	}
 	if n.rules.Mapping {
 		b.addChain(NFTTable, nftLearn, "filter", unix.NF_INET_POST_ROUTING, prioSrcNAT+1)
 	}
 	if !n.rules.Hairpin {
-		return nil
+		return
 	}
 	b.addChain(NFTTable, nftPrerouting, "nat", unix.NF_INET_PRE_ROUTING, prioDstNAT-1)
-	return addRules(b, nftPrerouting, n.preRules())
-}
-
-func addRules(b *nftBatch, chain string, rules [][]expr.Any) error {
-	for _, r := range rules {
-		enc, err := encode(nftFamily, r...)
-		if err != nil {
-			return err
-		}
-		b.addRule(NFTTable, chain, enc)
+	for _, r := range n.preRules() {
+		b.addRule(NFTTable, nftPrerouting, r)
 	}
-	return nil
 }
-
-// nftFamily is the table's family, as expressions are encoded for it.
-const nftFamily = unix.NFPROTO_IPV4
 
 // postRules: the SNAT to the pin on WAN output, and, for hairpinning, on
 // LAN output of packets the prerouting DNAT redirected.
-func (n *NFT) postRules() [][]expr.Any {
-	var rules [][]expr.Any
+func (n *NFT) postRules() [][]rawExpr {
+	var rules [][]rawExpr
 	if n.rules.Mapping {
-		rules = append(rules, append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN), n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
+		rules = append(rules, append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN), natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
 	}
 	if n.rules.Hairpin {
 		for _, r := range n.lanToLAN() {
-			rules = append(rules, append(r, n.natFromMap(nftPins, 12, 0, expr.NATTypeSourceNAT)...))
+			rules = append(rules, append(r, natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
 		}
 		for _, r := range n.lanToLAN() {
-			rules = append(rules, append(r, n.publicOfTarget()...))
+			rules = append(rules, append(r, publicOfTarget()...))
 		}
 	}
 	return rules
@@ -217,11 +198,11 @@ func (n *NFT) postRules() [][]expr.Any {
 // lanToLAN matches DNATed packets from a LAN interface to a LAN interface:
 // hairpinned ones. A port forward's packets come in from the WAN and stay
 // as they are.
-func (n *NFT) lanToLAN() [][]expr.Any {
-	var out [][]expr.Any
+func (n *NFT) lanToLAN() [][]rawExpr {
+	var out [][]rawExpr
 	for _, in := range n.rules.LAN {
 		for _, o := range n.rules.LAN {
-			r := append(ifaceIs(expr.MetaKeyIIFNAME, in), ifaceIs(expr.MetaKeyOIFNAME, o)...)
+			r := append(ifaceIs(unix.NFT_META_IIFNAME, in), ifaceIs(unix.NFT_META_OIFNAME, o)...)
 			out = append(out, append(r, ctStatusDNAT()...))
 		}
 	}
@@ -235,13 +216,13 @@ func (n *NFT) lanToLAN() [][]expr.Any {
 // sender's private address, or drop the packet as a martian when sender
 // and receiver are one host. The lookup in @pins with the packet's
 // (DNATed) destination keeps the rule to natp2p's own hairpins.
-func (n *NFT) publicOfTarget() []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a},
-		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4, DestRegister: reg32b},
-		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2, DestRegister: reg32c},
-		&expr.Lookup{SourceRegister: reg32a, SetName: nftPins, DestRegister: reg32a, IsDestRegSet: true},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg32a},
+func publicOfTarget() []rawExpr {
+	return []rawExpr{
+		metaLoad(unix.NFT_META_L4PROTO, reg32a),
+		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg32b),
+		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg32c),
+		mapLookup(nftPins, reg32a, reg32a),
+		natTo(unix.NFT_NAT_SNAT, reg32a, 0),
 	}
 }
 
@@ -250,104 +231,71 @@ func (n *NFT) publicOfTarget() []expr.Any {
 // that public endpoint is pinned already. Registers are laid out as nft
 // lays them out (keys from register 1, data from register 2), so that
 // nft lists the rule.
-func (n *NFT) learnRule(p conntrackmap.Proto) ([]rawExpr, error) {
-	const fam = nftFamily
-	head := append(ifaceIs(expr.MetaKeyOIFNAME, n.rules.WAN),
+func (n *NFT) learnRule(p conntrackmap.Proto) []rawExpr {
+	r := append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN),
 		// Forwarded only: the router's own flows (iif 0) are no LAN
 		// host's mapping, and the agent does not track them either.
-		&expr.Meta{Key: expr.MetaKeyIIF, Register: regWide},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
-		&expr.Ct{Key: expr.CtKeySTATE, Register: regWide},
-		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
-			Mask: binary.NativeEndian.AppendUint32(nil, ctStateNew), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: regWide},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: regWide, Data: []byte{byte(p)}})
-	public := []expr.Any{ // l4proto . saddr . sport, as translated
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a},
-		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32b},
-		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2, DestRegister: reg32c},
+		metaLoad(unix.NFT_META_IIF, regWide),
+		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
+		ctLoad(unix.NFT_CT_STATE, regWide),
+		and(regWide, binary.NativeEndian.AppendUint32(nil, ctStateNew)),
+		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
+		metaLoad(unix.NFT_META_L4PROTO, regWide),
+		compare(unix.NFT_CMP_EQ, regWide, []byte{byte(p)}))
+	public := []rawExpr{ // l4proto . saddr . sport, as translated
+		metaLoad(unix.NFT_META_L4PROTO, reg32a),
+		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32b),
+		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32c),
 	}
-	var parts [][]expr.Any
-	parts = append(parts, head, public,
-		[]expr.Any{&expr.Lookup{SourceRegister: reg32a, SetName: nftRev, Invert: true}},
-		[]expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a}}) // pins' key: l4proto .
-	var out []rawExpr
-	for _, part := range parts {
-		enc, err := encode(fam, part...)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, enc...)
-	}
-	// ... ct original ip saddr . ct original proto-src : saddr . sport
-	ctSrc, err := ctOriginalSrcIP(reg32b)
-	if err != nil {
-		return nil, err
-	}
-	pinsTail, err := encode(fam,
-		&expr.Ct{Key: expr.CtKeyPROTOSRC, Direction: 0, Register: reg32c},
-		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4, DestRegister: reg32e},
-		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2, DestRegister: reg32f},
-		&expr.Dynset{SrcRegKey: reg32a, SrcRegData: reg32e, SetName: nftPins, Operation: unix.NFT_DYNSET_OP_ADD})
-	if err != nil {
-		return nil, err
-	}
-	out = append(append(out, ctSrc), pinsTail...)
+	r = append(append(r, public...), notInSet(nftRev, reg32a))
+	// pins: l4proto . ct original ip saddr . ct original proto-src : saddr . sport
+	r = append(r,
+		metaLoad(unix.NFT_META_L4PROTO, reg32a),
+		ctOriginal(nftCtSrcIP, reg32b),
+		ctOriginal(unix.NFT_CT_PROTO_SRC, reg32c),
+		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32e),
+		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32f),
+		dynsetAdd(nftPins, reg32a, reg32e))
 	// rev: l4proto . saddr . sport : ct original ip saddr . ct original proto-src
-	revKey, err := encode(fam, public...)
-	if err != nil {
-		return nil, err
-	}
-	ctSrc2, err := ctOriginalSrcIP(reg32e)
-	if err != nil {
-		return nil, err
-	}
-	revTail, err := encode(fam,
-		&expr.Ct{Key: expr.CtKeyPROTOSRC, Direction: 0, Register: reg32f},
-		&expr.Dynset{SrcRegKey: reg32a, SrcRegData: reg32e, SetName: nftRev, Operation: unix.NFT_DYNSET_OP_ADD})
-	if err != nil {
-		return nil, err
-	}
-	return append(append(append(out, revKey...), ctSrc2), revTail...), nil
+	r = append(append(r, public...),
+		ctOriginal(nftCtSrcIP, reg32e),
+		ctOriginal(unix.NFT_CT_PROTO_SRC, reg32f),
+		dynsetAdd(nftRev, reg32a, reg32e))
+	return r
 }
 
 // preRules: the hairpin DNAT of pinned public endpoints on LAN input.
-func (n *NFT) preRules() [][]expr.Any {
-	var rules [][]expr.Any
+func (n *NFT) preRules() [][]rawExpr {
+	var rules [][]rawExpr
 	for _, lan := range n.rules.LAN {
-		rules = append(rules, append(ifaceIs(expr.MetaKeyIIFNAME, lan), n.natFromMap(nftRev, 16, 2, expr.NATTypeDestNAT)...))
+		rules = append(rules, append(ifaceIs(unix.NFT_META_IIFNAME, lan), natFromMap(nftRev, 16, 2, unix.NFT_NAT_DNAT)...))
 	}
 	return rules
 }
 
 // natFromMap: meta l4proto . ip (saddr|daddr) . th (sport|dport) looked up
 // in the map, the result as the NAT's address and port.
-func (n *NFT) natFromMap(set string, addrOff, portOff uint32, typ expr.NATType) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg32a},
-		&expr.Payload{Base: expr.PayloadBaseNetworkHeader, Offset: addrOff, Len: 4, DestRegister: reg32b},
-		&expr.Payload{Base: expr.PayloadBaseTransportHeader, Offset: portOff, Len: 2, DestRegister: reg32c},
-		&expr.Lookup{SourceRegister: reg32a, SetName: set, DestRegister: reg32a, IsDestRegSet: true},
-		&expr.NAT{Type: typ, Family: unix.NFPROTO_IPV4, RegAddrMin: reg32a, RegProtoMin: reg32b, Specified: true},
+func natFromMap(set string, addrOff, portOff, typ uint32) []rawExpr {
+	return []rawExpr{
+		metaLoad(unix.NFT_META_L4PROTO, reg32a),
+		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, addrOff, 4, reg32b),
+		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, portOff, 2, reg32c),
+		mapLookup(set, reg32a, reg32a),
+		natTo(typ, reg32a, reg32b),
 	}
 }
 
-func ifaceIs(key expr.MetaKey, name string) []expr.Any {
+func ifaceIs(key uint32, name string) []rawExpr {
 	b := make([]byte, ifNameSize)
 	copy(b, name)
-	return []expr.Any{
-		&expr.Meta{Key: key, Register: regWide},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: regWide, Data: b},
-	}
+	return []rawExpr{metaLoad(key, regWide), compare(unix.NFT_CMP_EQ, regWide, b)}
 }
 
-func ctStatusDNAT() []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Key: expr.CtKeySTATUS, Register: regWide},
-		&expr.Bitwise{SourceRegister: regWide, DestRegister: regWide, Len: 4,
-			Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: make([]byte, 4)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: regWide, Data: make([]byte, 4)},
+func ctStatusDNAT() []rawExpr {
+	return []rawExpr{
+		ctLoad(unix.NFT_CT_STATUS, regWide),
+		and(regWide, binary.NativeEndian.AppendUint32(nil, ipsDstNAT)),
+		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
 	}
 }
 
