@@ -43,6 +43,12 @@ type Config struct {
 	Second netip.AddrPort
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
+	// Enter, if non-nil, runs each function that creates one of the
+	// probe's sockets (UDP and TCP) and returns its error. A socket
+	// belongs to the network namespace of the thread that created it, so
+	// the agent's LAN-side vantage point passes a func that runs create
+	// inside its namespace. If nil, sockets are created as usual.
+	Enter func(create func() error) error
 }
 
 // Client runs probes. Run may be called concurrently: every run has sockets
@@ -82,13 +88,13 @@ func (c *Client) run(ctx context.Context) (*Report, error) {
 	r := &Report{Schema: Schema, GeneratedAt: start.UTC(), Introducer: c.cfg.Introducer,
 		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown, Layers: []Layer{}}
 	if !c.cfg.Local.IsValid() {
-		local, err := sourceFor(c.cfg.Introducer)
+		local, err := c.sourceFor(c.cfg.Introducer)
 		if err != nil {
 			return nil, fmt.Errorf("probe: no route to the introducer %s: %w", c.cfg.Introducer, err)
 		}
 		c.cfg.Local = local
 	}
-	s1, err := openSock(c.cfg.Local)
+	s1, err := c.openSock(c.cfg.Local)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
 	}
@@ -104,10 +110,29 @@ func (c *Client) run(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
+// enter creates a socket with create, through Config.Enter when set.
+func (c *Client) enter(create func() error) error {
+	if c.cfg.Enter == nil {
+		return create()
+	}
+	return c.cfg.Enter(create)
+}
+
+// openSock opens one UDP socket of the probe (see openSock).
+func (c *Client) openSock(local netip.Addr) (*sock, error) {
+	var s *sock
+	err := c.enter(func() (err error) { s, err = openSock(local); return err })
+	return s, err
+}
+
 // sourceFor returns the local address the kernel would send from to dst
 // (a connected UDP socket sends nothing).
-func sourceFor(dst netip.AddrPort) (netip.Addr, error) {
-	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+func (c *Client) sourceFor(dst netip.AddrPort) (netip.Addr, error) {
+	var conn *net.UDPConn
+	err := c.enter(func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	})
 	if err != nil {
 		return netip.Addr{}, err
 	}

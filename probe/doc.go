@@ -19,4 +19,12 @@
 // are tested without a network; Run does the I/O. Every run uses fresh
 // random source ports (RFC 5780 4.1), so an earlier run's mappings and
 // filters cannot mislead it.
+//
+// # Vantage points
+//
+// A probe measures the NAT on the path of its own packets. Config.Local
+// picks the address they leave from; Config.Enter, when set, creates every
+// socket, so a caller can put them in another network namespace (the
+// agent's LAN-side namespace on the router's LAN bridge) without this
+// package knowing about namespaces.
 package probe

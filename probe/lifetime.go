@@ -38,7 +38,7 @@ func (c *Client) Lifetime(ctx context.Context, step, max time.Duration) (Lifetim
 	local := c.cfg.Local
 	if !local.IsValid() {
 		var err error
-		if local, err = sourceFor(c.cfg.Introducer); err != nil {
+		if local, err = c.sourceFor(c.cfg.Introducer); err != nil {
 			return Lifetime{}, fmt.Errorf("probe: %w", err)
 		}
 	}
@@ -69,7 +69,7 @@ func (c *Client) openMappings(ctx context.Context, local netip.Addr, n int) ([]*
 	var socks []*sock
 	var mapped []netip.AddrPort
 	for i := 0; i < n; i++ {
-		s, err := openSock(local)
+		s, err := c.openSock(local)
 		if err != nil {
 			return socks, nil, fmt.Errorf("probe: %w", err)
 		}
@@ -86,7 +86,7 @@ func (c *Client) openMappings(ctx context.Context, local netip.Addr, n int) ([]*
 // alive asks the introducer, from a fresh socket, to answer to s's public
 // port, and reports whether s receives it.
 func (c *Client) alive(ctx context.Context, local netip.Addr, s *sock, mapped netip.AddrPort) bool {
-	probe, err := openSock(local)
+	probe, err := c.openSock(local)
 	if err != nil {
 		return false
 	}

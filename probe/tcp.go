@@ -41,7 +41,10 @@ func (c *Client) tcpTest(ctx context.Context, name string, local, to netip.AddrP
 	if local.Addr().IsValid() || local.Port() != 0 {
 		d.LocalAddr = net.TCPAddrFromAddrPort(local)
 	}
-	conn, err := d.DialContext(ctx, "tcp4", to.String())
+	// The dial creates its socket on the calling goroutine's thread: inside
+	// Config.Enter, that is the vantage point's namespace.
+	var conn net.Conn
+	err := c.enter(func() (err error) { conn, err = d.DialContext(ctx, "tcp4", to.String()); return err })
 	if err != nil {
 		t.Error = err.Error()
 		return t

@@ -38,7 +38,7 @@ func (c *Client) twoServerMapping(ctx context.Context, r *Report, s1 *sock, firs
 // filtering runs RFC 5780 4.4 tests II and III on a fresh socket that
 // sends only to the primary address.
 func (c *Client) filtering(ctx context.Context, r *Report) []Test {
-	s2, err := openSock(c.cfg.Local)
+	s2, err := c.openSock(c.cfg.Local)
 	if err != nil {
 		return []Test{{Name: "filtering", Proto: "udp", Error: err.Error()}}
 	}
@@ -54,7 +54,7 @@ func (c *Client) filtering(ctx context.Context, r *Report) []Test {
 // socket's public mapping, and watches the first socket for it (RFC 5780
 // 4.5).
 func (c *Client) hairpin(ctx context.Context, r *Report, s1 *sock) []Test {
-	s3, err := openSock(c.cfg.Local)
+	s3, err := c.openSock(c.cfg.Local)
 	if err != nil {
 		return []Test{{Name: "hairpin", Proto: "udp", Error: err.Error()}}
 	}
