@@ -1,0 +1,181 @@
+//go:build integration && linux
+
+package agent
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/lab/labtest"
+)
+
+// inRouter runs fn in the lab router's namespace, as the daemon runs.
+func inRouter(t *testing.T, l *lab.Lab, fn func() error) {
+	t.Helper()
+	if err := l.Router.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// routerLinks lists the router's links, one line each, without the
+// counters that change.
+func routerLinks(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	out, err := l.Router.Run(context.Background(), "ip", "-o", "-br", "link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// TestVantageIsALANHost builds the LAN-side namespace in a lab router: it
+// takes the top address of the LAN prefix, its packets leave through the
+// router's NAT as a LAN host's do (conntrack shows its address as the
+// private source), and closing it leaves the router as it was: no link,
+// no ARP entry, the bridge's MAC unchanged.
+func TestVantageIsALANHost(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	echo := netip.AddrPortFrom(l.ServerAddrs[0], 4000)
+	if err := l.WAN.UDPEcho(echo); err != nil {
+		t.Fatal(err)
+	}
+	before := routerLinks(t, l)
+	var v *vantage
+	inRouter(t, l, func() (err error) {
+		v, err = openVantage(l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
+		return err
+	})
+	if want := netip.MustParseAddr("198.51.100.254"); v.addr != want {
+		t.Errorf("vantage address %s, want %s (the top of the LAN prefix)", v.addr, want)
+	}
+	during := routerLinks(t, l)
+	if !strings.Contains(during, vantageLink+"@") || !strings.Contains(during, strings.ToLower(vantageHostMAC.String())) {
+		t.Errorf("router links during the probe:\n%s\nwant %s with MAC %s", during, vantageLink, vantageHostMAC)
+	}
+	var got []byte
+	err := v.enter(func() error {
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(echo))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write([]byte("vantage")); err != nil {
+			return err
+		}
+		got = make([]byte, 64)
+		n, err := c.Read(got)
+		got = got[:n]
+		return err
+	})
+	if err != nil || string(got) == "" {
+		t.Errorf("echo from inside the vantage: %q, %v", got, err)
+	}
+	flows, err := l.Flows(context.Background(), "-p", "udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natted := false
+	for _, f := range flows {
+		natted = natted || (f.OrigSrc.Addr() == v.addr && f.ReplyDst.Addr() == l.Public)
+	}
+	if !natted {
+		t.Errorf("conntrack has no flow from %s NATed to %s: %+v", v.addr, l.Public, flows)
+	}
+	if err := v.close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if after := routerLinks(t, l); after != before {
+		t.Errorf("router links after the probe:\n%s\nbefore:\n%s", after, before)
+	}
+	neigh, _ := l.Router.Run(context.Background(), "ip", "neigh", "show", "dev", l.LANIface)
+	if strings.Contains(string(neigh), v.addr.String()+" ") {
+		t.Errorf("the router still has an ARP entry for the vantage:\n%s", neigh)
+	}
+}
+
+// TestVantageAddressChoice: an address a LAN host answers for is skipped;
+// a configured address outside the LAN prefix is refused.
+func TestVantageAddressChoice(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	ctx := context.Background()
+	if _, err := l.Router.Run(ctx, "ip", "neigh", "replace", "198.51.100.254", "lladdr", "02:00:00:00:00:fe",
+		"dev", l.LANIface, "nud", "permanent"); err != nil {
+		t.Fatal(err)
+	}
+	lan := netip.PrefixFrom(l.RouterLAN, 24)
+	inRouter(t, l, func() error {
+		v, err := openVantage(l.LANIface, lan, netip.Addr{})
+		if err != nil {
+			return err
+		}
+		defer v.close()
+		if want := netip.MustParseAddr("198.51.100.253"); v.addr != want {
+			t.Errorf("vantage address %s, want %s (.254 has a neighbour)", v.addr, want)
+		}
+		return nil
+	})
+	inRouter(t, l, func() error {
+		_, err := openVantage(l.LANIface, lan, netip.MustParseAddr("192.0.2.7"))
+		if err == nil || !strings.Contains(err.Error(), "outside the LAN prefix") {
+			t.Errorf("address outside the prefix: %v", err)
+		}
+		return nil
+	})
+	if links := routerLinks(t, l); strings.Contains(links, vantageLink) {
+		t.Errorf("a refused vantage left its link:\n%s", links)
+	}
+}
+
+// TestVantageNeedsABridge: on a LAN interface that is no bridge there is
+// (here a veth, as a DSA port or a VLAN device would be) there is no
+// vantage, and the reason says so.
+func TestVantageNeedsABridge(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	ctx := context.Background()
+	for _, args := range [][]string{{"link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"},
+		{"addr", "add", "192.0.2.1/24", "dev", "lan1"}, {"link", "set", "lan1", "up"}} {
+		if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inRouter(t, l, func() error {
+		_, err := openVantage("lan1", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})
+		if err == nil || err.Error() != "LAN interface lan1 is a veth, not a bridge" {
+			t.Errorf("vantage on a dummy LAN: %v", err)
+		}
+		return nil
+	})
+}
+
+// TestVantageLeftover: a veth of the vantage's name, as a killed agent
+// might leave, is removed; a link of that name that is not a veth is not
+// natp2p's and stays.
+func TestVantageLeftover(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	ctx := context.Background()
+	if _, err := l.Router.Run(ctx, "ip", "link", "add", vantageLink, "type", "veth", "peer", "name", "np2p-old"); err != nil {
+		t.Fatal(err)
+	}
+	inRouter(t, l, removeVantageLeftover)
+	if links := routerLinks(t, l); strings.Contains(links, vantageLink) || strings.Contains(links, "np2p-old") {
+		t.Errorf("leftover veth pair still there:\n%s", links)
+	}
+	if _, err := l.Router.Run(ctx, "ip", "link", "add", vantageLink, "type", "bridge"); err != nil {
+		t.Fatal(err)
+	}
+	inRouter(t, l, func() error {
+		if err := removeVantageLeftover(); err == nil || !strings.Contains(err.Error(), "not natp2p's veth") {
+			t.Errorf("removing a foreign bridge: %v", err)
+		}
+		return nil
+	})
+	if links := routerLinks(t, l); !strings.Contains(links, vantageLink) {
+		t.Errorf("a foreign %s was removed:\n%s", vantageLink, links)
+	}
+}
