@@ -14,6 +14,14 @@ type ProbeResult struct {
 	From    netip.Addr    `json:"from"`
 	Report  *probe.Report `json:"report,omitempty"`
 	Error   string        `json:"error,omitempty"`
+	// Netns says that the LAN probe ran from a network namespace on the LAN
+	// bridge, From being its address: its packets took a LAN host's path,
+	// hairpinning included. False: it ran from the router's LAN address.
+	Netns bool `json:"netns,omitempty"`
+	// NetnsError says why a LAN probe ran from the router's LAN address
+	// although it would have used a namespace (veth missing, LAN interface
+	// not a bridge, ...).
+	NetnsError string `json:"netns_error,omitempty"`
 }
 
 // Probes is the report's "probe" object.
@@ -32,7 +40,11 @@ func (p *ProbeResult) ok() *probe.Report {
 
 // describe names a probe for evidence: where from, against what, how old.
 func describe(p *ProbeResult, now time.Time) string {
-	return fmt.Sprintf("probe from %s via %s, %s ago", p.From, p.Report.Introducer,
+	from := p.From.String()
+	if p.Netns {
+		from += " (LAN-side namespace)"
+	}
+	return fmt.Sprintf("probe from %s via %s, %s ago", from, p.Report.Introducer,
 		now.Sub(p.Report.GeneratedAt).Round(time.Second))
 }
 
@@ -115,12 +127,46 @@ func upstreamFromProbe(c Check, in *Input) Check {
 	return check(IDUpstreamNAT, Pass, []string{ev}, "no NAT upstream: the introducer sees the WAN address %s", r.Public.Addr())
 }
 
+// hairpinCheck judges hairpinning by the LAN probe, when it ran from the
+// LAN-side namespace: the router's own packets never enter through the LAN
+// interface, so from its LAN address hairpinning cannot be measured.
 func hairpinCheck(in *Input) Check {
-	if in.Probe.ok() == nil {
-		return probeMissing(IDHairpin, "LAN-to-LAN through public mappings", in.Probe)
+	p := in.Probe
+	r := p.ok()
+	switch {
+	case r == nil:
+		return probeMissing(IDHairpin, "LAN-to-LAN through public mappings", p)
+	case !p.Netns:
+		why := "the router's own probe cannot hairpin as a LAN host does"
+		if p.NetnsError != "" {
+			why = "no LAN-side namespace: " + p.NetnsError
+		}
+		return check(IDHairpin, Unknown, nil, "not measured: %s; run natp2p-agent probe on a LAN host", why)
+	case r.Hairpin == nil:
+		return check(IDHairpin, Unknown, []string{describe(p, in.Now) + ": hairpin not tested"},
+			"not measured: the probe could not test hairpinning")
+	case !*r.Hairpin:
+		return check(IDHairpin, Fail, []string{fmt.Sprintf("%s: nothing came back through %s", describe(p, in.Now), r.Public)},
+			"a LAN host cannot reach another's public mapping (RFC 4787 REQ-9, draft section 2.3.2)")
 	}
-	return check(IDHairpin, Unknown, nil,
-		"not measured: the router's own probe cannot hairpin as a LAN host does; run natp2p-agent probe on a LAN host")
+	ev := []string{describe(p, in.Now) + ": hairpinned"}
+	if from := hairpinSource(r); from.IsValid() && from.Addr() != r.Public.Addr() {
+		ev[0] += fmt.Sprintf(", but it arrived from %s", from)
+		return check(IDHairpin, Warn, ev,
+			"hairpins, but the receiver sees %s as the source, not the sender's public mapping (RFC 4787 REQ-9a)", from.Addr())
+	}
+	return check(IDHairpin, Pass, ev,
+		"LAN hosts reach each other's public mappings and see public sources (RFC 4787 REQ-9)")
+}
+
+// hairpinSource is where the hairpinned request arrived from.
+func hairpinSource(r *probe.Report) netip.AddrPort {
+	for _, t := range r.Tests {
+		if t.Name == "hairpin" && t.Answered {
+			return t.From
+		}
+	}
+	return netip.AddrPort{}
 }
 
 // probeMissing explains why a probe-only check has no verdict.

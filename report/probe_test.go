@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce"
 	"github.com/natp2p/natp2p/probe"
 )
 
@@ -76,5 +77,56 @@ func TestConntrackFailureStandsAgainstProbe(t *testing.T) {
 	c := r.Check(IDMappingUDP)
 	if c.Verdict != Fail || !strings.Contains(strings.Join(c.Evidence, " "), "disagrees with conntrack") {
 		t.Errorf("mapping.udp = %s %q, want FAIL noting the disagreement", c.Verdict, c.Evidence)
+	}
+}
+
+func TestHairpinFromTheProbe(t *testing.T) {
+	yes, no := true, false
+	lan := func(netns bool, hairpin *bool, from string) *ProbeResult {
+		p := probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
+		p.Netns, p.Report.Hairpin = netns, hairpin
+		if from != "" {
+			p.Report.Tests = []probe.Test{{Name: "hairpin", Proto: "udp", Answered: true, From: ap(from)}}
+		}
+		return p
+	}
+	fallback := lan(false, &no, "")
+	fallback.From, fallback.NetnsError = netip.MustParseAddr("198.51.100.1"), "veth unavailable (install kmod-veth)"
+	for _, tt := range []struct {
+		name string
+		lan  *ProbeResult
+		want Verdict
+		text string
+	}{
+		{"hairpins with public sources", lan(true, &yes, "203.0.113.1:40002"), Pass, "(LAN-side namespace)"},
+		{"dropped", lan(true, &no, ""), Fail, "nothing came back through 203.0.113.1:40000"},
+		{"private source", lan(true, &yes, "198.51.100.254:5000"), Warn, "REQ-9a"},
+		{"the router's LAN address cannot tell", lan(false, &no, ""), Unknown, "cannot hairpin as a LAN host does"},
+		{"no namespace", fallback, Unknown, "no LAN-side namespace: veth unavailable (install kmod-veth)"},
+		{"not tested", lan(true, nil, ""), Unknown, "could not test"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input()
+			in.Probe = tt.lan
+			r := Build(in)
+			c := r.Check(IDHairpin)
+			if all := c.Summary + " | " + strings.Join(c.Evidence, " | "); c.Verdict != tt.want || !strings.Contains(all, tt.text) {
+				t.Errorf("hairpin = %s %q, want %s with %q", c.Verdict, all, tt.want, tt.text)
+			}
+		})
+	}
+}
+
+// TestEnforcedHairpinStands: enforce mode's verdict on its hairpin rules
+// stays, whatever the probe saw.
+func TestEnforcedHairpinStands(t *testing.T) {
+	in := input()
+	in.Enforcement = enforcing(enforce.Status{Installed: true})
+	no := false
+	in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
+	in.Probe.Netns, in.Probe.Report.Hairpin = true, &no
+	r := Build(in)
+	if c := r.Check(IDHairpin); c.Verdict != Pass {
+		t.Errorf("hairpin = %s (%s), want PASS from the rules in place", c.Verdict, c.Summary)
 	}
 }
