@@ -53,9 +53,18 @@ type Config struct {
 	Introducer string
 	// ProbeInterval is how often to probe. If zero, DefaultProbeInterval.
 	ProbeInterval time.Duration
-	// ProbeFrom is the LAN-side address to probe from. If invalid, the
-	// first IPv4 address of the first LAN interface.
+	// ProbeFrom is the router's LAN-side address to probe from when there
+	// is no LAN-side namespace. If invalid, the first IPv4 address of the
+	// first LAN interface. The namespace joins the LAN interface that holds
+	// it.
 	ProbeFrom netip.Addr
+	// NoProbeNetns probes from ProbeFrom only, without the LAN-side
+	// namespace (which measures hairpinning too).
+	NoProbeNetns bool
+	// ProbeNetnsAddr is the LAN-side namespace's address, in the LAN
+	// prefix. If invalid, the highest address of the prefix that neither
+	// the router nor a neighbour uses.
+	ProbeNetnsAddr netip.Addr
 	// Enforce, if non-nil, runs enforce mode; nil observes only.
 	Enforce *EnforceConfig
 }
@@ -97,7 +106,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.table = conntrackmap.New(conntrackmap.Config{Now: cfg.Now})
-	a.setupProber()
+	if err := a.setupProber(); err != nil {
+		return nil, err
+	}
 	if err := a.setupEnforcer(); err != nil {
 		return nil, err
 	}
@@ -200,8 +211,14 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		go func() { defer enforcing.Done(); a.enforcer.Run(ctx) }()
 	}
 	a.warnIfEventsOff()
+	if err := removeVantageLeftover(); err != nil {
+		a.log.Warn("removing a probe namespace link an earlier run left", "link", vantageLink, "err", err)
+	}
+	var probing sync.WaitGroup
+	defer probing.Wait() // a probe's namespace and veth go before Run returns
 	if a.prober != nil {
-		go a.prober.loop(ctx, a.log.With("component", "probe"))
+		probing.Add(1)
+		go func() { defer probing.Done(); a.prober.loop(ctx, a.log.With("component", "probe")) }()
 	}
 	go every(ctx, wanRefresh, a.refreshWAN)
 	go func() {
@@ -300,10 +317,11 @@ func (a *Agent) logSummary() {
 		"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
 }
 
-// setupProber prepares probing when an introducer is configured.
-func (a *Agent) setupProber() {
+// setupProber prepares probing when an introducer is configured, and
+// checks a configured namespace address against the LAN prefix.
+func (a *Agent) setupProber() error {
 	if a.cfg.Introducer == "" {
-		return
+		return nil
 	}
 	every := a.cfg.ProbeInterval
 	if every <= 0 {
@@ -311,6 +329,41 @@ func (a *Agent) setupProber() {
 	}
 	a.prober = &prober{introducer: a.cfg.Introducer, every: every, run: runProbe,
 		lanFrom: a.lanVantage, wanFrom: func() netip.Addr { return firstIPv4(a.wan.Load().Addrs) }}
+	if a.cfg.NoProbeNetns {
+		return nil
+	}
+	a.prober.netns = a.lanNetns
+	if addr := a.cfg.ProbeNetnsAddr; addr.IsValid() {
+		if !addr.Is4() {
+			return fmt.Errorf("probe namespace address %s is not IPv4", addr)
+		}
+		if _, prefix, err := lanPrefix(a.lanNames(), a.lanVantage()); err == nil {
+			return checkVantageAddr(prefix, addr)
+		}
+	}
+	return nil
+}
+
+// lanNetns opens the LAN-side namespace on the LAN interface that holds
+// the router's probe address, in its prefix.
+func (a *Agent) lanNetns(ctx context.Context) (*vantage, error) {
+	from := a.lanVantage()
+	if !from.IsValid() {
+		return nil, errors.New("no LAN address")
+	}
+	lan, prefix, err := lanPrefix(a.lanNames(), from)
+	if err != nil {
+		return nil, err
+	}
+	return openVantage(ctx, lan, prefix, a.cfg.ProbeNetnsAddr)
+}
+
+func (a *Agent) lanNames() []string {
+	names := make([]string, len(a.lan))
+	for i, l := range a.lan {
+		names[i] = l.Name
+	}
+	return names
 }
 
 // lanVantage is the address the LAN-side probe sends from.

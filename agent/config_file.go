@@ -28,9 +28,11 @@ type FileConfig struct {
 	EventBuffer  int      // conntrack event socket buffer, bytes
 	LogLevel     string   // debug, info, warn or error
 
-	Introducer    string        // host[:port] of the RFC 5780 server to probe; empty: no probes
-	ProbeInterval time.Duration // how often; zero: DefaultProbeInterval
-	ProbeFrom     string        // LAN-side address to probe from; empty: the first LAN address
+	Introducer     string        // host[:port] of the RFC 5780 server to probe; empty: no probes
+	ProbeInterval  time.Duration // how often; zero: DefaultProbeInterval
+	ProbeFrom      string        // LAN-side address to probe from; empty: the first LAN address
+	ProbeNetns     *bool         // probe from a namespace on the LAN bridge; nil: the default (on)
+	ProbeNetnsAddr string        // that namespace's address; empty: picked from the LAN prefix
 
 	// Enforce mode. Nil switches mean "not set": the defaults (on) apply.
 	Backend         string        // auto, nftables or iptables
@@ -67,8 +69,13 @@ var fileOptions = map[string]func(*FileConfig, []string) error{
 		c.ProbeInterval, err = parseInterval(one(v))
 		return err
 	},
-	"probe_from": func(c *FileConfig, v []string) error { c.ProbeFrom = one(v); return checkAddr(c.ProbeFrom) },
-	"backend":    func(c *FileConfig, v []string) error { c.Backend = one(v); return CheckBackend(c.Backend) },
+	"probe_from":  func(c *FileConfig, v []string) error { c.ProbeFrom = one(v); return checkAddr(c.ProbeFrom) },
+	"probe_netns": func(c *FileConfig, v []string) error { return setSwitch(&c.ProbeNetns, one(v)) },
+	"probe_netns_addr": func(c *FileConfig, v []string) error {
+		c.ProbeNetnsAddr = one(v)
+		return CheckIPv4(c.ProbeNetnsAddr)
+	},
+	"backend": func(c *FileConfig, v []string) error { c.Backend = one(v); return CheckBackend(c.Backend) },
 	"enforce_mapping": func(c *FileConfig, v []string) error {
 		return setSwitch(&c.EnforceMapping, one(v))
 	},
@@ -166,6 +173,14 @@ func checkHostPort(s string) error {
 func checkAddr(s string) error {
 	if _, err := netip.ParseAddr(s); s != "" && err != nil {
 		return fmt.Errorf("%q is not an IP address", s)
+	}
+	return nil
+}
+
+// CheckIPv4 accepts an IPv4 address, or nothing.
+func CheckIPv4(s string) error {
+	if a, err := netip.ParseAddr(s); s != "" && (err != nil || !a.Is4()) {
+		return fmt.Errorf("%q is not an IPv4 address", s)
 	}
 	return nil
 }

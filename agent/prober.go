@@ -24,14 +24,17 @@ const probeJitter = 0.1
 // prober runs the daemon's probes from two vantage points and keeps the
 // latest results.
 //
-// The LAN vantage sends from the router's LAN address: its packets leave
-// through the same source NAT as a LAN host's, so mapping, port
-// preservation, ALG and TCP mapping describe this router (and anything
-// upstream); its answers pass the router's input path, not the forward
-// path, which applies the same connection-state filtering on OpenWrt.
-// It cannot see hairpinning as a LAN host does (the router's own packets
-// never enter through the LAN interface), so that stays with
-// `natp2p-agent probe` run on a LAN host.
+// The LAN vantage sends from a throwaway network namespace on the LAN
+// bridge (see vantage), built for each probe and removed after it: its
+// packets take a LAN host's path through the forward chain and the NAT,
+// hairpinning included. When no namespace can be built (no veth, the LAN
+// interface is no bridge, ...) it sends from the router's LAN address
+// instead and records why: those packets leave through the same source NAT
+// as a LAN host's, so mapping, port preservation, ALG and TCP mapping
+// still describe this router, and their answers pass the input path, which
+// applies the same connection-state filtering on OpenWrt; but the router's
+// own packets never enter through the LAN interface, so hairpinning stays
+// unmeasured.
 //
 // The WAN vantage sends from the WAN address: its packets skip this
 // router's NAT and describe only what lies upstream (a carrier NAT).
@@ -40,7 +43,10 @@ type prober struct {
 	every      time.Duration
 	lanFrom    func() netip.Addr
 	wanFrom    func() netip.Addr
-	run        func(ctx context.Context, cfg probe.Config) (*probe.Report, error)
+	// netns opens the LAN-side namespace for one probe; nil probes from
+	// lanFrom only.
+	netns func(context.Context) (*vantage, error)
+	run   func(ctx context.Context, cfg probe.Config) (*probe.Report, error)
 
 	mu       sync.Mutex
 	lan, wan *report.ProbeResult
@@ -64,8 +70,8 @@ type logger interface {
 }
 
 func (p *prober) probeBoth(ctx context.Context, log logger) {
-	lan := p.once(ctx, log, "lan", p.lanFrom())
-	wan := p.once(ctx, log, "wan", p.wanFrom())
+	lan := p.probeLAN(ctx, log)
+	wan := p.once(ctx, log, "wan", p.wanFrom(), nil)
 	if lan != nil && wan != nil {
 		probe.Attribute(lan.Report, wan.Report, wan.From)
 	}
@@ -74,8 +80,34 @@ func (p *prober) probeBoth(ctx context.Context, log logger) {
 	p.mu.Unlock()
 }
 
-// once probes from one vantage point; nil when it cannot.
-func (p *prober) once(ctx context.Context, log logger, vantage string, from netip.Addr) *report.ProbeResult {
+// probeLAN probes from the LAN-side namespace, or from the router's LAN
+// address when there is none. The namespace lives only while its probe
+// runs, and goes also on errors and shutdown.
+func (p *prober) probeLAN(ctx context.Context, log logger) *report.ProbeResult {
+	if p.netns == nil {
+		return p.once(ctx, log, "lan", p.lanFrom(), nil)
+	}
+	v, err := p.netns(ctx)
+	if err == nil {
+		res := p.once(ctx, log, "lan", v.addr, v.enter)
+		if cerr := v.close(); cerr != nil {
+			log.Warn("removing the probe's namespace", "link", vantageLink, "err", cerr)
+		}
+		if res.Report != nil || ctx.Err() != nil {
+			res.Netns = true
+			return res
+		}
+		err = fmt.Errorf("the probe from it failed: %s", res.Error)
+	}
+	log.Warn("no LAN-side namespace: probing from the router's LAN address", "err", err)
+	res := p.once(ctx, log, "lan", p.lanFrom(), nil)
+	res.NetnsError = err.Error()
+	return res
+}
+
+// once probes from one vantage point; enter, if non-nil, creates its
+// sockets (probe.Config.Enter).
+func (p *prober) once(ctx context.Context, log logger, vantage string, from netip.Addr, enter func(func() error) error) *report.ProbeResult {
 	res := &report.ProbeResult{Vantage: vantage, From: from}
 	if !from.IsValid() {
 		res.Error = "no " + vantage + " address to probe from (set probe_from or --probe-from)"
@@ -88,16 +120,25 @@ func (p *prober) once(ctx context.Context, log logger, vantage string, from neti
 		log.Warn("probe skipped", "vantage", vantage, "err", err)
 		return res
 	}
-	r, err := p.run(ctx, probe.Config{Introducer: to, Local: from})
+	r, err := p.run(ctx, probe.Config{Introducer: to, Local: from, Enter: enter})
 	if err != nil {
 		res.Error = err.Error()
 		log.Warn("probe failed", "vantage", vantage, "from", from, "err", err)
 		return res
 	}
 	res.Report = r
-	log.Info("probe", "vantage", vantage, "from", from, "public", r.Public, "mapping", r.Mapping,
-		"filtering", r.Filtering, "tcp_mapping", r.TCPMapping, "duration", r.Duration.Round(time.Millisecond))
+	log.Info("probe", "vantage", vantage, "from", from, "netns", enter != nil, "public", r.Public, "mapping", r.Mapping,
+		"filtering", r.Filtering, "tcp_mapping", r.TCPMapping, "hairpin", optBool(r.Hairpin),
+		"duration", r.Duration.Round(time.Millisecond))
 	return res
+}
+
+// optBool writes a tri-state result for the log.
+func optBool(b *bool) string {
+	if b == nil {
+		return "unknown"
+	}
+	return strconv.FormatBool(*b)
 }
 
 func (p *prober) latest() (lan, wan *report.ProbeResult) {

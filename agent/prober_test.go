@@ -48,3 +48,52 @@ func TestResolveIntroducer(t *testing.T) {
 		}
 	}
 }
+
+// TestProberLANNamespace: the LAN probe runs from the namespace and closes
+// it; without one, or when the probe from it fails, it runs from the
+// router's LAN address and records why.
+func TestProberLANNamespace(t *testing.T) {
+	router, inside := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.254")
+	for _, tt := range []struct {
+		name       string
+		openErr    error
+		failInside bool
+		wantFrom   netip.Addr
+		wantNetns  bool
+		wantErr    string
+	}{
+		{name: "namespace", wantFrom: inside, wantNetns: true},
+		{name: "no veth", openErr: errNoVeth, wantFrom: router, wantErr: "veth unavailable (install kmod-veth)"},
+		{name: "probe inside fails", failInside: true, wantFrom: router,
+			wantErr: "the probe from it failed: the introducer did not answer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			closed := 0
+			p := &prober{introducer: "203.0.113.10:3478",
+				lanFrom: func() netip.Addr { return router },
+				netns: func(context.Context) (*vantage, error) {
+					if tt.openErr != nil {
+						return nil, tt.openErr
+					}
+					return &vantage{addr: inside, enter: func(f func() error) error { return f() },
+						close: func() error { closed++; return nil }}, nil
+				},
+				run: func(_ context.Context, cfg probe.Config) (*probe.Report, error) {
+					if (cfg.Enter != nil) != (cfg.Local == inside) {
+						t.Errorf("probe from %s with Enter %v", cfg.Local, cfg.Enter != nil)
+					}
+					if cfg.Enter != nil && tt.failInside {
+						return nil, errors.New("the introducer did not answer")
+					}
+					return &probe.Report{}, nil
+				}}
+			res := p.probeLAN(context.Background(), logx.Discard())
+			if res.From != tt.wantFrom || res.Netns != tt.wantNetns || res.NetnsError != tt.wantErr || res.Report == nil {
+				t.Errorf("result %+v; want from %s, netns %v, netns error %q", res, tt.wantFrom, tt.wantNetns, tt.wantErr)
+			}
+			if want := map[bool]int{true: 0, false: 1}[tt.openErr != nil]; closed != want {
+				t.Errorf("namespace closed %d times, want %d", closed, want)
+			}
+		})
+	}
+}

@@ -47,7 +47,7 @@ func TestVantageIsALANHost(t *testing.T) {
 	before := routerLinks(t, l)
 	var v *vantage
 	inRouter(t, l, func() (err error) {
-		v, err = openVantage(l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
+		v, err = openVantage(context.Background(), l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
 		return err
 	})
 	if want := netip.MustParseAddr("198.51.100.254"); v.addr != want {
@@ -110,7 +110,7 @@ func TestVantageAddressChoice(t *testing.T) {
 	}
 	lan := netip.PrefixFrom(l.RouterLAN, 24)
 	inRouter(t, l, func() error {
-		v, err := openVantage(l.LANIface, lan, netip.Addr{})
+		v, err := openVantage(context.Background(), l.LANIface, lan, netip.Addr{})
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func TestVantageAddressChoice(t *testing.T) {
 		return nil
 	})
 	inRouter(t, l, func() error {
-		_, err := openVantage(l.LANIface, lan, netip.MustParseAddr("192.0.2.7"))
+		_, err := openVantage(context.Background(), l.LANIface, lan, netip.MustParseAddr("192.0.2.7"))
 		if err == nil || !strings.Contains(err.Error(), "outside the LAN prefix") {
 			t.Errorf("address outside the prefix: %v", err)
 		}
@@ -145,7 +145,7 @@ func TestVantageNeedsABridge(t *testing.T) {
 		}
 	}
 	inRouter(t, l, func() error {
-		_, err := openVantage("lan1", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})
+		_, err := openVantage(context.Background(), "lan1", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})
 		if err == nil || err.Error() != "LAN interface lan1 is a veth, not a bridge" {
 			t.Errorf("vantage on a dummy LAN: %v", err)
 		}

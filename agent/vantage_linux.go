@@ -4,6 +4,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,15 +21,24 @@ import (
 const (
 	vethInfoPeer       = 1 // VETH_INFO_PEER
 	in6AddrGenModeNone = 1 // IN6_ADDR_GEN_MODE_NONE
+	ifOperUp           = 6 // IF_OPER_UP
+	brStateForwarding  = 3 // BR_STATE_FORWARDING
 )
 
 // netlinkTimeout bounds every rtnetlink conversation of the vantage.
 const netlinkTimeout = 5 * time.Second
 
+// readyTimeout bounds the wait for the veth to carry packets. The kernel
+// turns carrier, queueing and the bridge port on asynchronously (linkwatch
+// runs at most once a second); a bridge with STP keeps a new port
+// listening for twice its forward delay, and then the namespace is not
+// used.
+const readyTimeout = 3 * time.Second
+
 // openVantage builds the LAN-side namespace on bridge lan, whose prefix is
 // prefix (its Addr the router's), at addr or, if invalid, at a free
 // address it picks. On error it leaves nothing behind.
-func openVantage(lan string, prefix netip.Prefix, addr netip.Addr) (*vantage, error) {
+func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr netip.Addr) (*vantage, error) {
 	// The router's namespace, so that close works from any thread.
 	host, err := os.Open(threadNetns())
 	if err != nil {
@@ -60,7 +70,39 @@ func openVantage(lan string, prefix netip.Prefix, addr netip.Addr) (*vantage, er
 		v.close()
 		return nil, fmt.Errorf("set up the namespace: %w", err)
 	}
+	if err := waitReady(ctx, c, ns, lan); err != nil {
+		v.close()
+		return nil, err
+	}
 	return v, nil
+}
+
+// waitReady waits until both ends of the veth are operationally up and
+// the bridge forwards on the host side: before that, the first packets of
+// a probe would be dropped and it would see no answer.
+func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File, lan string) error {
+	inside, err := dialRoute(int(ns.Fd()))
+	if err != nil {
+		return err
+	}
+	defer inside.Close()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		h, _, herr := linkByName(c, vantageLink)
+		i, _, ierr := linkByName(inside, vantagePeer)
+		switch {
+		case herr != nil || ierr != nil:
+			return errors.Join(herr, ierr)
+		case h.operUp && i.operUp && h.portState == brStateForwarding:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s did not start forwarding within %v (port state %d; STP on %s?)",
+				vantageLink, readyTimeout, h.portState, lan)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // prepareVantage removes an earlier vantage link, checks that lan is a
@@ -121,8 +163,10 @@ func dialRoute(netns int) (*netlink.Conn, error) {
 
 // link is what the vantage needs of an RTM_NEWLINK answer.
 type link struct {
-	index int
-	kind  string // IFLA_INFO_KIND: "bridge", "veth", ...; empty for a plain device
+	index     int
+	kind      string // IFLA_INFO_KIND: "bridge", "veth", ...; empty for a plain device
+	operUp    bool   // IFLA_OPERSTATE is IF_OPER_UP
+	portState uint8  // IFLA_BRPORT_STATE, for a bridge port
 }
 
 // linkByName asks for one link; ok is false when there is none.
@@ -143,18 +187,34 @@ func linkByName(c *netlink.Conn, name string) (l link, ok bool, err error) {
 		return link{}, false, err
 	}
 	for ad.Next() {
-		if ad.Type() == unix.IFLA_LINKINFO {
-			ad.Nested(func(nad *netlink.AttributeDecoder) error {
-				for nad.Next() {
-					if nad.Type() == unix.IFLA_INFO_KIND {
-						l.kind = nad.String()
+		switch ad.Type() {
+		case unix.IFLA_OPERSTATE:
+			l.operUp = ad.Uint8() == ifOperUp
+		case unix.IFLA_LINKINFO:
+			ad.Nested(l.linkInfo)
+		}
+	}
+	return l, true, ad.Err()
+}
+
+// linkInfo reads IFLA_LINKINFO: the kind, and a bridge port's state.
+func (l *link) linkInfo(ad *netlink.AttributeDecoder) error {
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.IFLA_INFO_KIND:
+			l.kind = ad.String()
+		case unix.IFLA_INFO_SLAVE_DATA:
+			ad.Nested(func(port *netlink.AttributeDecoder) error {
+				for port.Next() {
+					if port.Type() == unix.IFLA_BRPORT_STATE {
+						l.portState = port.Uint8()
 					}
 				}
 				return nil
 			})
 		}
 	}
-	return l, true, ad.Err()
+	return nil
 }
 
 // bridgeIndex returns the index of the LAN interface if it is a bridge.
@@ -231,13 +291,22 @@ func addVeth(c *netlink.Conn, br int, ns *os.File) error {
 }
 
 // setupInside gives the namespace's end its address and the default route
-// via the router, as DHCP would give a LAN host.
+// via the router, as DHCP would give a LAN host, and brings loopback up:
+// without it a packet to the namespace's own address (a NAT that does not
+// translate, hairpinning to oneself) would be dropped, unlike on a host.
 func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr) error {
 	c, err := dialRoute(int(ns.Fd()))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	lo, ok, err := linkByName(c, "lo")
+	if err != nil || !ok {
+		return fmt.Errorf("no loopback inside: %v", err)
+	}
+	if err := setUp(c, lo.index); err != nil {
+		return err
+	}
 	l, ok, err := linkByName(c, vantagePeer)
 	if err != nil || !ok {
 		return fmt.Errorf("no %s inside: %v", vantagePeer, err)

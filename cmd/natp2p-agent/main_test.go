@@ -67,6 +67,9 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", "--config", bad}, exitUsage, "", bad + ": line 3: option udp_timeout: \"30\": want seconds from 120"},
 		{[]string{"check-config", "--config", filepath.Join(dir, "missing")}, exitUsage, "", "no such file"},
 		{[]string{"check-config", "--config", good, "--log-level", "loud"}, exitUsage, "", "--log-level"},
+		{[]string{"check-config", "--config", good, "--probe-netns-addr", "192.168.1.x"}, exitUsage, "",
+			`--probe-netns-addr "192.168.1.x" is not an IPv4 address`},
+		{[]string{"check-config", "--config", good, "--probe-netns=false", "--probe-netns-addr", "192.168.1.254"}, exitOK, "ok", ""},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -8,13 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/natp2p/natp2p/internal/lab"
 	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/internal/labagent"
 	"github.com/natp2p/natp2p/probe"
 	"github.com/natp2p/natp2p/report"
 )
@@ -102,6 +107,11 @@ func probeMatrix(t *testing.T, server stunServer) {
 			host := runProbe(t, l, l.LAN[0])
 			checkTruth(t, "LAN host", host, tt.mapping, tt.filtering, tt.natted, tt.preserved)
 			if !tt.natted {
+				// No NAT: the public address is the host's own, and a
+				// packet to it comes straight back, from the namespace too.
+				lan, _ := daemonLANProbe(t, l)
+				checkTruth(t, "daemon's LAN-side namespace", *lan.Report, tt.mapping, tt.filtering, tt.natted, tt.preserved)
+				sameHairpin(t, host, *lan.Report)
 				return
 			}
 			if host.Hairpin == nil || *host.Hairpin {
@@ -113,8 +123,54 @@ func probeMatrix(t *testing.T, server stunServer) {
 			}
 			router := runProbe(t, l, l.Router, "--local", l.RouterLAN.String())
 			checkTruth(t, "router LAN address", router, tt.mapping, routerFiltering, tt.natted, tt.preserved)
+			lan, _ := daemonLANProbe(t, l)
+			checkTruth(t, "daemon's LAN-side namespace", *lan.Report, tt.mapping, routerFiltering, tt.natted, tt.preserved)
+			sameHairpin(t, host, *lan.Report)
 		})
 	}
+}
+
+// daemonLANProbe starts the daemon with an introducer in l and returns its
+// first LAN-side probe, which must have run from the LAN-side namespace,
+// and the report that holds it.
+func daemonLANProbe(t *testing.T, l *lab.Lab, args ...string) (*report.ProbeResult, *labagent.Agent) {
+	t.Helper()
+	a := startDaemon(t, l, append([]string{"--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478")}, args...)...)
+	lan := waitLANProbe(t, a)
+	if !lan.Netns || lan.From != vantageAddr || lan.Report == nil {
+		t.Fatalf("daemon's LAN probe %+v: want one from the namespace at %s", lan, vantageAddr)
+	}
+	return lan, a
+}
+
+// vantageAddr is where the LAN-side namespace lands in the lab: the top
+// of 198.51.100.0/24.
+var vantageAddr = netip.MustParseAddr("198.51.100.254")
+
+// waitLANProbe waits until the daemon's report holds a LAN-side probe.
+func waitLANProbe(t *testing.T, a *labagent.Agent) *report.ProbeResult {
+	t.Helper()
+	var r report.Report
+	waitFor(t, 20*time.Second, "the LAN probe in the report", func() (bool, string) {
+		r, _ = getReport(t, a)
+		return r.Probe != nil && r.Probe.LAN != nil, fmt.Sprintf("%+v", r.Probe)
+	})
+	return r.Probe.LAN
+}
+
+// sameHairpin: the namespace measures hairpinning as a LAN host does.
+func sameHairpin(t *testing.T, host, ns probe.Report) {
+	t.Helper()
+	if host.Hairpin == nil || ns.Hairpin == nil || *host.Hairpin != *ns.Hairpin {
+		t.Errorf("hairpin: LAN host %v, daemon's namespace %v; want the same, measured\n%+v", fmtBool(host.Hairpin), fmtBool(ns.Hairpin), ns.Tests)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "not checked"
+	}
+	return fmt.Sprint(*b)
 }
 
 func checkTruth(t *testing.T, vantage string, r probe.Report, mapping, filtering probe.Behaviour, natted, preserved bool) {
@@ -160,8 +216,10 @@ func TestProbeAgainstStund(t *testing.T) {
 }
 
 // TestDaemonProbes runs the daemon with an introducer: it probes from the
-// router's LAN address (through its own NAT) and from the WAN address
-// (upstream only), and the report's checks take the probes' verdicts.
+// LAN-side namespace (through its own NAT, as a LAN host) and from the WAN
+// address (upstream only), and the report's checks take the probes'
+// verdicts. The namespace sees what a LAN host sees, hairpinning included
+// (stock Linux NAT drops it: FAIL), and leaves no link behind.
 func TestDaemonProbes(t *testing.T) {
 	for _, tt := range []struct {
 		nat               lab.NAT
@@ -175,17 +233,18 @@ func TestDaemonProbes(t *testing.T) {
 		t.Run(string(tt.nat), func(t *testing.T) {
 			l := labtest.New(t, lab.Config{NAT: tt.nat})
 			coturn(t, l)
-			a := startDaemon(t, l, "--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478"))
+			links := routerLinks(t, l)
+			lan, a := daemonLANProbe(t, l)
 			var r report.Report
 			waitFor(t, 10*time.Second, "both probes in the report", func() (bool, string) {
 				r, _ = getReport(t, a)
-				return r.Probe != nil && r.Probe.LAN != nil && r.Probe.WAN != nil, fmt.Sprintf("%+v", r.Probe)
+				return r.Probe.WAN != nil, fmt.Sprintf("%+v", r.Probe)
 			})
-			if r.Probe.LAN.Report == nil || r.Probe.WAN.Report == nil {
-				t.Fatalf("a probe failed: lan %+v, wan %+v", r.Probe.LAN, r.Probe.WAN)
+			if r.Probe.WAN.Report == nil {
+				t.Fatalf("the WAN probe failed: %+v", r.Probe.WAN)
 			}
 			want := map[string]report.Verdict{report.IDMappingUDP: tt.mapping, report.IDFiltering: report.Pass,
-				report.IDUpstreamNAT: tt.upstream, report.IDHairpin: report.Unknown}
+				report.IDUpstreamNAT: tt.upstream, report.IDHairpin: report.Fail}
 			for id, v := range want {
 				if c := r.Check(id); c.Verdict != v {
 					t.Errorf("%s = %s (%s %q), want %s", id, c.Verdict, c.Summary, c.Evidence, v)
@@ -194,7 +253,132 @@ func TestDaemonProbes(t *testing.T) {
 			if c := r.Check(report.IDMappingUDP); !strings.Contains(strings.Join(c.Evidence, " "), tt.layer) {
 				t.Errorf("mapping.udp evidence %q does not name %q", c.Evidence, tt.layer)
 			}
+			host := runProbe(t, l, l.LAN[0])
+			if host.Mapping != lan.Report.Mapping || host.TCPMapping != lan.Report.TCPMapping || host.Filtering != lan.Report.Filtering {
+				t.Errorf("daemon's namespace: mapping %s, tcp %s, filtering %s; LAN host: %s, %s, %s", lan.Report.Mapping,
+					lan.Report.TCPMapping, lan.Report.Filtering, host.Mapping, host.TCPMapping, host.Filtering)
+			}
+			sameHairpin(t, host, *lan.Report)
+			if after := routerLinks(t, l); after != links {
+				t.Errorf("router links after the probe:\n%s\nbefore:\n%s", after, links)
+			}
+			noNetnsHeld(t, a)
 		})
+	}
+}
+
+// routerLinks lists the lab router's links (names, state, MACs).
+func routerLinks(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	out, err := l.Router.Run(context.Background(), "ip", "-br", "link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// noNetnsHeld: the daemon holds no network namespace handle between probes.
+func noNetnsHeld(t *testing.T, a *labagent.Agent) {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", a.Daemon.Process.Pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if target, _ := os.Readlink(filepath.Join(dir, fd.Name())); strings.HasPrefix(target, "net:[") {
+			t.Errorf("the daemon still holds a network namespace: fd %s -> %s", fd.Name(), target)
+		}
+	}
+}
+
+// TestDaemonVantageCleanup stops the daemon while its namespace probe runs
+// (SIGTERM: the veth goes before it exits), and kills it (SIGKILL: the
+// kernel frees the namespace, and a restart finds no veth of its own).
+func TestDaemonVantageCleanup(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{})
+			coturn(t, l)
+			links := routerLinks(t, l)
+			a := startDaemon(t, l, "--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478"))
+			waitFor(t, 10*time.Second, "the namespace's veth", func() (bool, string) {
+				return strings.Contains(routerLinks(t, l), "np2p-vant0"), ""
+			})
+			if err := a.Daemon.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Router.Wait(a.Daemon); sig == syscall.SIGTERM && err != nil {
+				t.Errorf("the daemon did not stop cleanly on SIGTERM: %v", err)
+			}
+			if sig == syscall.SIGKILL {
+				if err := a.Start(context.Background()); err != nil { // no introducer: it only cleans up
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 5*time.Second, "the router's links as before", func() (bool, string) {
+				after := routerLinks(t, l)
+				return after == links, after
+			})
+			neigh, _ := l.Router.Run(context.Background(), "ip", "neigh", "show", vantageAddr.String())
+			if sig == syscall.SIGTERM && strings.TrimSpace(string(neigh)) != "" {
+				t.Errorf("ARP entry for the vantage left after a stop: %s", neigh)
+			}
+		})
+	}
+}
+
+// TestDaemonProbeFallback: without a LAN-side namespace the daemon probes
+// from the router's LAN address, and the hairpin check says why it is not
+// measured: here the LAN interface is a veth, not a bridge, or the
+// namespace is switched off.
+func TestDaemonProbeFallback(t *testing.T) {
+	for _, tt := range []struct {
+		name, from, reason, summary string
+		args                        []string
+	}{
+		{"not a bridge", "192.0.2.1", "LAN interface lan1 is a veth, not a bridge",
+			"no LAN-side namespace: LAN interface lan1 is a veth, not a bridge", []string{"--lan", "lan1"}},
+		{"switched off", "198.51.100.1", "", "the router's own probe cannot hairpin", []string{"--probe-netns=false"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := labtest.New(t, lab.Config{})
+			ctx := context.Background()
+			for _, args := range [][]string{{"link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"},
+				{"addr", "add", "192.0.2.1/24", "dev", "lan1"}, {"link", "set", "lan1", "up"}} {
+				if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			coturn(t, l)
+			a := startDaemon(t, l, append([]string{"--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478")}, tt.args...)...)
+			lan := waitLANProbe(t, a)
+			if lan.Netns || lan.NetnsError != tt.reason || lan.From.String() != tt.from || lan.Report == nil {
+				t.Errorf("LAN probe %+v; want one from %s without a namespace, because %q", lan, tt.from, tt.reason)
+			}
+			r, _ := getReport(t, a)
+			if c := r.Check(report.IDHairpin); c.Verdict != report.Unknown || !strings.Contains(c.Summary, tt.summary) {
+				t.Errorf("hairpin = %s %q, want UNKNOWN saying %q", c.Verdict, c.Summary, tt.summary)
+			}
+		})
+	}
+}
+
+// TestDaemonProbeEnforcedHairpin: enforce mode's hairpin rules make the
+// router hairpin, and the daemon's namespace probe sees it as a LAN host
+// does (true), behind a fully-random masquerade.
+func TestDaemonProbeEnforcedHairpin(t *testing.T) {
+	el := newEnforceLab(t, lab.Nftables)
+	coturn(t, el.Lab)
+	lan, a := daemonLANProbe(t, el.Lab, "--mode", "enforce", "--backend", "nftables", "--lan", el.LANIface)
+	if h := lan.Report.Hairpin; h == nil || !*h {
+		t.Errorf("daemon's namespace: hairpin %s under enforce mode, want true\n%+v", fmtBool(h), lan.Report.Tests)
+	}
+	host := runProbe(t, el.Lab, el.LAN[1])
+	sameHairpin(t, host, *lan.Report)
+	r, _ := getReport(t, a)
+	if c := r.Check(report.IDHairpin); c.Verdict != report.Pass {
+		t.Errorf("hairpin = %s (%s), want PASS", c.Verdict, c.Summary)
 	}
 }
 

@@ -26,6 +26,8 @@ type daemonFlags struct {
 	config, mode, level string
 	buf                 int
 	introducer, from    string
+	netns               bool
+	netnsAddr           string
 	interval            time.Duration
 	enforce             enforceFlags
 }
@@ -57,7 +59,9 @@ func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
 	fs.StringVar(&d.level, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&d.introducer, "introducer", "", "RFC 5780 introducer `host[:port]` to probe (default: no probes)")
 	fs.DurationVar(&d.interval, "probe-interval", agent.DefaultProbeInterval, "how often to probe (at least 1m)")
-	fs.StringVar(&d.from, "probe-from", "", "LAN-side `address` to probe from (default: the first LAN address)")
+	fs.StringVar(&d.from, "probe-from", "", "the router's LAN-side `address` to probe from without a namespace; the namespace joins its LAN bridge (default: the first LAN address)")
+	fs.BoolVar(&d.netns, "probe-netns", true, "probe from a throwaway network namespace on the LAN bridge, as a LAN host (measures hairpinning); false: from the router's LAN address")
+	fs.StringVar(&d.netnsAddr, "probe-netns-addr", "", "the namespace's IPv4 `address` in the LAN prefix (default: the highest one no neighbour uses)")
 }
 
 // resolve merges the config file under the flags that were set and checks
@@ -100,6 +104,13 @@ func (d *daemonFlags) resolve(fs *flag.FlagSet) (agent.Config, slog.Level, error
 			return agent.Config{}, 0, usageError{fmt.Sprintf("--probe-from %q is not an IP address", d.from)}
 		}
 	}
+	cfg.NoProbeNetns = !d.netns
+	if d.netnsAddr != "" {
+		if err := agent.CheckIPv4(d.netnsAddr); err != nil {
+			return agent.Config{}, 0, usageError{"--probe-netns-addr " + err.Error()}
+		}
+		cfg.ProbeNetnsAddr = netip.MustParseAddr(d.netnsAddr)
+	}
 	return cfg, lv, nil
 }
 
@@ -122,6 +133,10 @@ func (d *daemonFlags) merge(fc agent.FileConfig, set map[string]bool) {
 	}
 	take("introducer", &d.introducer, fc.Introducer)
 	take("probe-from", &d.from, fc.ProbeFrom)
+	take("probe-netns-addr", &d.netnsAddr, fc.ProbeNetnsAddr)
+	if !set["probe-netns"] && fc.ProbeNetns != nil {
+		d.netns = *fc.ProbeNetns
+	}
 	if !set["probe-interval"] && fc.ProbeInterval != 0 {
 		d.interval = fc.ProbeInterval
 	}
