@@ -106,9 +106,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.table = conntrackmap.New(conntrackmap.Config{Now: cfg.Now})
-	if err := a.setupProber(); err != nil {
-		return nil, err
-	}
+	a.setupProber()
 	if err := a.setupEnforcer(); err != nil {
 		return nil, err
 	}
@@ -317,11 +315,10 @@ func (a *Agent) logSummary() {
 		"events", st.Events, "overflows", st.Overflows, "resyncs", st.Resyncs)
 }
 
-// setupProber prepares probing when an introducer is configured, and
-// checks a configured namespace address against the LAN prefix.
-func (a *Agent) setupProber() error {
+// setupProber prepares probing when an introducer is configured.
+func (a *Agent) setupProber() {
 	if a.cfg.Introducer == "" {
-		return nil
+		return
 	}
 	every := a.cfg.ProbeInterval
 	if every <= 0 {
@@ -329,41 +326,21 @@ func (a *Agent) setupProber() error {
 	}
 	a.prober = &prober{introducer: a.cfg.Introducer, every: every, run: runProbe,
 		lanFrom: a.lanVantage, wanFrom: func() netip.Addr { return firstIPv4(a.wan.Load().Addrs) }}
-	if a.cfg.NoProbeNetns {
-		return nil
+	if !a.cfg.NoProbeNetns {
+		a.prober.netns = a.lanNetns
 	}
-	a.prober.netns = a.lanNetns
-	if addr := a.cfg.ProbeNetnsAddr; addr.IsValid() {
-		if !addr.Is4() {
-			return fmt.Errorf("probe namespace address %s is not IPv4", addr)
-		}
-		if _, prefix, err := lanPrefix(a.lanNames(), a.lanVantage()); err == nil {
-			return checkVantageAddr(prefix, addr)
-		}
-	}
-	return nil
 }
 
 // lanNetns opens the LAN-side namespace on the LAN interface that holds
 // the router's probe address, in its prefix.
 func (a *Agent) lanNetns(ctx context.Context) (*vantage, error) {
 	from := a.lanVantage()
-	if !from.IsValid() {
-		return nil, errors.New("no LAN address")
+	for _, l := range a.lan {
+		if p, ok := prefixOf(l.Name, from); ok {
+			return openVantage(ctx, l.Name, p, a.cfg.ProbeNetnsAddr)
+		}
 	}
-	lan, prefix, err := lanPrefix(a.lanNames(), from)
-	if err != nil {
-		return nil, err
-	}
-	return openVantage(ctx, lan, prefix, a.cfg.ProbeNetnsAddr)
-}
-
-func (a *Agent) lanNames() []string {
-	names := make([]string, len(a.lan))
-	for i, l := range a.lan {
-		names[i] = l.Name
-	}
-	return names
+	return nil, errors.New("no LAN interface holds the address " + from.String())
 }
 
 // lanVantage is the address the LAN-side probe sends from.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -52,13 +53,10 @@ var (
 // (whose Addr is the router's) that taken does not claim: OpenWrt's DHCP
 // pool is .100 to .249 of a /24, so .254 is normally free.
 func pickVantageAddr(lan netip.Prefix, taken func(netip.Addr) bool) (netip.Addr, error) {
-	if !lan.Addr().Is4() || lan.Bits() > 30 {
-		return netip.Addr{}, fmt.Errorf("LAN prefix %s has no room for another host", lan)
-	}
-	a := lastAddr(lan.Masked()).Prev() // below the broadcast address
-	for i := 0; i < maxVantageTries && lan.Contains(a) && a != lan.Masked().Addr(); i, a = i+1, a.Prev() {
-		if a != lan.Addr() && !taken(a) {
-			return a, nil
+	first, last := hostRange(lan)
+	for a, i := last, 0; a >= first && i < maxVantageTries; a, i = a-1, i+1 {
+		if addr := addr4(a); addr != lan.Addr() && !taken(addr) {
+			return addr, nil
 		}
 	}
 	return netip.Addr{}, errVantageFull
@@ -67,41 +65,43 @@ func pickVantageAddr(lan netip.Prefix, taken func(netip.Addr) bool) (netip.Addr,
 // checkVantageAddr checks an address chosen for the vantage: a host
 // address of the LAN prefix lan, not the router's own.
 func checkVantageAddr(lan netip.Prefix, a netip.Addr) error {
-	p := lan.Masked()
-	switch {
-	case !p.Contains(a):
-		return fmt.Errorf("probe namespace address %s is outside the LAN prefix %s", a, lan)
-	case a == lan.Addr():
-		return fmt.Errorf("probe namespace address %s is the router's own LAN address", a)
-	case lan.Bits() <= 30 && (a == p.Addr() || a == lastAddr(p)):
-		return fmt.Errorf("probe namespace address %s is the network or broadcast address of %s", a, lan)
+	first, last := hostRange(lan)
+	if v := u32addr(a); !a.Is4() || a == lan.Addr() || v < first || v > last {
+		return fmt.Errorf("probe namespace address %s: not a free host address of the LAN prefix %s", a, lan)
 	}
 	return nil
 }
 
-// lastAddr is the last address of an IPv4 prefix (its broadcast address).
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().As4()
-	for i := p.Bits(); i < 32; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
+// hostRange returns the first and last host address of an IPv4 prefix,
+// first > last when it has none for another host.
+func hostRange(lan netip.Prefix) (first, last uint32) {
+	if !lan.Addr().Is4() || lan.Bits() > 30 {
+		return 1, 0
 	}
-	return netip.AddrFrom4(b)
+	mask := ^uint32(0) << (32 - lan.Bits())
+	a := u32addr(lan.Addr())
+	return a&mask + 1, a | ^mask - 1
 }
 
-// lanPrefix returns the interface among lans that holds addr, and addr
-// with that interface's prefix length.
-func lanPrefix(lans []string, addr netip.Addr) (string, netip.Prefix, error) {
-	for _, name := range lans {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			continue
-		}
-		addrs, _ := ifi.Addrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == addr {
-				return name, netip.PrefixFrom(addr, p.Bits()), nil
-			}
+func u32addr(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+func addr4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, v)))
+}
+
+// prefixOf returns addr with its prefix length on interface name, if the
+// interface holds it.
+func prefixOf(name string, addr netip.Addr) (netip.Prefix, bool) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(addr.AsSlice()) {
+			bits, _ := n.Mask.Size()
+			return netip.PrefixFrom(addr, bits), true
 		}
 	}
-	return "", netip.Prefix{}, fmt.Errorf("%s is on no LAN interface", addr)
+	return netip.Prefix{}, false
 }

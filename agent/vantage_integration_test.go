@@ -122,7 +122,7 @@ func TestVantageAddressChoice(t *testing.T) {
 	})
 	inRouter(t, l, func() error {
 		_, err := openVantage(context.Background(), l.LANIface, lan, netip.MustParseAddr("192.0.2.7"))
-		if err == nil || !strings.Contains(err.Error(), "outside the LAN prefix") {
+		if err == nil || !strings.Contains(err.Error(), "not a free host address of the LAN prefix") {
 			t.Errorf("address outside the prefix: %v", err)
 		}
 		return nil
