@@ -22,4 +22,10 @@
 //
 // Everything happens in the network namespace the agent runs in, so
 // `ip netns exec ROUTER natp2p-agent run` watches that namespace's NAT.
+// The one exception is the LAN-side probe's vantage point: for each probe
+// the daemon unshares an anonymous namespace, joins it to the LAN bridge
+// with the veth pair np2p-vant0, creates the probe's sockets inside, and
+// deletes both when the probe ends (see vantage). It needs veth
+// (kmod-veth on OpenWrt) and a bridge as the LAN interface; without them
+// the probe runs from the router's LAN address.
 package agent

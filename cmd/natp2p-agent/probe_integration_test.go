@@ -76,9 +76,11 @@ func runProbe(t *testing.T, l *lab.Lab, ns *lab.NS, args ...string) probe.Report
 }
 
 // TestProbeMatrix runs the probe against coturn and against
-// natp2p-introducer, from a LAN host and from the router's LAN address (the
-// daemon's vantage point), for every NAT the lab builds, and checks every
-// run against the lab's known truth.
+// natp2p-introducer, from a LAN host, from the router's LAN address (the
+// daemon's fallback vantage point) and through the daemon from its LAN-side
+// namespace, for every NAT the lab builds, and checks every run against the
+// lab's known truth; the namespace's hairpin verdict must equal the LAN
+// host's.
 func TestProbeMatrix(t *testing.T) {
 	for name, server := range map[string]stunServer{"coturn": coturn, "natp2p-introducer": ourIntroducer} {
 		t.Run(name, func(t *testing.T) { probeMatrix(t, server) })
