@@ -66,7 +66,7 @@ func pickVantageAddr(lan netip.Prefix, taken func(netip.Addr) bool) (netip.Addr,
 // address of the LAN prefix lan, not the router's own.
 func checkVantageAddr(lan netip.Prefix, a netip.Addr) error {
 	first, last := hostRange(lan)
-	if v := u32addr(a); !a.Is4() || a == lan.Addr() || v < first || v > last {
+	if !a.Is4() || a == lan.Addr() || u32addr(a) < first || u32addr(a) > last { // Is4 first: u32addr panics on IPv6
 		return fmt.Errorf("probe namespace address %s: not a free host address of the LAN prefix %s", a, lan)
 	}
 	return nil

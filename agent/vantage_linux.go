@@ -185,8 +185,11 @@ func getLink(c *netlink.Conn, name string) (link, error) {
 	if errors.Is(err, unix.ENODEV) {
 		return l, nil
 	}
-	if err != nil || len(msgs) == 0 || len(msgs[0].Data) < unix.SizeofIfInfomsg {
-		return l, fmt.Errorf("link %s: %v", name, err)
+	if err == nil && (len(msgs) == 0 || len(msgs[0].Data) < unix.SizeofIfInfomsg) {
+		err = errors.New("short answer")
+	}
+	if err != nil {
+		return l, fmt.Errorf("link %s: %w", name, err)
 	}
 	d := msgs[0].Data
 	l.index = int(binary.NativeEndian.Uint32(d[4:]))
@@ -294,8 +297,11 @@ func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr) error {
 // stays quiet anyway.
 func quietUp(c *netlink.Conn, name string) error {
 	l, err := getLink(c, name)
-	if err != nil || l.index == 0 {
-		return fmt.Errorf("link %s: %v", name, err)
+	if err == nil && l.index == 0 {
+		err = errors.New("link " + name + " not found")
+	}
+	if err != nil {
+		return err
 	}
 	rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, 0), nla(unix.IFLA_AF_SPEC,
 		nla(unix.AF_INET6, nla(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone}))))

@@ -43,3 +43,10 @@ func TestCheckVantageAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckVantageAddrIPv6: an IPv6 address is refused, not a panic.
+func TestCheckVantageAddrIPv6(t *testing.T) {
+	if err := checkVantageAddr(netip.MustParsePrefix("192.168.1.1/24"), netip.MustParseAddr("fd00::1")); err == nil {
+		t.Error("an IPv6 address was accepted")
+	}
+}
