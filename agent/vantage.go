@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 )
 
 // vantage is the LAN-side network namespace of one probe: a namespace of
@@ -39,8 +40,12 @@ var (
 )
 
 // maxVantageTries bounds the search for a free address from the top of
-// the LAN prefix.
-const maxVantageTries = 256
+// the LAN prefix; vantageSolicit is how many free-looking addresses the
+// router asks for at once before it takes one (see chooseVantageAddr).
+const (
+	maxVantageTries = 256
+	vantageSolicit  = 4
+)
 
 // Reasons why the probe runs from the router's LAN address instead.
 var (
@@ -49,17 +54,32 @@ var (
 	errVantageFull = errors.New("no free address for it in the LAN prefix (set probe_netns_addr)")
 )
 
-// pickVantageAddr returns the highest host address of the LAN prefix lan
-// (whose Addr is the router's) that taken does not claim: OpenWrt's DHCP
-// pool is .100 to .249 of a /24, so .254 is normally free.
-func pickVantageAddr(lan netip.Prefix, taken func(netip.Addr) bool) (netip.Addr, error) {
+// vantageCandidates returns up to n host addresses of the LAN prefix lan
+// (whose Addr is the router's) that taken does not claim, from the top
+// down: OpenWrt's DHCP pool is .100 to .249 of a /24, so .254 is normally
+// free.
+func vantageCandidates(lan netip.Prefix, taken func(netip.Addr) bool, n int) []netip.Addr {
+	var out []netip.Addr
 	first, last := hostRange(lan)
-	for a, i := last, 0; a >= first && i < maxVantageTries; a, i = a-1, i+1 {
+	for a, i := last, 0; a >= first && i < maxVantageTries && len(out) < n; a, i = a-1, i+1 {
 		if addr := addr4(a); addr != lan.Addr() && !taken(addr) {
-			return addr, nil
+			out = append(out, addr)
 		}
 	}
-	return netip.Addr{}, errVantageFull
+	return out
+}
+
+// leased adds the IPv4 addresses of a dnsmasq lease file (lines of
+// "expiry mac ip hostname clientid") to used: a host that holds a lease
+// may be asleep and answer no ARP request now.
+func leased(b []byte, used map[netip.Addr]string) {
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			if a, err := netip.ParseAddr(f[2]); err == nil && a.Is4() {
+				used[a] = "leased by dnsmasq to " + f[1]
+			}
+		}
+	}
 }
 
 // checkVantageAddr checks an address chosen for the vantage: a host

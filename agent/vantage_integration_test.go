@@ -6,6 +6,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +46,12 @@ func TestVantageIsALANHost(t *testing.T) {
 	if err := l.WAN.UDPEcho(echo); err != nil {
 		t.Fatal(err)
 	}
+	// A LAN host's old entry for the address: the vantage must not
+	// overwrite it (it sends no ARP request, whose sender address would).
+	if _, err := l.LAN[0].Run(context.Background(), "ip", "neigh", "replace", "198.51.100.254",
+		"lladdr", "02:00:00:00:00:aa", "dev", "eth0", "nud", "stale"); err != nil {
+		t.Fatal(err)
+	}
 	before := routerLinks(t, l)
 	var v *vantage
 	inRouter(t, l, func() (err error) {
@@ -76,6 +84,12 @@ func TestVantageIsALANHost(t *testing.T) {
 	if err != nil || string(got) == "" {
 		t.Errorf("echo from inside the vantage: %q, %v", got, err)
 	}
+	if neigh, _ := l.LAN[0].Run(context.Background(), "ip", "neigh", "show", v.addr.String()); !strings.Contains(string(neigh), "02:00:00:00:00:aa") {
+		t.Errorf("a LAN host's entry for the vantage address changed: %s", neigh)
+	}
+	if neigh, _ := l.Router.Run(context.Background(), "ip", "neigh", "show", v.addr.String()); !strings.Contains(string(neigh), "PERMANENT") {
+		t.Errorf("the router's entry for the vantage: %q, want a permanent one", neigh)
+	}
 	flows, err := l.Flows(context.Background(), "-p", "udp")
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +113,28 @@ func TestVantageIsALANHost(t *testing.T) {
 	}
 }
 
-// TestVantageAddressChoice: an address a LAN host answers for is skipped;
-// a configured address outside the LAN prefix is refused.
+// TestVantageAddressChoice: the vantage takes no address the router holds
+// (a secondary .254 on the bridge), dnsmasq leased (.253), a neighbour
+// entry shows answered (.251) or a LAN host answers for when the router
+// asks (.252, unknown to the router before); a configured address a host
+// answers for, or outside the LAN prefix, is refused.
 func TestVantageAddressChoice(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
 	ctx := context.Background()
-	if _, err := l.Router.Run(ctx, "ip", "neigh", "replace", "198.51.100.254", "lladdr", "02:00:00:00:00:fe",
-		"dev", l.LANIface, "nud", "permanent"); err != nil {
+	leases := filepath.Join(t.TempDir(), "dhcp.leases")
+	if err := os.WriteFile(leases, []byte("1900000000 02:00:00:00:00:fd 198.51.100.253 laptop *\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	was := dhcpLeases
+	dhcpLeases = leases
+	t.Cleanup(func() { dhcpLeases = was })
+	for _, args := range [][]string{{"addr", "add", "198.51.100.254/24", "dev", l.LANIface},
+		{"neigh", "replace", "198.51.100.251", "lladdr", "02:00:00:00:00:fb", "dev", l.LANIface, "nud", "permanent"}} {
+		if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.LAN[0].Run(ctx, "ip", "addr", "add", "198.51.100.252/24", "dev", "eth0"); err != nil {
 		t.Fatal(err)
 	}
 	lan := netip.PrefixFrom(l.RouterLAN, 24)
@@ -115,18 +144,21 @@ func TestVantageAddressChoice(t *testing.T) {
 			return err
 		}
 		defer v.close()
-		if want := netip.MustParseAddr("198.51.100.253"); v.addr != want {
-			t.Errorf("vantage address %s, want %s (.254 has a neighbour)", v.addr, want)
+		if want := netip.MustParseAddr("198.51.100.250"); v.addr != want {
+			t.Errorf("vantage address %s, want %s (.254 is the router's, .253 leased, .252 and .251 answered)", v.addr, want)
 		}
 		return nil
 	})
-	inRouter(t, l, func() error {
-		_, err := openVantage(context.Background(), l.LANIface, lan, netip.MustParseAddr("192.0.2.7"))
-		if err == nil || !strings.Contains(err.Error(), "not a free host address of the LAN prefix") {
-			t.Errorf("address outside the prefix: %v", err)
-		}
-		return nil
-	})
+	for addr, want := range map[string]string{"192.0.2.7": "not a free host address of the LAN prefix",
+		"198.51.100.252": "probe namespace address 198.51.100.252: a LAN host (", "198.51.100.254": "the router's own address"} {
+		inRouter(t, l, func() error {
+			_, err := openVantage(context.Background(), l.LANIface, lan, netip.MustParseAddr(addr))
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("configured address %s: %v, want %q", addr, err, want)
+			}
+			return nil
+		})
+	}
 	if links := routerLinks(t, l); strings.Contains(links, vantageLink) {
 		t.Errorf("a refused vantage left its link:\n%s", links)
 	}

@@ -52,7 +52,7 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 		return nil, err
 	}
 	defer c.Close()
-	br, addr, err := prepareVantage(c, lan, prefix, addr)
+	br, addr, err := prepareVantage(ctx, c, lan, prefix, addr)
 	var ns *os.File
 	if err == nil {
 		ns, err = newNetns()
@@ -62,9 +62,12 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 		return nil, err
 	}
 	v := &vantage{addr: addr, enter: func(fn func() error) error { return inNetns(ns, fn) },
-		close: func() error { return closeVantage(host, ns, br, addr) }}
-	if err = addVeth(c, br, ns); err == nil {
-		err = setupInside(ns, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr())
+		close: func() error { return closeVantage(host, ns, br.index) }}
+	if err = addVeth(c, br.index, ns); err == nil {
+		err = setNeighbour(c, br.index, addr, vantageMAC)
+	}
+	if err == nil {
+		err = setupInside(ns, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr(), br.mac)
 	}
 	if err == nil {
 		err = waitReady(ctx, c, ns, lan)
@@ -76,29 +79,24 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 	return v, nil
 }
 
-// prepareVantage removes an earlier vantage link, checks that lan is a
-// bridge and settles the address.
-func prepareVantage(c *netlink.Conn, lan string, prefix netip.Prefix, addr netip.Addr) (int, netip.Addr, error) {
+// prepareVantage removes an earlier vantage link and its neighbour
+// entries, checks that lan is a bridge and settles the address.
+func prepareVantage(ctx context.Context, c *netlink.Conn, lan string, prefix netip.Prefix, addr netip.Addr) (link, netip.Addr, error) {
 	if err := removeVantageLink(c); err != nil {
-		return 0, addr, err
+		return link{}, addr, err
 	}
 	br, err := getLink(c, lan)
 	switch {
 	case err != nil:
-		return 0, addr, err
+		return br, addr, err
 	case br.index == 0:
-		return 0, addr, errors.New("LAN interface " + lan + " not found")
+		return br, addr, errors.New("LAN interface " + lan + " not found")
 	case br.kind != "bridge":
-		return 0, addr, errors.New("LAN interface " + lan + " is a " + or(br.kind, "plain device") + ", not a bridge")
-	case addr.IsValid():
-		return br.index, addr, checkVantageAddr(prefix, addr)
+		return br, addr, errors.New("LAN interface " + lan + " is a " + or(br.kind, "plain device") + ", not a bridge")
 	}
-	used, err := neighbours(c, br.index)
-	if err != nil {
-		return 0, addr, err
-	}
-	addr, err = pickVantageAddr(prefix, func(a netip.Addr) bool { return used[a] })
-	return br.index, addr, err
+	forgetNeighbours(c, br.index)
+	addr, err = chooseVantageAddr(ctx, c, br.index, prefix, addr)
+	return br, addr, err
 }
 
 // waitReady waits until both ends of the veth are operationally up and
@@ -129,7 +127,7 @@ func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File, lan string) er
 // closeVantage deletes the veth pair (one end takes the other along), the
 // router's neighbour entry for the vantage, and releases the namespace,
 // which the kernel then frees.
-func closeVantage(host, ns *os.File, br int, addr netip.Addr) error {
+func closeVantage(host, ns *os.File, br int) error {
 	defer host.Close()
 	defer ns.Close()
 	c, err := dialRoute(host)
@@ -138,7 +136,7 @@ func closeVantage(host, ns *os.File, br int, addr netip.Addr) error {
 	}
 	defer c.Close()
 	err = removeVantageLink(c)
-	forgetNeighbour(c, br, addr)
+	forgetNeighbours(c, br)
 	return err
 }
 
@@ -173,6 +171,7 @@ func dialRoute(ns *os.File) (*netlink.Conn, error) {
 // link is what the vantage needs of an RTM_NEWLINK answer.
 type link struct {
 	index     int    // 0: no such link
+	mac       []byte // IFLA_ADDRESS
 	kind      string // IFLA_INFO_KIND: "bridge", "veth", ...; empty for a plain device
 	operUp    bool   // IFLA_OPERSTATE is IF_OPER_UP
 	portState byte   // IFLA_BRPORT_STATE, for a bridge port
@@ -195,6 +194,8 @@ func getLink(c *netlink.Conn, name string) (link, error) {
 	l.index = int(binary.NativeEndian.Uint32(d[4:]))
 	walk(d[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
 		switch typ {
+		case unix.IFLA_ADDRESS:
+			l.mac = v
 		case unix.IFLA_OPERSTATE:
 			l.operUp = v[0] == ifOperUp
 		case unix.IFLA_LINKINFO:
@@ -253,25 +254,31 @@ func addVeth(c *netlink.Conn, br int, ns *os.File) error {
 	case err != nil:
 		return fmt.Errorf("create the veth pair: %w", err)
 	}
-	return quietUp(c, vantageLink)
+	return quietUp(c, vantageLink, unix.IFF_UP)
 }
 
 // setupInside gives the namespace's end its address and the default route
 // via the router, as DHCP would give a LAN host, and brings loopback up:
 // without it a packet to the namespace's own address (a NAT that does not
 // translate, hairpinning to oneself) would be dropped, unlike on a host.
-func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr) error {
+// The end has IFF_NOARP and a permanent entry for the router (at the
+// bridge's MAC, routerMAC): it never sends an ARP request, whose sender
+// address would overwrite LAN hosts' entries for the vantage's address.
+func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr, routerMAC []byte) error {
 	c, err := dialRoute(ns)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := quietUp(c, "lo"); err != nil {
+	if err := quietUp(c, "lo", unix.IFF_UP); err != nil {
 		return err
 	}
 	l, err := getLink(c, vantagePeer)
 	if err == nil {
-		err = quietUp(c, vantagePeer)
+		err = quietUp(c, vantagePeer, unix.IFF_UP|unix.IFF_NOARP)
+	}
+	if err == nil {
+		err = setNeighbour(c, l.index, router, routerMAC)
 	}
 	if err != nil {
 		return err
@@ -291,11 +298,11 @@ func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr) error {
 	return nil
 }
 
-// quietUp brings a link up without an IPv6 link-local address, so that
-// the vantage sends no router or neighbour solicitations into the LAN.
-// The address mode is best effort: a kernel without IPv6 refuses it and
-// stays quiet anyway.
-func quietUp(c *netlink.Conn, name string) error {
+// quietUp sets flags (IFF_UP, ...) on a link, without an IPv6 link-local
+// address, so that the vantage sends no router or neighbour solicitations
+// into the LAN. The address mode is best effort: a kernel without IPv6
+// refuses it and stays quiet anyway.
+func quietUp(c *netlink.Conn, name string, flags uint32) error {
 	l, err := getLink(c, name)
 	if err == nil && l.index == 0 {
 		err = errors.New("link " + name + " not found")
@@ -305,60 +312,10 @@ func quietUp(c *netlink.Conn, name string) error {
 	}
 	rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, 0), nla(unix.IFLA_AF_SPEC,
 		nla(unix.AF_INET6, nla(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone}))))
-	if _, err := rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, unix.IFF_UP)); err != nil {
+	if _, err := rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, flags)); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
 	}
 	return nil
-}
-
-// ndmsg is struct ndmsg for family AF_INET on link index.
-func ndmsg(index int) []byte {
-	b := make([]byte, unix.SizeofNdMsg)
-	b[0] = unix.AF_INET
-	binary.NativeEndian.PutUint32(b[4:], uint32(index))
-	return b
-}
-
-// neighbours returns the IPv4 neighbours of link index that have a link
-// address (a host answered for them), except the vantage's own earlier
-// entries.
-func neighbours(c *netlink.Conn, index int) (map[netip.Addr]bool, error) {
-	msgs, err := rtRequest(c, unix.RTM_GETNEIGH, netlink.Dump, ndmsg(0))
-	if err != nil {
-		return nil, fmt.Errorf("read the neighbour table: %w", err)
-	}
-	used := map[netip.Addr]bool{}
-	for _, m := range msgs {
-		if len(m.Data) < unix.SizeofNdMsg || int(binary.NativeEndian.Uint32(m.Data[4:])) != index {
-			continue
-		}
-		var dst netip.Addr
-		var lladdr []byte
-		walk(m.Data[unix.SizeofNdMsg:], func(typ uint16, v []byte) {
-			switch typ {
-			case unix.NDA_DST:
-				dst, _ = netip.AddrFromSlice(v)
-			case unix.NDA_LLADDR:
-				lladdr = v
-			}
-		})
-		if len(lladdr) > 0 && !bytes.Equal(lladdr, vantageMAC) {
-			used[dst.Unmap()] = true
-		}
-	}
-	return used, nil
-}
-
-// forgetNeighbour deletes the router's ARP entry for the vantage address
-// if it points at the vantage, which is gone: a later probe, or a LAN host
-// that gets the address, starts afresh.
-func forgetNeighbour(c *netlink.Conn, br int, addr netip.Addr) {
-	used, err := neighbours(c, br)
-	if err != nil || used[addr] { // someone else answers for it now: leave it
-		return
-	}
-	a := addr.As4()
-	rtRequest(c, unix.RTM_DELNEIGH, 0, ndmsg(br), nla(unix.NDA_DST, a[:]))
 }
 
 // ifinfomsg is struct ifinfomsg (AF_UNSPEC) for link index, changing the
@@ -415,7 +372,7 @@ func rtRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, hdr []byt
 		data = append(data, a...)
 	}
 	msg := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | flags}, Data: data}
-	if typ != unix.RTM_GETLINK && typ != unix.RTM_GETNEIGH {
+	if typ&3 != 2 { // not an RTM_GET*
 		msg.Header.Flags |= netlink.Acknowledge
 	}
 	return c.Execute(msg)

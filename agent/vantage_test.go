@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
-func TestPickVantageAddr(t *testing.T) {
+func TestVantageCandidates(t *testing.T) {
 	taken := map[netip.Addr]bool{netip.MustParseAddr("192.168.1.254"): true}
 	for _, tt := range []struct {
 		name, lan, want string
@@ -20,15 +22,15 @@ func TestPickVantageAddr(t *testing.T) {
 			taken: map[netip.Addr]bool{netip.MustParseAddr("192.168.1.254"): true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pickVantageAddr(netip.MustParsePrefix(tt.lan), func(a netip.Addr) bool { return tt.taken[a] })
+			got := vantageCandidates(netip.MustParsePrefix(tt.lan), func(a netip.Addr) bool { return tt.taken[a] }, 2)
 			if tt.want == "" {
-				if err == nil {
-					t.Errorf("got %s, want an error", got)
+				if len(got) != 0 {
+					t.Errorf("got %s, want none", got)
 				}
 				return
 			}
-			if err != nil || got != netip.MustParseAddr(tt.want) {
-				t.Errorf("got %s, %v; want %s", got, err, tt.want)
+			if len(got) == 0 || got[0] != netip.MustParseAddr(tt.want) {
+				t.Errorf("got %s; want %s first", got, tt.want)
 			}
 		})
 	}
@@ -48,5 +50,26 @@ func TestCheckVantageAddr(t *testing.T) {
 func TestCheckVantageAddrIPv6(t *testing.T) {
 	if err := checkVantageAddr(netip.MustParsePrefix("192.168.1.1/24"), netip.MustParseAddr("fd00::1")); err == nil {
 		t.Error("an IPv6 address was accepted")
+	}
+}
+
+func TestVantageCandidatesDownward(t *testing.T) {
+	taken := map[netip.Addr]bool{netip.MustParseAddr("192.168.1.253"): true}
+	got := vantageCandidates(netip.MustParsePrefix("192.168.1.1/24"), func(a netip.Addr) bool { return taken[a] }, 3)
+	want := []netip.Addr{netip.MustParseAddr("192.168.1.254"), netip.MustParseAddr("192.168.1.252"), netip.MustParseAddr("192.168.1.251")}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// TestLeased reads dnsmasq's lease file format; IPv6 lines and junk are
+// skipped.
+func TestLeased(t *testing.T) {
+	used := map[netip.Addr]string{}
+	leased([]byte("1700000000 02:11:22:33:44:55 192.168.1.254 laptop 01:02:11:22:33:44:55\n"+
+		"1700000000 00:00:00:00:00:00 fd00::5 phone 00:01\nduid 00:01:00:01\n\ngarbage\n"), used)
+	want := map[netip.Addr]string{netip.MustParseAddr("192.168.1.254"): "leased by dnsmasq to 02:11:22:33:44:55"}
+	if !maps.Equal(used, want) {
+		t.Errorf("got %v, want %v", used, want)
 	}
 }
