@@ -72,7 +72,7 @@ func enforced(cs []Check, in *Input) []Check {
 			}
 		case IDHairpin:
 			if e.Hairpin {
-				*c = enforcedHairpin(e)
+				*c = enforcedHairpin(e, in)
 			}
 		case IDTimeoutUDP, IDTimeoutTCP, IDTimeoutTCPTrans:
 			c.Evidence = limit(append(raisedLines(c.ID, e), c.Evidence...))
@@ -122,9 +122,17 @@ func enforcedOverloading(c Check, s *conntrackmap.Summary, e *Enforcement) Check
 	return check(c.ID, Pass, limit(ev), "pinned public ports are reserved: none shared now")
 }
 
-func enforcedHairpin(e *Enforcement) Check {
+// enforcedHairpin: the rules in place are not enough when the LAN-side
+// namespace probe, a LAN host's view, saw nothing come back (a firewall
+// that rejects lan->lan forwarding drops hairpinned packets after the
+// rules' DNAT), as mapping.* fail when the probe disagrees.
+func enforcedHairpin(e *Enforcement, in *Input) Check {
 	if why := e.broken(); why != "" {
 		return check(IDHairpin, Fail, nil, "%s", why)
+	}
+	if p := in.Probe; p.ok() != nil && p.Netns && p.Report.Hairpin != nil && !*p.Report.Hairpin {
+		return check(IDHairpin, Fail, []string{e.rulesLine(), describe(p, in.Now) + ": nothing came back through " + p.Report.Public.String()},
+			"natp2p's hairpin rules are in place, but the LAN-side probe saw no hairpin (does the firewall forward lan to lan?)")
 	}
 	return check(IDHairpin, Pass, []string{e.rulesLine()},
 		"enforced: LAN hosts reach each other's pinned public endpoints and see the sender's public endpoint (RFC 4787 REQ-9)")

@@ -117,16 +117,33 @@ func TestHairpinFromTheProbe(t *testing.T) {
 	}
 }
 
-// TestEnforcedHairpinStands: enforce mode's verdict on its hairpin rules
-// stays, whatever the probe saw.
-func TestEnforcedHairpinStands(t *testing.T) {
-	in := input()
-	in.Enforcement = enforcing(enforce.Status{Installed: true})
-	no := false
-	in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
-	in.Probe.Netns, in.Probe.Report.Hairpin = true, &no
-	r := Build(in)
-	if c := r.Check(IDHairpin); c.Verdict != Pass {
-		t.Errorf("hairpin = %s (%s), want PASS from the rules in place", c.Verdict, c.Summary)
+// TestEnforcedHairpin: enforce mode's hairpin rules pass unless the
+// namespace probe, a LAN host's view, saw nothing come back; then it
+// fails with the probe's evidence.
+func TestEnforcedHairpin(t *testing.T) {
+	yes, no := true, false
+	for _, tt := range []struct {
+		name    string
+		hairpin *bool
+		netns   bool
+		want    Verdict
+		text    string
+	}{
+		{"the probe saw it", &yes, true, Pass, "enforced"},
+		{"the probe saw nothing", &no, true, Fail, "nothing came back through 203.0.113.1:40000"},
+		{"the router's own probe cannot tell", &no, false, Pass, "enforced"},
+		{"not tested", nil, true, Pass, "enforced"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input()
+			in.Enforcement = enforcing(enforce.Status{Installed: true})
+			in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
+			in.Probe.Netns, in.Probe.Report.Hairpin = tt.netns, tt.hairpin
+			r := Build(in)
+			c := r.Check(IDHairpin)
+			if all := c.Summary + " | " + strings.Join(c.Evidence, " | "); c.Verdict != tt.want || !strings.Contains(all, tt.text) {
+				t.Errorf("hairpin = %s %q, want %s with %q", c.Verdict, all, tt.want, tt.text)
+			}
+		})
 	}
 }
