@@ -89,10 +89,7 @@ func (p *prober) probeLAN(ctx context.Context, log logger) *report.ProbeResult {
 	}
 	v, err := p.netns(ctx)
 	if err == nil {
-		res := p.once(ctx, log, "lan", v.addr, v.enter)
-		if cerr := v.close(); cerr != nil {
-			log.Warn("removing the probe's namespace", "link", vantageLink, "err", cerr)
-		}
+		res := p.fromNetns(ctx, log, v)
 		if res.Report != nil || ctx.Err() != nil {
 			res.Netns = true
 			return res
@@ -103,6 +100,17 @@ func (p *prober) probeLAN(ctx context.Context, log logger) *report.ProbeResult {
 	res := p.once(ctx, log, "lan", p.lanFrom(), nil)
 	res.NetnsError = err.Error()
 	return res
+}
+
+// fromNetns probes from the namespace v, and closes it also when the probe
+// panics.
+func (p *prober) fromNetns(ctx context.Context, log logger, v *vantage) *report.ProbeResult {
+	defer func() {
+		if err := v.close(); err != nil {
+			log.Warn("removing the probe's namespace", "link", vantageLink, "err", err)
+		}
+	}()
+	return p.once(ctx, log, "lan", v.addr, v.enter)
 }
 
 // once probes from one vantage point; enter, if non-nil, creates its

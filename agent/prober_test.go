@@ -97,3 +97,22 @@ func TestProberLANNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestProberClosesOnPanic: the namespace goes even when the probe from it
+// panics.
+func TestProberClosesOnPanic(t *testing.T) {
+	closed := 0
+	p := &prober{introducer: "203.0.113.10:3478",
+		netns: func(context.Context) (*vantage, error) {
+			return &vantage{addr: netip.MustParseAddr("198.51.100.254"), enter: func(f func() error) error { return f() },
+				close: func() error { closed++; return nil }}, nil
+		},
+		run: func(context.Context, probe.Config) (*probe.Report, error) { panic("probe bug") }}
+	func() {
+		defer func() { recover() }()
+		p.probeLAN(context.Background(), logx.Discard())
+	}()
+	if closed != 1 {
+		t.Errorf("namespace closed %d times after a panic, want 1", closed)
+	}
+}

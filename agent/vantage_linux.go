@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -42,7 +41,7 @@ const readyTimeout = 3 * time.Second
 // size budget, and a few fixed messages need no general encoder.
 func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr netip.Addr) (*vantage, error) {
 	// The router's namespace, so that close works from any thread.
-	host, err := os.Open(threadNetns())
+	host, err := ownNetns()
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +387,7 @@ func newNetns() (ns *os.File, err error) {
 		} else if err != nil {
 			return err
 		}
-		ns, err = os.Open(threadNetns())
+		ns, err = os.Open(threadNetns)
 		return err
 	})
 	return ns, err
@@ -412,7 +411,7 @@ func onThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		back, err := os.Open(threadNetns())
+		back, err := os.Open(threadNetns)
 		if err != nil {
 			errc <- err
 			return // still locked: the thread goes with the goroutine
@@ -428,7 +427,13 @@ func onThread(fn func() error) error {
 }
 
 // threadNetns is the calling thread's network namespace in procfs (not
-// /proc/self, which is the process's main thread).
-func threadNetns() string {
-	return "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+// /proc/self, which is the process's main thread's).
+const threadNetns = "/proc/thread-self/ns/net"
+
+// ownNetns opens the agent's network namespace: that of the calling
+// thread, locked so that no other goroutine can move it meanwhile.
+func ownNetns() (*os.File, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return os.Open(threadNetns)
 }
