@@ -50,6 +50,9 @@ type prober struct {
 
 	mu       sync.Mutex
 	lan, wan *report.ProbeResult
+	// fellBack is why the last LAN probe had no namespace: the same
+	// reason is logged again at debug level only.
+	fellBack string
 }
 
 func (p *prober) loop(ctx context.Context, log logger) {
@@ -65,6 +68,7 @@ func (p *prober) loop(ctx context.Context, log logger) {
 }
 
 type logger interface {
+	Debug(msg string, args ...any)
 	Info(msg string, args ...any)
 	Warn(msg string, args ...any)
 }
@@ -81,36 +85,55 @@ func (p *prober) probeBoth(ctx context.Context, log logger) {
 }
 
 // probeLAN probes from the LAN-side namespace, or from the router's LAN
-// address when there is none. The namespace lives only while its probe
-// runs, and goes also on errors and shutdown.
+// address when there is none or it could not create the probe's
+// sockets. A probe that ran inside but got no answer stands: the
+// introducer would not answer the router either. The namespace lives only
+// while its probe runs, and goes also on errors and shutdown.
 func (p *prober) probeLAN(ctx context.Context, log logger) *report.ProbeResult {
 	if p.netns == nil {
 		return p.once(ctx, log, "lan", p.lanFrom(), nil)
 	}
 	v, err := p.netns(ctx)
 	if err == nil {
-		res := p.fromNetns(ctx, log, v)
-		if res.Report != nil || ctx.Err() != nil {
-			res.Netns = true
+		res, enterErr := p.fromNetns(ctx, log, v)
+		if enterErr == nil || ctx.Err() != nil {
+			res.Netns, p.fellBack = true, ""
 			return res
 		}
-		err = fmt.Errorf("the probe from it failed: %s", res.Error)
+		err = fmt.Errorf("the probe from it failed: %w", enterErr)
 	}
-	log.Warn("no LAN-side namespace: probing from the router's LAN address", "err", err)
+	if why := err.Error(); why != p.fellBack {
+		p.fellBack = why
+		log.Warn("no LAN-side namespace: probing from the router's LAN address", "err", err)
+	} else {
+		log.Debug("no LAN-side namespace: probing from the router's LAN address", "err", err)
+	}
 	res := p.once(ctx, log, "lan", p.lanFrom(), nil)
 	res.NetnsError = err.Error()
 	return res
 }
 
 // fromNetns probes from the namespace v, and closes it also when the probe
-// panics.
-func (p *prober) fromNetns(ctx context.Context, log logger, v *vantage) *report.ProbeResult {
+// panics. It returns the first error of v's enter: the namespace could not
+// create a socket.
+func (p *prober) fromNetns(ctx context.Context, log logger, v *vantage) (*report.ProbeResult, error) {
 	defer func() {
 		if err := v.close(); err != nil {
 			log.Warn("removing the probe's namespace", "link", vantageLink, "err", err)
 		}
 	}()
-	return p.once(ctx, log, "lan", v.addr, v.enter)
+	var mu sync.Mutex // the probe creates sockets concurrently
+	var failed error
+	res := p.once(ctx, log, "lan", v.addr, func(fn func() error) error {
+		err := v.enter(fn)
+		mu.Lock()
+		if failed == nil {
+			failed = err
+		}
+		mu.Unlock()
+		return err
+	})
+	return res, failed
 }
 
 // once probes from one vantage point; enter, if non-nil, creates its

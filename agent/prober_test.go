@@ -57,15 +57,17 @@ func TestProberLANNamespace(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		openErr    error
-		failInside bool
+		failInside bool // the introducer does not answer the namespace
+		enterErr   error
 		wantFrom   netip.Addr
 		wantNetns  bool
 		wantErr    string
 	}{
 		{name: "namespace", wantFrom: inside, wantNetns: true},
 		{name: "no veth", openErr: errNoVeth, wantFrom: router, wantErr: "veth unavailable (install kmod-veth)"},
-		{name: "probe inside fails", failInside: true, wantFrom: router,
-			wantErr: "the probe from it failed: the introducer did not answer"},
+		{name: "no answer inside stands", failInside: true, wantFrom: inside, wantNetns: true},
+		{name: "no socket inside", enterErr: errors.New("setns: bad file descriptor"), wantFrom: router,
+			wantErr: "the probe from it failed: setns: bad file descriptor"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			closed := 0
@@ -75,20 +77,30 @@ func TestProberLANNamespace(t *testing.T) {
 					if tt.openErr != nil {
 						return nil, tt.openErr
 					}
-					return &vantage{addr: inside, enter: func(f func() error) error { return f() },
+					return &vantage{addr: inside, enter: func(f func() error) error {
+						if tt.enterErr != nil {
+							return tt.enterErr
+						}
+						return f()
+					},
 						close: func() error { closed++; return nil }}, nil
 				},
 				run: func(_ context.Context, cfg probe.Config) (*probe.Report, error) {
 					if (cfg.Enter != nil) != (cfg.Local == inside) {
 						t.Errorf("probe from %s with Enter %v", cfg.Local, cfg.Enter != nil)
 					}
-					if cfg.Enter != nil && tt.failInside {
-						return nil, errors.New("the introducer did not answer")
+					if cfg.Enter != nil {
+						if err := cfg.Enter(func() error { return nil }); err != nil {
+							return nil, err
+						}
+						if tt.failInside {
+							return nil, errors.New("the introducer did not answer")
+						}
 					}
 					return &probe.Report{}, nil
 				}}
 			res := p.probeLAN(context.Background(), logx.Discard())
-			if res.From != tt.wantFrom || res.Netns != tt.wantNetns || res.NetnsError != tt.wantErr || res.Report == nil {
+			if res.From != tt.wantFrom || res.Netns != tt.wantNetns || res.NetnsError != tt.wantErr || (res.Report == nil) != tt.failInside {
 				t.Errorf("result %+v; want from %s, netns %v, netns error %q", res, tt.wantFrom, tt.wantNetns, tt.wantErr)
 			}
 			if want := map[bool]int{true: 0, false: 1}[tt.openErr != nil]; closed != want {
@@ -114,5 +126,30 @@ func TestProberClosesOnPanic(t *testing.T) {
 	}()
 	if closed != 1 {
 		t.Errorf("namespace closed %d times after a panic, want 1", closed)
+	}
+}
+
+// countLog counts warnings and debug lines.
+type countLog struct{ warn, debug int }
+
+func (l *countLog) Debug(string, ...any) { l.debug++ }
+func (l *countLog) Info(string, ...any)  {}
+func (l *countLog) Warn(string, ...any)  { l.warn++ }
+
+// TestProberFallbackWarnsOnce: the same reason for no namespace is a
+// warning once, then debug; a new reason warns again.
+func TestProberFallbackWarnsOnce(t *testing.T) {
+	openErr := errNoVeth
+	p := &prober{introducer: "203.0.113.10:3478", lanFrom: func() netip.Addr { return netip.MustParseAddr("198.51.100.1") },
+		netns: func(context.Context) (*vantage, error) { return nil, openErr },
+		run:   func(context.Context, probe.Config) (*probe.Report, error) { return &probe.Report{}, nil }}
+	var log countLog
+	for i := 0; i < 3; i++ {
+		p.probeLAN(context.Background(), &log)
+	}
+	openErr = errNoNetns
+	p.probeLAN(context.Background(), &log)
+	if log.warn != 2 || log.debug != 2 {
+		t.Errorf("%d warnings, %d debug lines; want 2 and 2", log.warn, log.debug)
 	}
 }
