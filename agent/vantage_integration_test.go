@@ -84,6 +84,14 @@ func TestVantageIsALANHost(t *testing.T) {
 	if err != nil || string(got) == "" {
 		t.Errorf("echo from inside the vantage: %q, %v", got, err)
 	}
+	// No IPv6 inside: SLAAC would give eth0 a global address from the
+	// LAN's router advertisements.
+	v.enter(func() error {
+		if b, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + vantagePeer + "/disable_ipv6"); err == nil && string(b) != "1\n" {
+			t.Errorf("disable_ipv6 on the namespace's %s: %q, want 1", vantagePeer, b)
+		}
+		return nil
+	})
 	if neigh, _ := l.LAN[0].Run(context.Background(), "ip", "neigh", "show", v.addr.String()); !strings.Contains(string(neigh), "02:00:00:00:00:aa") {
 		t.Errorf("a LAN host's entry for the vantage address changed: %s", neigh)
 	}

@@ -253,6 +253,14 @@ func addVeth(c *netlink.Conn, br int, ns *os.File) error {
 	case err != nil:
 		return fmt.Errorf("create the veth pair: %w", err)
 	}
+	// The host side, a bridge port in the router's namespace, needs no
+	// link-local address either; best effort, as without IPv6 in the
+	// kernel there is none.
+	l, err := getLink(c, vantageLink)
+	if err == nil {
+		rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, 0), nla(unix.IFLA_AF_SPEC,
+			nla(unix.AF_INET6, nla(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone}))))
+	}
 	return quietUp(c, vantageLink, unix.IFF_UP)
 }
 
@@ -297,10 +305,7 @@ func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr, routerMAC []
 	return nil
 }
 
-// quietUp sets flags (IFF_UP, ...) on a link, without an IPv6 link-local
-// address, so that the vantage sends no router or neighbour solicitations
-// into the LAN. The address mode is best effort: a kernel without IPv6
-// refuses it and stays quiet anyway.
+// quietUp sets flags (IFF_UP, ...) on a link.
 func quietUp(c *netlink.Conn, name string, flags uint32) error {
 	l, err := getLink(c, name)
 	if err == nil && l.index == 0 {
@@ -309,8 +314,6 @@ func quietUp(c *netlink.Conn, name string, flags uint32) error {
 	if err != nil {
 		return err
 	}
-	rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, 0), nla(unix.IFLA_AF_SPEC,
-		nla(unix.AF_INET6, nla(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{in6AddrGenModeNone}))))
 	if _, err := rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(l.index, flags)); err != nil {
 		return fmt.Errorf("set %s up: %w", name, err)
 	}
@@ -386,6 +389,14 @@ func newNetns() (ns *os.File, err error) {
 			return errNoNetns
 		} else if err != nil {
 			return err
+		}
+		// No IPv6 inside, before any link is there: no link-local address,
+		// no SLAAC from the LAN's router advertisements, no solicitations.
+		// Absent without IPv6 in the kernel, which is quiet anyway.
+		for _, c := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+c+"/disable_ipv6", []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 		}
 		ns, err = os.Open(threadNetns)
 		return err
