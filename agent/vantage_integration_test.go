@@ -54,9 +54,15 @@ func TestVantageIsALANHost(t *testing.T) {
 	}
 	before := routerLinks(t, l)
 	var v *vantage
+	closed := false
 	inRouter(t, l, func() (err error) {
 		v, err = openVantage(context.Background(), l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
 		return err
+	})
+	t.Cleanup(func() { // also when a check below stops the test
+		if !closed {
+			v.close()
+		}
 	})
 	if want := netip.MustParseAddr("198.51.100.254"); v.addr != want {
 		t.Errorf("vantage address %s, want %s (the top of the LAN prefix)", v.addr, want)
@@ -109,6 +115,7 @@ func TestVantageIsALANHost(t *testing.T) {
 	if !natted {
 		t.Errorf("conntrack has no flow from %s NATed to %s: %+v", v.addr, l.Public, flows)
 	}
+	closed = true
 	if err := v.close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
