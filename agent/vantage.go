@@ -28,12 +28,12 @@ const (
 )
 
 // The vantage's MAC addresses are fixed and locally administered. A fixed
-// address lets a probe recognise its own earlier ARP entry (and remove
-// it), keeps the bridge's forwarding table and the router's neighbour
-// table at one entry over any number of probes, and shows an admin who it
-// is. The host side starts with 0xfe, as libvirt's tap devices do: a
-// bridge without a MAC of its own takes its lowest port's, and must never
-// take this one and change the router's LAN MAC under its hosts.
+// address lets a probe recognise its own earlier neighbour entry (and
+// remove it), keeps the bridge's forwarding table at one entry over any
+// number of probes, and shows an admin who it is. The host side starts
+// with 0xfe, as libvirt's tap devices do: a bridge without a MAC set of
+// its own takes the lowest of its ports', which this one never is while
+// another port exists (a bridge with no other port is refused).
 var (
 	vantageMAC     = net.HardwareAddr{0x02, 0x6e, 0x70, 0x32, 0x70, 0x01} // 02:6e:70:32:70:01, "np2p"
 	vantageHostMAC = net.HardwareAddr{0xfe, 0x6e, 0x70, 0x32, 0x70, 0x00}

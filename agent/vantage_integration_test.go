@@ -226,3 +226,31 @@ func TestVantageLeftover(t *testing.T) {
 		t.Errorf("a foreign %s was removed:\n%s", vantageLink, links)
 	}
 }
+
+// TestVantageBridgeWithoutPorts: a bridge whose only port would be the
+// veth is refused before anything is created; its MAC would follow the
+// veth's, and be zero after.
+func TestVantageBridgeWithoutPorts(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	ctx := context.Background()
+	for _, args := range [][]string{{"link", "add", "br-empty", "type", "bridge"},
+		{"addr", "add", "192.0.2.1/24", "dev", "br-empty"}, {"link", "set", "br-empty", "up"}} {
+		if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := routerLinks(t, l)
+	inRouter(t, l, func() error {
+		v, err := openVantage(context.Background(), "br-empty", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})
+		if err == nil {
+			v.close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "has no port") {
+			t.Errorf("vantage on a bridge without ports: %v", err)
+		}
+		return nil
+	})
+	if after := routerLinks(t, l); after != before {
+		t.Errorf("router links after:\n%s\nbefore:\n%s", after, before)
+	}
+}

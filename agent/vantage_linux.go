@@ -93,6 +93,12 @@ func prepareVantage(ctx context.Context, c *netlink.Conn, lan string, prefix net
 	case br.kind != "bridge":
 		return br, addr, errors.New("LAN interface " + lan + " is a " + or(br.kind, "plain device") + ", not a bridge")
 	}
+	// A bridge whose only port is the veth takes the veth's MAC, and
+	// 00:00:00:00:00:00 when it goes: the router's LAN MAC would change
+	// under its hosts.
+	if n, err := countPorts(c, br.index); err != nil || n == 0 {
+		return br, addr, or2(err, "LAN bridge "+lan+" has no port: its MAC would follow the probe's veth")
+	}
 	forgetNeighbours(c, br.index)
 	addr, err = chooseVantageAddr(ctx, c, br.index, prefix, addr)
 	return br, addr, err
@@ -202,6 +208,31 @@ func getLink(c *netlink.Conn, name string) (link, error) {
 		}
 	})
 	return l, nil
+}
+
+// countPorts counts the ports of bridge br (links whose IFLA_MASTER it
+// is).
+func countPorts(c *netlink.Conn, br int) (int, error) {
+	msgs, err := rtRequest(c, unix.RTM_GETLINK, netlink.Dump, ifinfomsg(0, 0))
+	n := 0
+	for _, m := range msgs {
+		if len(m.Data) >= unix.SizeofIfInfomsg {
+			walk(m.Data[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) {
+				if typ == unix.IFLA_MASTER && len(v) == 4 && int(binary.NativeEndian.Uint32(v)) == br {
+					n++
+				}
+			})
+		}
+	}
+	return n, err
+}
+
+// or2 returns err, or an error with text when err is nil.
+func or2(err error, text string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(text)
 }
 
 // linkInfo reads one IFLA_LINKINFO attribute: the kind, and a bridge
