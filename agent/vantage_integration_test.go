@@ -254,3 +254,27 @@ func TestVantageBridgeWithoutPorts(t *testing.T) {
 		t.Errorf("router links after:\n%s\nbefore:\n%s", after, before)
 	}
 }
+
+// TestVantageRefusesSTP: on a bridge running STP nothing is created (a
+// port per probe would change the topology).
+func TestVantageRefusesSTP(t *testing.T) {
+	l := labtest.New(t, lab.Config{})
+	ctx := context.Background()
+	if _, err := l.Router.Run(ctx, "ip", "link", "set", l.LANIface, "type", "bridge", "stp_state", "1"); err != nil {
+		t.Fatal(err)
+	}
+	before := routerLinks(t, l)
+	inRouter(t, l, func() error {
+		v, err := openVantage(context.Background(), l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
+		if err == nil {
+			v.close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "runs STP") {
+			t.Errorf("vantage on a bridge with STP: %v", err)
+		}
+		return nil
+	})
+	if after := routerLinks(t, l); after != before {
+		t.Errorf("router links after:\n%s\nbefore:\n%s", after, before)
+	}
+}

@@ -28,9 +28,7 @@ const (
 
 // readyTimeout bounds the wait for the veth to carry packets. The kernel
 // turns carrier, queueing and the bridge port on asynchronously (linkwatch
-// runs at most once a second); a bridge with STP keeps a new port
-// listening for twice its forward delay, and then the namespace is not
-// used.
+// runs at most once a second). A bridge with STP is refused before.
 const readyTimeout = 3 * time.Second
 
 // openVantage builds the LAN-side namespace on bridge lan, whose prefix is
@@ -69,7 +67,7 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 		err = setupInside(ns, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr(), br.mac)
 	}
 	if err == nil {
-		err = waitReady(ctx, c, ns, lan)
+		err = waitReady(ctx, c, ns)
 	}
 	if err != nil {
 		v.close()
@@ -93,6 +91,11 @@ func prepareVantage(ctx context.Context, c *netlink.Conn, lan string, prefix net
 	case br.kind != "bridge":
 		return br, addr, errors.New("LAN interface " + lan + " is a " + or(br.kind, "plain device") + ", not a bridge")
 	}
+	// Under STP a port added and removed for each probe changes the
+	// topology (and the new port listens for twice the forward delay).
+	if br.stp {
+		return br, addr, errors.New("LAN bridge " + lan + " runs STP: a port for each probe would change its topology")
+	}
 	// A bridge whose only port is the veth takes the veth's MAC, and
 	// 00:00:00:00:00:00 when it goes: the router's LAN MAC would change
 	// under its hosts.
@@ -107,7 +110,7 @@ func prepareVantage(ctx context.Context, c *netlink.Conn, lan string, prefix net
 // waitReady waits until both ends of the veth are operationally up and
 // the bridge forwards on the host side: before that, the first packets of
 // a probe would be dropped and it would see no answer.
-func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File, lan string) error {
+func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File) error {
 	inside, err := dialRoute(ns)
 	if err != nil {
 		return err
@@ -124,7 +127,7 @@ func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File, lan string) er
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case time.Now().After(deadline):
-			return fmt.Errorf("%s did not start forwarding within %v (STP on %s?)", vantageLink, readyTimeout, lan)
+			return fmt.Errorf("%s did not start forwarding within %v", vantageLink, readyTimeout)
 		}
 	}
 }
@@ -180,6 +183,7 @@ type link struct {
 	kind      string // IFLA_INFO_KIND: "bridge", "veth", ...; empty for a plain device
 	operUp    bool   // IFLA_OPERSTATE is IF_OPER_UP
 	portState byte   // IFLA_BRPORT_STATE, for a bridge port
+	stp       bool   // IFLA_BR_STP_STATE, for a bridge
 }
 
 // getLink asks for one link by name (IFLA_IFNAME).
@@ -241,6 +245,12 @@ func (l *link) linkInfo(typ uint16, v []byte) {
 	switch typ {
 	case unix.IFLA_INFO_KIND:
 		l.kind = string(bytes.TrimRight(v, "\x00"))
+	case unix.IFLA_INFO_DATA: // after IFLA_INFO_KIND; its types are the kind's
+		walk(v, func(typ uint16, v []byte) {
+			if l.kind == "bridge" && typ == unix.IFLA_BR_STP_STATE && len(v) == 4 {
+				l.stp = binary.NativeEndian.Uint32(v) != 0
+			}
+		})
 	case unix.IFLA_INFO_SLAVE_DATA:
 		walk(v, func(typ uint16, v []byte) {
 			if typ == unix.IFLA_BRPORT_STATE {
