@@ -27,17 +27,26 @@ const (
 	vantagePeer = "eth0"       // inside the namespace, where no other link exists
 )
 
-// The vantage's MAC addresses are fixed and locally administered. A fixed
-// address lets a probe recognise its own earlier neighbour entry (and
-// remove it), keeps the bridge's forwarding table at one entry over any
-// number of probes, and shows an admin who it is. The host side starts
-// with 0xfe, as libvirt's tap devices do: a bridge without a MAC set of
-// its own takes the lowest of its ports', which this one never is while
-// another port exists (a bridge with no other port is refused).
-var (
-	vantageMAC     = net.HardwareAddr{0x02, 0x6e, 0x70, 0x32, 0x70, 0x01} // 02:6e:70:32:70:01, "np2p"
-	vantageHostMAC = net.HardwareAddr{0xfe, 0x6e, 0x70, 0x32, 0x70, 0x00}
-)
+// vantageMACs derives the vantage's MAC addresses from the LAN bridge's
+// MAC br: br with its first byte replaced by 0x06 inside and 0xfe on the
+// host side (locally administered, unicast). They are stable, so a probe
+// recognises its own earlier neighbour entry (and removes it) and the
+// bridge's forwarding table keeps one entry over any number of probes;
+// they differ between routers, so two natp2p routers on one segment do
+// not collide; and an admin sees whose they are. 0xfe follows libvirt's
+// taps: a bridge without a MAC set of its own takes the lowest of its
+// ports', which this one never is while another port exists (a bridge
+// with no other port is refused).
+func vantageMACs(br []byte) (inside, host net.HardwareAddr) {
+	inside, host = make(net.HardwareAddr, 6), make(net.HardwareAddr, 6)
+	copy(inside, br)
+	copy(host, br)
+	inside[0], host[0] = 0x06, 0xfe
+	if len(br) > 0 && br[0] == 0x06 { // never the bridge's own
+		inside[0] = 0x0e
+	}
+	return inside, host
+}
 
 // maxVantageTries bounds the search for a free address from the top of
 // the LAN prefix; vantageSolicit is how many free-looking addresses the

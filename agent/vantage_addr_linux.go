@@ -31,8 +31,8 @@ var solicitWait = time.Second
 // ARP request) and takes the first no host answered for. The namespace
 // never asks (it has IFF_NOARP), so a host that is up but silent is found
 // here or not at all.
-func chooseVantageAddr(ctx context.Context, c *netlink.Conn, br int, prefix netip.Prefix, addr netip.Addr) (netip.Addr, error) {
-	used, err := usedAddrs(c, br)
+func chooseVantageAddr(ctx context.Context, c *netlink.Conn, br int, mac []byte, prefix netip.Prefix, addr netip.Addr) (netip.Addr, error) {
+	used, err := usedAddrs(c, br, mac)
 	if err != nil {
 		return addr, err
 	}
@@ -53,7 +53,7 @@ func chooseVantageAddr(ctx context.Context, c *netlink.Conn, br int, prefix neti
 		return addr, ctx.Err()
 	case <-time.After(solicitWait):
 	}
-	if used, err = usedAddrs(c, br); err != nil {
+	if used, err = usedAddrs(c, br, mac); err != nil {
 		return addr, err
 	}
 	for _, a := range cands {
@@ -70,8 +70,8 @@ func chooseVantageAddr(ctx context.Context, c *netlink.Conn, br int, prefix neti
 // usedAddrs returns the addresses the vantage must not take, each with
 // the reason: the router's own (on any link: a VRRP or secondary address
 // on the bridge too), dnsmasq's leases, and those of the neighbours on
-// br that a host answered for.
-func usedAddrs(c *netlink.Conn, br int) (map[netip.Addr]string, error) {
+// br that a host answered for (not the vantage, at mac).
+func usedAddrs(c *netlink.Conn, br int, mac []byte) (map[netip.Addr]string, error) {
 	used := map[netip.Addr]string{}
 	msgs, err := rtRequest(c, unix.RTM_GETADDR, netlink.Dump, []byte{unix.AF_INET, 0, 0, 0, 0, 0, 0, 0})
 	if err != nil {
@@ -91,7 +91,7 @@ func usedAddrs(c *netlink.Conn, br int) (map[netip.Addr]string, error) {
 	}
 	ns, err := neighbours(c, br)
 	for _, n := range ns {
-		if n.answered() && !bytes.Equal(n.lladdr, vantageMAC) {
+		if n.answered() && !bytes.Equal(n.lladdr, mac) {
 			used[n.addr] = "a LAN host (" + net.HardwareAddr(n.lladdr).String() + ") answers for it"
 		}
 	}
@@ -151,12 +151,12 @@ func setNeighbour(c *netlink.Conn, index int, addr netip.Addr, mac []byte) error
 }
 
 // forgetNeighbours deletes the router's neighbour entries on br that
-// point at the vantage's MAC: this probe's, and any a killed agent left.
-// Entries of other hosts stay.
-func forgetNeighbours(c *netlink.Conn, br int) {
+// point at the vantage's MAC mac: this probe's, and any a killed agent
+// left. Entries of other hosts stay.
+func forgetNeighbours(c *netlink.Conn, br int, mac []byte) {
 	ns, _ := neighbours(c, br)
 	for _, n := range ns {
-		if bytes.Equal(n.lladdr, vantageMAC) && n.addr.Is4() {
+		if bytes.Equal(n.lladdr, mac) && n.addr.Is4() {
 			a := n.addr.As4()
 			rtRequest(c, unix.RTM_DELNEIGH, 0, ndmsg(br, 0), nla(unix.NDA_DST, a[:]))
 		}

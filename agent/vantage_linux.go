@@ -58,10 +58,11 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 		host.Close()
 		return nil, err
 	}
+	inside, hostMAC := vantageMACs(br.mac)
 	v := &vantage{addr: addr, enter: func(fn func() error) error { return inNetns(ns, fn) },
-		close: func() error { return closeVantage(host, ns, br.index) }}
-	if err = addVeth(c, br.index, ns); err == nil {
-		err = setNeighbour(c, br.index, addr, vantageMAC)
+		close: func() error { return closeVantage(host, ns, br.index, inside) }}
+	if err = addVeth(c, br.index, ns, inside, hostMAC); err == nil {
+		err = setNeighbour(c, br.index, addr, inside)
 	}
 	if err == nil {
 		err = setupInside(ns, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr(), br.mac)
@@ -102,8 +103,9 @@ func prepareVantage(ctx context.Context, c *netlink.Conn, lan string, prefix net
 	if n, err := countPorts(c, br.index); err != nil || n == 0 {
 		return br, addr, or2(err, "LAN bridge "+lan+" has no port: its MAC would follow the probe's veth")
 	}
-	forgetNeighbours(c, br.index)
-	addr, err = chooseVantageAddr(ctx, c, br.index, prefix, addr)
+	mac, _ := vantageMACs(br.mac)
+	forgetNeighbours(c, br.index, mac)
+	addr, err = chooseVantageAddr(ctx, c, br.index, mac, prefix, addr)
 	return br, addr, err
 }
 
@@ -135,7 +137,7 @@ func waitReady(ctx context.Context, c *netlink.Conn, ns *os.File) error {
 // closeVantage deletes the veth pair (one end takes the other along), the
 // router's neighbour entry for the vantage, and releases the namespace,
 // which the kernel then frees.
-func closeVantage(host, ns *os.File, br int) error {
+func closeVantage(host, ns *os.File, br int, mac []byte) error {
 	defer host.Close()
 	defer ns.Close()
 	c, err := dialRoute(host)
@@ -144,7 +146,7 @@ func closeVantage(host, ns *os.File, br int) error {
 	}
 	defer c.Close()
 	err = removeVantageLink(c)
-	forgetNeighbours(c, br)
+	forgetNeighbours(c, br, mac)
 	return err
 }
 
@@ -279,14 +281,14 @@ func removeVantageLink(c *netlink.Conn) error {
 
 // addVeth creates the pair: the host side as a port of bridge br, up, and
 // the peer straight inside the namespace ns.
-func addVeth(c *netlink.Conn, br int, ns *os.File) error {
+func addVeth(c *netlink.Conn, br int, ns *os.File, inside, host []byte) error {
 	peer := append(ifinfomsg(0, 0), nla(unix.IFLA_IFNAME, []byte(vantagePeer+"\x00"))...)
-	peer = append(peer, nla(unix.IFLA_ADDRESS, vantageMAC)...)
+	peer = append(peer, nla(unix.IFLA_ADDRESS, inside)...)
 	peer = append(peer, nla(unix.IFLA_NET_NS_FD, u32(uint32(ns.Fd())))...)
 	info := nla(unix.IFLA_LINKINFO, nla(unix.IFLA_INFO_KIND, []byte("veth")),
 		nla(unix.IFLA_INFO_DATA, nla(vethInfoPeer, peer)))
 	_, err := rtRequest(c, unix.RTM_NEWLINK, netlink.Create|netlink.Excl, ifinfomsg(0, 0),
-		nla(unix.IFLA_IFNAME, []byte(vantageLink+"\x00")), nla(unix.IFLA_ADDRESS, vantageHostMAC),
+		nla(unix.IFLA_IFNAME, []byte(vantageLink+"\x00")), nla(unix.IFLA_ADDRESS, host),
 		nla(unix.IFLA_MASTER, u32(uint32(br))), info)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP):

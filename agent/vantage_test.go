@@ -2,6 +2,7 @@ package agent
 
 import (
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -71,5 +72,25 @@ func TestLeased(t *testing.T) {
 	want := map[netip.Addr]string{netip.MustParseAddr("192.168.1.254"): "leased by dnsmasq to 02:11:22:33:44:55"}
 	if !maps.Equal(used, want) {
 		t.Errorf("got %v, want %v", used, want)
+	}
+}
+
+// TestVantageMACs: derived from the bridge's MAC, so two routers differ;
+// locally administered unicast; never the bridge's own.
+func TestVantageMACs(t *testing.T) {
+	for _, tt := range []struct{ br, inside, host string }{
+		{"02:6e:70:00:00:01", "06:6e:70:00:00:01", "fe:6e:70:00:00:01"},
+		{"94:83:c4:12:34:56", "06:83:c4:12:34:56", "fe:83:c4:12:34:56"},
+		{"94:83:c4:12:34:57", "06:83:c4:12:34:57", "fe:83:c4:12:34:57"},
+		{"06:83:c4:12:34:56", "0e:83:c4:12:34:56", "fe:83:c4:12:34:56"},
+	} {
+		br, _ := net.ParseMAC(tt.br)
+		inside, host := vantageMACs(br)
+		if inside.String() != tt.inside || host.String() != tt.host {
+			t.Errorf("vantageMACs(%s) = %s, %s; want %s, %s", tt.br, inside, host, tt.inside, tt.host)
+		}
+		if inside[0]&3 != 2 || host[0]&3 != 2 {
+			t.Errorf("vantageMACs(%s) = %s, %s: not locally administered unicast", tt.br, inside, host)
+		}
 	}
 }
