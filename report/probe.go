@@ -150,13 +150,50 @@ func hairpinCheck(in *Input) Check {
 			"a LAN host cannot reach another's public mapping (RFC 4787 REQ-9, draft section 2.3.2)")
 	}
 	ev := []string{describe(p, in.Now) + ": hairpinned"}
-	if from := hairpinSource(r); from.IsValid() && from.Addr() != r.Public.Addr() {
-		ev[0] += fmt.Sprintf(", but it arrived from %s", from)
-		return check(IDHairpin, Warn, ev,
-			"hairpins, but the receiver sees %s as the source, not the sender's public mapping (RFC 4787 REQ-9a)", from.Addr())
+	from := hairpinSource(r)
+	if !from.IsValid() || publicAddrs(in)[from.Addr()] {
+		return check(IDHairpin, Pass, ev,
+			"LAN hosts reach each other's public mappings and see public sources (RFC 4787 REQ-9)")
 	}
-	return check(IDHairpin, Pass, ev,
-		"LAN hosts reach each other's public mappings and see public sources (RFC 4787 REQ-9)")
+	ev[0] += fmt.Sprintf(", but it arrived from %s", from)
+	if a := from.Addr(); a == p.From || lanAddr(in, a) || !a.IsGlobalUnicast() || a.IsPrivate() || cgnat.Contains(a) {
+		return check(IDHairpin, Fail, ev,
+			"hairpins, but the receiver sees the private %s as the source, not the sender's public mapping (RFC 4787 REQ-9a)", a)
+	}
+	return check(IDHairpin, Warn, ev,
+		"hairpins, but the receiver sees %s as the source, none of the public addresses the probes saw (RFC 4787 REQ-9a)", from.Addr())
+}
+
+// publicAddrs are the public addresses the probes saw, as the
+// introducer saw them: the LAN probe's mappings (a NAT with an address
+// pool may hairpin from another of its addresses than the first
+// mapping's) and the WAN probe's. Not the WAN address itself: behind an
+// upstream NAT a LAN host's peers know it by the upstream mapping only.
+func publicAddrs(in *Input) map[netip.Addr]bool {
+	m := map[netip.Addr]bool{}
+	for _, p := range []*ProbeResult{in.Probe, in.UpstreamProbe} {
+		if r := p.ok(); r != nil {
+			m[r.Public.Addr()] = true
+			for _, t := range r.Tests {
+				if t.Name != "hairpin" && t.Mapped.IsValid() {
+					m[t.Mapped.Addr()] = true
+				}
+			}
+		}
+	}
+	return m
+}
+
+// lanAddr reports whether a is one of the router's LAN addresses.
+func lanAddr(in *Input, a netip.Addr) bool {
+	for _, l := range in.LAN {
+		for _, b := range l.Addrs {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hairpinSource is where the hairpinned request arrived from.

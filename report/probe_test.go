@@ -90,6 +90,8 @@ func TestHairpinFromTheProbe(t *testing.T) {
 		}
 		return p
 	}
+	pool := lan(true, &yes, "203.0.113.2:40002")
+	pool.Report.Tests = append(pool.Report.Tests, probe.Test{Name: "mapping2", Proto: "udp", Answered: true, Mapped: ap("203.0.113.2:40001")})
 	fallback := lan(false, &no, "")
 	fallback.From, fallback.NetnsError = netip.MustParseAddr("198.51.100.1"), "veth unavailable (install kmod-veth)"
 	for _, tt := range []struct {
@@ -100,7 +102,9 @@ func TestHairpinFromTheProbe(t *testing.T) {
 	}{
 		{"hairpins with public sources", lan(true, &yes, "203.0.113.1:40002"), Pass, "(LAN-side namespace)"},
 		{"dropped", lan(true, &no, ""), Fail, "nothing came back through 203.0.113.1:40000"},
-		{"private source", lan(true, &yes, "198.51.100.254:5000"), Warn, "REQ-9a"},
+		{"private source", lan(true, &yes, "198.51.100.254:5000"), Fail, "REQ-9a"},
+		{"another address of the pool", pool, Pass, "hairpinned"},
+		{"a public source the probes never saw", lan(true, &yes, "192.0.2.99:5000"), Warn, "none of the public addresses"},
 		{"the router's LAN address cannot tell", lan(false, &no, ""), Unknown, "cannot hairpin as a LAN host does"},
 		{"no namespace", fallback, Unknown, "no LAN-side namespace: veth unavailable (install kmod-veth)"},
 		{"not tested", lan(true, nil, ""), Unknown, "could not test"},
