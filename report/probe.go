@@ -145,6 +145,12 @@ func hairpinCheck(in *Input) Check {
 	case r.Hairpin == nil:
 		return check(IDHairpin, Unknown, []string{describe(p, in.Now) + ": hairpin not tested"},
 			"not measured: the probe could not test hairpinning")
+	case !*r.Hairpin && upstreamNAT(in.UpstreamProbe):
+		// The public mapping is the upstream NAT's: it, not necessarily
+		// this router, failed to turn the packet around.
+		return check(IDHairpin, Warn, []string{fmt.Sprintf("%s: nothing came back through %s, the upstream NAT's address",
+			describe(p, in.Now), r.Public)}, "no hairpin through the upstream NAT's public mapping (double NAT); "+
+			"whether this router hairpins cannot be measured from behind it")
 	case !*r.Hairpin:
 		return check(IDHairpin, Fail, []string{fmt.Sprintf("%s: nothing came back through %s", describe(p, in.Now), r.Public)},
 			"a LAN host cannot reach another's public mapping (RFC 4787 REQ-9, draft section 2.3.2)")

@@ -121,6 +121,20 @@ func TestHairpinFromTheProbe(t *testing.T) {
 	}
 }
 
+// TestHairpinBehindUpstreamNAT: no hairpin through the upstream NAT's
+// mapping is the upstream layer's, not a FAIL of this router.
+func TestHairpinBehindUpstreamNAT(t *testing.T) {
+	no := false
+	in := input()
+	in.Probe = probed("lan", "198.51.100.254", probe.AddressAndPortDependent, probe.AddressAndPortDependent, true, "192.0.2.77:40000")
+	in.Probe.Netns, in.Probe.Report.Hairpin = true, &no
+	in.UpstreamProbe = probed("wan", "100.64.0.2", probe.AddressAndPortDependent, probe.AddressAndPortDependent, true, "192.0.2.77:40001")
+	r := Build(in)
+	if c := r.Check(IDHairpin); c.Verdict != Warn || !strings.Contains(c.Summary, "upstream NAT") {
+		t.Errorf("hairpin = %s (%s), want WARN naming the upstream NAT", c.Verdict, c.Summary)
+	}
+}
+
 // TestEnforcedHairpin: enforce mode's hairpin rules pass unless the
 // namespace probe, a LAN host's view, saw nothing come back; then it
 // fails with the probe's evidence.
