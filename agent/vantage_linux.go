@@ -65,7 +65,11 @@ func openVantage(ctx context.Context, lan string, prefix netip.Prefix, addr neti
 		err = setNeighbour(c, br.index, addr, inside)
 	}
 	if err == nil {
-		err = setupInside(ns, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr(), br.mac)
+		var in *netlink.Conn
+		if in, err = dialRoute(ns); err == nil {
+			err = setupInside(in, netip.PrefixFrom(addr, prefix.Bits()), prefix.Addr(), br.mac)
+			in.Close()
+		}
 	}
 	if err == nil {
 		err = waitReady(ctx, c, ns)
@@ -314,12 +318,9 @@ func addVeth(c *netlink.Conn, br int, ns *os.File, inside, host []byte) error {
 // The end has IFF_NOARP and a permanent entry for the router (at the
 // bridge's MAC, routerMAC): it never sends an ARP request, whose sender
 // address would overwrite LAN hosts' entries for the vantage's address.
-func setupInside(ns *os.File, addr netip.Prefix, router netip.Addr, routerMAC []byte) error {
-	c, err := dialRoute(ns)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+//
+// c is an rtnetlink socket in the namespace.
+func setupInside(c *netlink.Conn, addr netip.Prefix, router netip.Addr, routerMAC []byte) error {
 	if err := quietUp(c, "lo", unix.IFF_UP); err != nil {
 		return err
 	}
