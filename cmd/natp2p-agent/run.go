@@ -61,7 +61,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet, configDefault string) {
 	fs.DurationVar(&d.interval, "probe-interval", agent.DefaultProbeInterval, "how often to probe (at least 1m)")
 	fs.StringVar(&d.from, "probe-from", "", "the router's LAN-side `address` to probe from without a namespace; the namespace joins its LAN bridge (default: the first LAN address)")
 	fs.BoolVar(&d.netns, "probe-netns", true, "probe from a throwaway network namespace on the LAN bridge, as a LAN host (measures hairpinning); false: from the router's LAN address")
-	fs.StringVar(&d.netnsAddr, "probe-netns-addr", "", "the namespace's IPv4 `address` in the LAN prefix (default: the highest one no neighbour uses)")
+	fs.StringVar(&d.netnsAddr, "probe-netns-addr", "", "the namespace's IPv4 `address` in the LAN prefix (default: the highest one that is not the router's, not leased and that no host answers for)")
 }
 
 // resolve merges the config file under the flags that were set and checks
