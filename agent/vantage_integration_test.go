@@ -185,12 +185,8 @@ func TestVantageAddressChoice(t *testing.T) {
 // vantage, and the reason says so.
 func TestVantageNeedsABridge(t *testing.T) {
 	l := labtest.New(t, lab.Config{})
-	ctx := context.Background()
-	for _, args := range [][]string{{"link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"},
-		{"addr", "add", "192.0.2.1/24", "dev", "lan1"}, {"link", "set", "lan1", "up"}} {
-		if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
-			t.Fatal(err)
-		}
+	if err := l.AddPlainLAN(context.Background(), "lan1", netip.MustParsePrefix("192.0.2.1/24")); err != nil {
+		t.Fatal(err)
 	}
 	inRouter(t, l, func() error {
 		_, err := openVantage(context.Background(), "lan1", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})

@@ -363,12 +363,8 @@ func TestDaemonProbeFallback(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := labtest.New(t, lab.Config{})
-			ctx := context.Background()
-			for _, args := range [][]string{{"link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"},
-				{"addr", "add", "192.0.2.1/24", "dev", "lan1"}, {"link", "set", "lan1", "up"}} {
-				if _, err := l.Router.Run(ctx, "ip", args...); err != nil {
-					t.Fatal(err)
-				}
+			if err := l.AddPlainLAN(context.Background(), "lan1", netip.MustParsePrefix("192.0.2.1/24")); err != nil {
+				t.Fatal(err)
 			}
 			coturn(t, l)
 			a := startDaemon(t, l, append([]string{"--introducer", net.JoinHostPort(l.ServerAddrs[0].String(), "3478")}, tt.args...)...)

@@ -256,3 +256,14 @@ func (l *Lab) setupConntrack(ctx context.Context) error {
 	_, err := l.Router.Run(ctx, "sysctl", args...)
 	return err
 }
+
+// AddPlainLAN gives the router a second LAN interface that is no bridge:
+// a veth named name (its peer name+"p" stays unconnected) with prefix,
+// up. It goes with the router namespace.
+func (l *Lab) AddPlainLAN(ctx context.Context, name string, prefix netip.Prefix) error {
+	return l.ipSteps(ctx, []step{
+		{l.Router, []string{"link", "add", name, "type", "veth", "peer", "name", name + "p"}},
+		{l.Router, []string{"addr", "add", prefix.String(), "dev", name}},
+		{l.Router, []string{"link", "set", name, "up"}},
+	})
+}

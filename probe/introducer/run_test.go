@@ -55,19 +55,7 @@ func TestShutdown(t *testing.T) {
 	busy := dialTCP(t, addrs[1])
 	exchangeTCP(t, busy, request())
 	busy.Write(request()[:10]) // a request cut in the middle
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("Run still running 3 s after cancel")
-	}
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Errorf("shutdown took %v", d)
-	}
+	cancelAndWait(t, cancel, done, 1500*time.Millisecond)
 	for _, c := range []*net.TCPConn{idle, busy} {
 		if _, err := c.Read(make([]byte, 1)); err == nil {
 			t.Error("TCP connection still open after shutdown")
@@ -111,19 +99,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("Run still running 3 s after cancel")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("shutdown took %v", d)
-	}
+	cancelAndWait(t, cancel, done, time.Second)
 	for _, a := range addrs {
 		u, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(a))
 		if err != nil {
@@ -195,5 +171,24 @@ func TestSummaryLog(t *testing.T) {
 		"rate_limited=0 send_errors=0 tcp_conns=0 sources=1\n"
 	if got := re.FindString(logs.String()); got != want {
 		t.Errorf("summary line:\n got %q\nwant %q\nall logs:\n%s", got, want, logs.String())
+	}
+}
+
+// cancelAndWait cancels a running server: Run must return without an
+// error within limit.
+func cancelAndWait(t *testing.T, cancel func(), done <-chan error, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run still running 3 s after cancel")
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("shutdown took %v", d)
 	}
 }
