@@ -347,6 +347,20 @@ func manyPinsRoundTrip(t *testing.T, b Backend, public netip.Addr, n int) {
 	if !cmp.Equal(got, pins, equateNet) {
 		t.Errorf("after moving one pin: Pins() = %d pins, differing", len(got))
 	}
+	// All of them out and back in one Update each, as a WAN change or a
+	// start with many live flows asks.
+	if err := b.Update(nil, pins); err != nil {
+		t.Fatalf("Update deleting %d pins: %v", len(pins), err)
+	}
+	if got, err := b.Pins(); err != nil || len(got) != 0 {
+		t.Errorf("after deleting every pin: Pins() = %d pins, %v", len(got), err)
+	}
+	if err := b.Update(pins, nil); err != nil {
+		t.Fatalf("Update adding %d pins: %v", len(pins), err)
+	}
+	if got, err := b.Pins(); err != nil || !cmp.Equal(got, pins, equateNet) {
+		t.Errorf("after adding every pin back: Pins() = %d pins, %v", len(got), err)
+	}
 	if err := b.Remove(); err != nil {
 		t.Fatal(err)
 	}
@@ -362,4 +376,29 @@ func manyPins(public netip.Addr, n int) []Pin {
 	}
 	sortPins(pins)
 	return pins
+}
+
+// TestNFTManyLANs: hairpinning on 16 LAN interfaces is 529 rules, more than
+// one transaction holds, and more answers than a receive buffer would if
+// each message asked for one; it installs and reads back as installed.
+func TestNFTManyLANs(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.Masquerade, LANHosts: 1})
+	r := Rules{WAN: l.WANIface, Mapping: true, Hairpin: true}
+	for i := range 16 {
+		r.LAN = append(r.LAN, fmt.Sprintf("lan%d", i)) // matched by name: they need not exist
+	}
+	nft, err := NewNFT(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := routerBackend{nft, l.Router}
+	if err := b.Install(manyPins(l.Public, 3000)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Installed(); !ok || err != nil {
+		t.Errorf("Installed() = %v, %v; want true", ok, err)
+	}
+	if err := b.Remove(); err != nil {
+		t.Fatal(err)
+	}
 }

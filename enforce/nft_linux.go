@@ -29,8 +29,8 @@ const (
 	nftLearn       = "learn"       // pins each new endpoint from its first packet, just after the router's NAT
 )
 
-// nftChunk bounds the set elements of one netlink batch: a batch is one
-// sendmsg, which the socket's send buffer (about 200 KiB) limits.
+// nftChunk bounds the set elements of one message (about 40 KB: an
+// attribute holds 64 KiB) and of Install's first transaction.
 const nftChunk = 1024
 
 // Registers: 32-bit ones, so that a concatenated key fills consecutive

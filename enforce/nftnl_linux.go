@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -29,9 +30,17 @@ type nftBatch struct {
 	err  error // the first encoding error
 }
 
+// maxAttr is the most data a netlink attribute's 16-bit length holds.
+const maxAttr = 0xffff - 4
+
 // add appends a message on a family ip object.
 func (b *nftBatch) add(t int, flags netlink.HeaderFlags, attrs []netlink.Attribute) {
 	data, err := netlink.MarshalAttributes(attrs)
+	for _, a := range attrs {
+		if len(a.Data) > maxAttr {
+			err = fmt.Errorf("nf_tables message %d: attribute %d of %d bytes", t, a.Type&^unix.NLA_F_NESTED, len(a.Data))
+		}
+	}
 	if err != nil && b.err == nil {
 		b.err = err
 	}
@@ -80,14 +89,6 @@ const (
 	nftConcatBits      = 6
 )
 
-// Missing from x/sys/unix: the concatenation flag of a set and its
-// description of the fields' lengths (linux/netfilter/nf_tables.h).
-const (
-	nftSetConcat      = 0x80 // NFT_SET_CONCAT
-	nftaSetDescConcat = 2    // NFTA_SET_DESC_CONCAT
-	nftaSetFieldLen   = 1    // NFTA_SET_FIELD_LEN
-)
-
 // concatType is the type id of a concatenation of the types and each
 // field's length in bytes (padded to 4 in the key).
 func concatType(types ...uint32) uint32 {
@@ -100,25 +101,20 @@ func concatType(types ...uint32) uint32 {
 
 // addPinMap adds a dynamic map "inet_proto . ipv4_addr . inet_service :
 // ipv4_addr . inet_service" of at most size elements: the pins' and rev's
-// type. id names it within the batch.
+// type. id names it within the batch. Flags and description are what nft
+// sends for such a map: no NFT_SET_CONCAT, which kernels before 5.6 refuse
+// and which only interval maps need.
 func (b *nftBatch) addPinMap(table, name string, id, size uint32) {
-	field := func(n uint32) netlink.Attribute {
-		return nested(unix.NFTA_LIST_ELEM, []netlink.Attribute{{Type: nftaSetFieldLen, Data: be32(n)}})
-	}
 	b.add(unix.NFT_MSG_NEWSET, netlink.Create, []netlink.Attribute{
 		{Type: unix.NFTA_SET_TABLE, Data: cstr(table)},
 		{Type: unix.NFTA_SET_NAME, Data: cstr(name)},
-		{Type: unix.NFTA_SET_FLAGS, Data: be32(unix.NFT_SET_MAP | unix.NFT_SET_EVAL | nftSetConcat)},
+		{Type: unix.NFTA_SET_FLAGS, Data: be32(unix.NFT_SET_MAP | unix.NFT_SET_EVAL)},
 		{Type: unix.NFTA_SET_KEY_TYPE, Data: be32(concatType(nftTypeInetProto, nftTypeIPAddr, nftTypeInetService))},
 		{Type: unix.NFTA_SET_KEY_LEN, Data: be32(12)},
 		{Type: unix.NFTA_SET_ID, Data: be32(id)},
 		{Type: unix.NFTA_SET_DATA_TYPE, Data: be32(concatType(nftTypeIPAddr, nftTypeInetService))},
 		{Type: unix.NFTA_SET_DATA_LEN, Data: be32(8)},
-		nested(unix.NFTA_SET_DESC, []netlink.Attribute{
-			{Type: unix.NFTA_SET_DESC_SIZE, Data: be32(size)},
-			// nft needs the fields' lengths to list the elements.
-			nested(nftaSetDescConcat, []netlink.Attribute{field(1), field(4), field(2)}),
-		}),
+		nested(unix.NFTA_SET_DESC, []netlink.Attribute{{Type: unix.NFTA_SET_DESC_SIZE, Data: be32(size)}}),
 	})
 }
 
@@ -126,8 +122,12 @@ func (b *nftBatch) addPinMap(table, name string, id, size uint32) {
 type nftElem struct{ key, val []byte }
 
 // elements adds (unix.NFT_MSG_NEWSETELEM) or deletes (DELSETELEM) elements
-// of a map.
+// of a map, nftChunk to a message: an attribute holds at most 64 KiB.
 func (b *nftBatch) elements(op int, table, set string, els []nftElem) {
+	for len(els) > nftChunk {
+		b.elements(op, table, set, els[:nftChunk])
+		els = els[nftChunk:]
+	}
 	if len(els) == 0 {
 		return
 	}
@@ -159,29 +159,85 @@ func (b *nftBatch) addRule(table, chain string, r []rawExpr) {
 	})
 }
 
-// commit sends the batch and waits for the kernel's answer to each
-// message: the first error, if any.
+// nftBatchBytes bounds the messages of one transaction: a transaction is
+// one sendmsg, which the socket's send buffer (about 200 KiB by default)
+// limits. A larger batch goes as several transactions, in order; Install's
+// first one (table, maps, rules, the first 2 x 1,024 pins) fits.
+const nftBatchBytes = 128 << 10
+
+// nftTimeout bounds the wait for the kernel's answers.
+const nftTimeout = 5 * time.Second
+
+// commit sends the batch, as one transaction when it fits nftBatchBytes,
+// and waits for the kernel's answers: the first error, if any.
 func (b *nftBatch) commit() error {
 	if b.err != nil || len(b.msgs) == 0 {
 		return b.err
 	}
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	c, err := dialNFT()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	msgs := append(append([]netlink.Message{batchMsg(unix.NFNL_MSG_BATCH_BEGIN)}, b.msgs...), batchMsg(unix.NFNL_MSG_BATCH_END))
-	if _, err := c.SendMessages(msgs); err != nil {
+	for start := 0; start < len(b.msgs); {
+		end, size := start+1, len(b.msgs[start].Data)
+		for end < len(b.msgs) && size+len(b.msgs[end].Data) <= nftBatchBytes {
+			size += len(b.msgs[end].Data)
+			end++
+		}
+		if err := transact(c, b.msgs[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// dialNFT opens a netfilter netlink socket whose errors do not echo the
+// request (NETLINK_CAP_ACK: a failed 60 KB element list would otherwise
+// come back whole), with a deadline.
+func dialNFT() (*netlink.Conn, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.SetOption(netlink.CapAcknowledge, true) // best effort: older kernels echo
+	if err := c.SetDeadline(time.Now().Add(nftTimeout)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// transact sends msgs as one transaction. Only the last asks for an
+// acknowledgement: the kernel reports every failing message anyway, and
+// one answer per message would overflow the receive buffer on a large
+// batch (a batch that did apply would then look failed).
+func transact(c *netlink.Conn, msgs []netlink.Message) error {
+	out := make([]netlink.Message, 0, len(msgs)+2)
+	out = append(out, batchMsg(unix.NFNL_MSG_BATCH_BEGIN))
+	for _, m := range msgs {
+		m.Header.Flags &^= netlink.Acknowledge
+		out = append(out, m)
+	}
+	out[len(out)-1].Header.Flags |= netlink.Acknowledge
+	out = append(out, batchMsg(unix.NFNL_MSG_BATCH_END))
+	sent, err := c.SendMessages(out)
+	if err != nil {
 		return err
 	}
-	for acked := 0; acked < len(b.msgs); {
-		replies, err := c.Receive()
+	last := sent[len(sent)-2].Header.Sequence
+	for {
+		replies, err := c.Receive() // an error answer comes back as err
 		if err != nil {
 			return err
 		}
-		acked += len(replies)
+		for _, r := range replies {
+			if r.Header.Sequence == last {
+				return nil
+			}
+		}
 	}
-	return nil
 }
 
 func batchMsg(t int) netlink.Message {
@@ -203,7 +259,7 @@ func nftGet(t int, family uint8, dump bool, attrs []netlink.Attribute) ([][]byte
 	if err != nil {
 		return nil, err
 	}
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	c, err := dialNFT()
 	if err != nil {
 		return nil, err
 	}

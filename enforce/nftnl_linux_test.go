@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/natp2p/natp2p/conntrackmap"
@@ -57,5 +58,19 @@ func TestElementsRoundTrip(t *testing.T) {
 		return d.msgs[0].Data[4:]
 	}()); len(keys) != 2 || keys[0].val != nil {
 		t.Errorf("deletion elements = %v, want two keys without data", keys)
+	}
+}
+
+// Element lists go nftChunk to a message: a netlink attribute holds 64 KiB.
+func TestElementsChunked(t *testing.T) {
+	var b nftBatch
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, make([]nftElem, 2*nftChunk+1))
+	if b.err != nil || len(b.msgs) != 3 {
+		t.Fatalf("%d elements: %d messages, %v; want 3", 2*nftChunk+1, len(b.msgs), b.err)
+	}
+	var big nftBatch
+	big.add(unix.NFT_MSG_NEWSETELEM, 0, []netlink.Attribute{{Type: 1, Data: make([]byte, maxAttr+1)}})
+	if big.err == nil {
+		t.Error("an attribute over 64 KiB: no error")
 	}
 }
