@@ -2,7 +2,9 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,10 +103,8 @@ func (a *Agent) setupEnforcer() error {
 		for _, l := range a.lan {
 			rules.LAN = append(rules.LAN, l.Name)
 		}
-		if ec.PreservePorts && ec.Mapping {
-			if name != BackendIptables {
-				a.log.Info("preserve_ports is for the iptables backend; nftables pins from a flow's first packet")
-			} else if rules.Preserve, err = LANPrefixes(rules.LAN); err != nil {
+		if ec.PreservePorts {
+			if rules.Preserve, err = a.preserveNetworks(name, rules.LAN, ec.Mapping); err != nil {
 				return err
 			}
 			a.preserving = len(rules.Preserve) > 0
@@ -129,6 +129,39 @@ func (a *Agent) setupEnforcer() error {
 	}
 	a.enforcer = e
 	return nil
+}
+
+// preserveNetworks returns the LAN networks whose unpinned flows the
+// iptables backend masquerades itself (preserve_ports); none, with a log
+// line saying why, when the option does not apply. Of auto-detected LAN
+// interfaces only private networks (RFC 1918, RFC 6598) count: they may
+// include routed public networks the router does not NAT.
+func (a *Agent) preserveNetworks(backend string, lan []string, mapping bool) ([]netip.Prefix, error) {
+	switch {
+	case !mapping:
+		a.log.Info("preserve_ports ignored: it serves mapping enforcement, which is off")
+		return nil, nil
+	case backend != BackendIptables:
+		a.log.Info("preserve_ports ignored: it is for the iptables backend; nftables pins from a flow's first packet")
+		return nil, nil
+	}
+	nets, err := LANPrefixes(lan)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.cfg.LAN) == 0 {
+		nets = slices.DeleteFunc(nets, func(p netip.Prefix) bool { return !isPrivate(p.Addr()) })
+		if len(nets) == 0 {
+			return nil, fmt.Errorf("preserve_ports: no private IPv4 network on the LAN interfaces %v (name the LAN interfaces with --lan)", lan)
+		}
+	}
+	a.log.Info("preserving the ports of new flows without a pin", "networks", nets)
+	return nets, nil
+}
+
+// isPrivate: RFC 1918 and RFC 6598 (shared address space) addresses.
+func isPrivate(a netip.Addr) bool {
+	return a.IsPrivate() || netip.MustParsePrefix("100.64.0.0/10").Contains(a)
 }
 
 // enforcement is the report's view of enforce mode; nil in observe mode.

@@ -229,28 +229,35 @@ func (t *IPT) Pins() ([]Pin, error) {
 	return pins, nil
 }
 
-// RandomNAT reports whether a rule of the router's nat table (not
-// natp2p's) allocates ports fully at random (--random-fully): a flow sent
-// to a second destination before its endpoint's pin is in place then gets
-// another port, unless Rules.Preserve covers it.
+// RandomNAT reports whether a source NAT rule of the router's (not
+// natp2p's) for the WAN picks ports at random (--random or --random-fully:
+// either skips port preservation): a flow sent to a second destination
+// before its endpoint's pin is in place then gets another port, unless
+// Rules.Preserve covers it. Only with mapping enforcement, which that
+// defeats.
 func (t *IPT) RandomNAT() (bool, error) {
-	if len(t.rules.Preserve) > 0 {
-		return false, nil // natp2p's masquerade runs first
+	if len(t.rules.Preserve) > 0 || !t.rules.Mapping {
+		return false, nil
 	}
 	lines, err := t.listChain("")
 	if err != nil {
 		return false, iptError("list", err)
 	}
-	return randomNAT(lines), nil
+	return randomNAT(lines, t.rules.WAN), nil
 }
 
-func randomNAT(lines []string) bool {
+func randomNAT(lines []string, wan string) bool {
 	for _, l := range lines {
-		f := strings.Fields(l)
-		if len(f) < 2 || f[0] != "-A" || strings.HasPrefix(f[1], "NATP2P_") {
+		if !strings.HasPrefix(l, "-A ") || strings.HasPrefix(l, "-A NATP2P_") {
 			continue
 		}
-		if slices.Contains(f, "--random-fully") {
+		f := strings.Fields(l)
+		snat := slices.Contains(f, "SNAT") || slices.Contains(f, "MASQUERADE")
+		random := slices.Contains(f, "--random") || slices.Contains(f, "--random-fully")
+		// No -o: every interface, the WAN too. "! -o WAN" is not the WAN.
+		i := slices.Index(f, "-o")
+		toWAN := i < 0 || i+1 < len(f) && f[i+1] == wan && (i == 0 || f[i-1] != "!")
+		if snat && random && toWAN {
 			return true
 		}
 	}

@@ -161,13 +161,18 @@ func TestRandomNAT(t *testing.T) {
 		{nil, false},
 		{[]string{"-P POSTROUTING ACCEPT", "-A POSTROUTING -o wan0 -j MASQUERADE"}, false},
 		{[]string{"-A POSTROUTING -o wan0 -j MASQUERADE --random-fully"}, true},
+		{[]string{"-A POSTROUTING -o wan0 -j MASQUERADE --random"}, true},
+		{[]string{"-A POSTROUTING -j MASQUERADE --random-fully"}, true}, // no -o: the WAN too
 		{[]string{"-N zone_wan_postrouting", "-A zone_wan_postrouting -j SNAT --to-source 203.0.113.1-203.0.113.4 --random-fully"}, true},
-		{[]string{"-A POSTROUTING -o wan0 -j MASQUERADE --random"}, false},
+		// Not the WAN's source NAT: another interface, a negation, a DNAT.
+		{[]string{"-A POSTROUTING -o wg0 -j MASQUERADE --random-fully"}, false},
+		{[]string{"-A POSTROUTING ! -o wan0 -j MASQUERADE --random-fully"}, false},
+		{[]string{"-A PREROUTING -i wan0 -p udp -m udp --dport 7000 -j DNAT --to-destination 10.0.0.2:6000 --random"}, false},
 		// natp2p's own chains are not the router's NAT.
 		{[]string{"-A NATP2P_MASQ -s 10.0.0.0/24 -o wan0 -j MASQUERADE --random-fully"}, false},
-		{[]string{"# --random-fully"}, false},
+		{[]string{"# -o wan0 -j MASQUERADE --random-fully"}, false},
 	} {
-		if got := randomNAT(tt.lines); got != tt.want {
+		if got := randomNAT(tt.lines, "wan0"); got != tt.want {
 			t.Errorf("randomNAT(%q) = %v, want %v", tt.lines, got, tt.want)
 		}
 	}
