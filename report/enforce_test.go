@@ -54,6 +54,9 @@ func TestEnforcedChecks(t *testing.T) {
 		{"fully-random router NAT, pins too late", healed, enforcing(enforce.Status{Installed: true, RandomNAT: true,
 			PlannerStats: enforce.PlannerStats{Pins: 1}}), nil,
 			map[string]Verdict{IDMappingUDP: Warn, IDMappingTCP: Warn, IDMappingStable: Pass}},
+		{"fully-random router NAT, the probe saw it", healed, enforcing(enforce.Status{Installed: true, RandomNAT: true,
+			PlannerStats: enforce.PlannerStats{Pins: 1}}), &probe.Report{Mapping: probe.AddressAndPortDependent},
+			map[string]Verdict{IDMappingUDP: Fail}},
 		{"an old error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
 			map[string]Verdict{IDMappingStable: Pass}},
 	}
@@ -120,3 +123,22 @@ func TestRaisedTimeoutsInEvidence(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Under a fully-random NAT the iptables backend pins too late for the
+// probe: its failure names the fix.
+func TestProbeFailureNamesPreservePorts(t *testing.T) {
+	in := input(nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	in.Enforcement = enforcing(enforce.Status{Installed: true, RandomNAT: true, PlannerStats: enforce.PlannerStats{Pins: 1}})
+	in.Enforcement.Backend = "iptables"
+	in.Probe = &ProbeResult{Vantage: "lan", Report: &probe.Report{GeneratedAt: t0, Mapping: probe.AddressAndPortDependent}}
+	r := Build(in)
+	if c := r.Check(IDMappingUDP); c.Verdict != Fail || !strings.Contains(c.Summary, "iptables backend pins too late") ||
+		!strings.Contains(c.Summary, "set preserve_ports") {
+		t.Errorf("mapping.udp = %s %q, want FAIL naming preserve_ports", c.Verdict, c.Summary)
+	}
+	in.Enforcement.RandomNAT = false
+	r = Build(in)
+	if c := r.Check(IDMappingUDP); strings.Contains(c.Summary, "preserve_ports") {
+		t.Errorf("without a random NAT, mapping.udp still names preserve_ports: %q", c.Summary)
+	}
+}

@@ -69,6 +69,11 @@ func withProbe(c Check, proto string, in *Input) Check {
 	switch {
 	case got != probe.EndpointIndependent && c.Verdict != Fail:
 		c.Verdict, c.Summary = Fail, fmt.Sprintf("%s mapping seen by the probe (%s)", got, layer(proto, in))
+		if e := in.Enforcement; e != nil && e.Mapping && e.RandomNAT {
+			// The probe sends to a second server at once: faster than
+			// the iptables backend's pins under a fully-random NAT.
+			c.Summary += fmt.Sprintf("; the %s backend pins too late for it under this fully-random NAT: set preserve_ports", e.Backend)
+		}
 	case got == probe.EndpointIndependent && c.Verdict == Fail:
 		line += ": disagrees with conntrack, which saw the flows above"
 	case got == probe.EndpointIndependent && c.Verdict == Unknown:
