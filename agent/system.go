@@ -74,18 +74,32 @@ func (s System) DefaultRouteInterface() (string, error) {
 
 // Interface returns a named interface and its global unicast addresses.
 func Interface(name string) (report.Interface, error) {
+	prefixes, err := interfacePrefixes(name)
+	if err != nil {
+		return report.Interface{}, err
+	}
+	out := report.Interface{Name: name, Addrs: []netip.Addr{}}
+	for _, p := range prefixes {
+		out.Addrs = append(out.Addrs, p.Addr())
+	}
+	return out, nil
+}
+
+// interfacePrefixes returns a named interface's global unicast addresses,
+// each with its prefix length.
+func interfacePrefixes(name string) ([]netip.Prefix, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
-		return report.Interface{}, fmt.Errorf("interface %q not found (ip link lists the interfaces)", name)
+		return nil, fmt.Errorf("interface %q not found (ip link lists the interfaces)", name)
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return report.Interface{}, fmt.Errorf("addresses of %q: %w", name, err)
+		return nil, fmt.Errorf("addresses of %q: %w", name, err)
 	}
-	out := report.Interface{Name: name, Addrs: []netip.Addr{}}
+	var out []netip.Prefix
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsGlobalUnicast() {
-			out.Addrs = append(out.Addrs, p.Addr().Unmap())
+			out = append(out, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()))
 		}
 	}
 	return out, nil
@@ -180,21 +194,12 @@ func (rw sysctlRW) Set(name string, v int) error {
 func LANPrefixes(names []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, name := range names {
-		ifi, err := net.InterfaceByName(name)
+		prefixes, err := interfacePrefixes(name)
 		if err != nil {
-			return nil, fmt.Errorf("interface %q not found (ip link lists the interfaces)", name)
+			return nil, err
 		}
-		addrs, err := ifi.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("addresses of %q: %w", name, err)
-		}
-		for _, a := range addrs {
-			p, err := netip.ParsePrefix(a.String())
-			if err != nil || !p.Addr().Is4() || !p.Addr().IsGlobalUnicast() {
-				continue
-			}
-			p = p.Masked()
-			if !slices.Contains(out, p) {
+		for _, p := range prefixes {
+			if p = p.Masked(); p.Addr().Is4() && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}

@@ -121,15 +121,10 @@ func addr4(v uint32) netip.Addr {
 // prefixOf returns addr with its prefix length on interface name, if the
 // interface holds it.
 func prefixOf(name string, addr netip.Addr) (netip.Prefix, bool) {
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	addrs, _ := ifi.Addrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(addr.AsSlice()) {
-			bits, _ := n.Mask.Size()
-			return netip.PrefixFrom(addr, bits), true
+	prefixes, _ := interfacePrefixes(name)
+	for _, p := range prefixes {
+		if p.Addr() == addr {
+			return p, true
 		}
 	}
 	return netip.Prefix{}, false
