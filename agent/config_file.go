@@ -115,18 +115,27 @@ func ParseUDPTimeout(s string) (int, error) {
 // ParsePinGrace reads how long a pin outlives its last flow: a duration
 // ("30s") or seconds, up to an hour.
 func ParsePinGrace(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s, "30s")
 	if err != nil {
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, fmt.Errorf("%q is not a duration (e.g. 30s)", s)
-		}
-		d = time.Duration(n) * time.Second
+		return 0, err
 	}
 	if d < time.Second || d > time.Hour {
 		return 0, fmt.Errorf("%q: want 1s to 1h", s)
 	}
 	return d, nil
+}
+
+// parseDuration reads a Go duration or a number of seconds; example
+// shows the form in the error.
+func parseDuration(s, example string) (time.Duration, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. %s)", s, example)
+	}
+	return time.Duration(n) * time.Second, nil
 }
 
 // ParsePinQuota reads the pins one LAN host may hold: 1 to 65535, or -1
@@ -142,13 +151,9 @@ func ParsePinQuota(s string) (int, error) {
 // parseInterval reads a probe interval: a Go duration ("30m") or seconds,
 // at least a minute (a fleet must not flood its introducer).
 func parseInterval(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
+	d, err := parseDuration(s, "30m")
 	if err != nil {
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, fmt.Errorf("%q is not a duration (e.g. 30m)", s)
-		}
-		d = time.Duration(n) * time.Second
+		return 0, err
 	}
 	if d < time.Minute {
 		return 0, fmt.Errorf("%q: probe at most once a minute", s)
