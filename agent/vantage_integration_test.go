@@ -258,20 +258,7 @@ func TestVantageBridgeWithoutPorts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := routerLinks(t, l)
-	inRouter(t, l, func() error {
-		v, err := openVantage(context.Background(), "br-empty", netip.MustParsePrefix("192.0.2.1/24"), netip.Addr{})
-		if err == nil {
-			v.close()
-		}
-		if err == nil || !strings.Contains(err.Error(), "has no port") {
-			t.Errorf("vantage on a bridge without ports: %v", err)
-		}
-		return nil
-	})
-	if after := routerLinks(t, l); after != before {
-		t.Errorf("router links after:\n%s\nbefore:\n%s", after, before)
-	}
+	wantRefused(t, l, "br-empty", netip.MustParsePrefix("192.0.2.1/24"), "has no port")
 }
 
 // TestVantageRefusesSTP: on a bridge running STP nothing is created (a
@@ -282,14 +269,21 @@ func TestVantageRefusesSTP(t *testing.T) {
 	if _, err := l.Router.Run(ctx, "ip", "link", "set", l.LANIface, "type", "bridge", "stp_state", "1"); err != nil {
 		t.Fatal(err)
 	}
+	wantRefused(t, l, l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), "runs STP")
+}
+
+// wantRefused checks that no vantage opens on lan, for the reason want,
+// and that the router's links are as before.
+func wantRefused(t *testing.T, l *lab.Lab, lan string, prefix netip.Prefix, want string) {
+	t.Helper()
 	before := routerLinks(t, l)
 	inRouter(t, l, func() error {
-		v, err := openVantage(context.Background(), l.LANIface, netip.PrefixFrom(l.RouterLAN, 24), netip.Addr{})
+		v, err := openVantage(context.Background(), lan, prefix, netip.Addr{})
 		if err == nil {
 			v.close()
 		}
-		if err == nil || !strings.Contains(err.Error(), "runs STP") {
-			t.Errorf("vantage on a bridge with STP: %v", err)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("vantage on %s: %v, want %q", lan, err, want)
 		}
 		return nil
 	})
