@@ -30,7 +30,7 @@ const (
 )
 
 // nftChunk bounds the set elements of one message (about 40 KB: an
-// attribute holds 64 KiB) and of Install's first transaction.
+// attribute holds 64 KiB).
 const nftChunk = 1024
 
 // Registers: 32-bit ones, so that a concatenated key fills consecutive
@@ -102,34 +102,27 @@ func (n *NFT) Name() string { return NameNftables }
 func (n *NFT) LearnsPins() bool { return n.rules.Mapping }
 
 // Install implements Backend. The table is deleted and made anew in the
-// same batch as the rules and the first pins, so there is no instant
-// without rules and never a duplicate; more pins follow in batches of
-// nftChunk, then the learn rules. A failure part-way leaves rules that
-// look installed: the Enforcer then installs again.
+// same transaction as the maps, the rules and the first pins, so there is
+// no instant without rules and never a duplicate; the pins that do not fit
+// it follow in further transactions (nftBatch.commit), then the learn
+// rules. A failure part-way leaves rules that look installed: the Enforcer
+// then installs again.
 func (n *NFT) Install(pins []Pin) error {
 	var b nftBatch
 	b.addTable(NFTTable) // "add" makes the delete below succeed when the table is absent
 	b.delTable(NFTTable)
 	b.addTable(NFTTable)
-	first, rest := splitPins(pins, nftChunk)
 	// Dynamic maps: the learn chain adds to them from the packet path.
 	b.addPinMap(NFTTable, nftPins, 1, nftMapSize)
-	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(first))
 	b.addPinMap(NFTTable, nftRev, 2, nftMapSize)
-	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(first))
 	n.addChains(&b)
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(pins))
+	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(pins))
 	if err := b.commit(); err != nil {
 		return nftError("install", err)
 	}
-	for len(rest) > 0 {
-		var chunk []Pin
-		chunk, rest = splitPins(rest, nftChunk)
-		if err := n.Update(chunk, nil); err != nil {
-			return err
-		}
-	}
-	// Learning starts last: learned during the batches above, a pin could
-	// clash with one of the agent's still to come.
+	// Learning starts last: learned during the transactions above, a pin
+	// could clash with one of the agent's still to come.
 	if !n.rules.Mapping {
 		return nil
 	}
@@ -144,13 +137,6 @@ func (n *NFT) addLearnRules() error {
 		b.addRule(NFTTable, nftLearn, n.learnRule(p))
 	}
 	return b.commit()
-}
-
-func splitPins(pins []Pin, n int) (head, tail []Pin) {
-	if len(pins) <= n {
-		return pins, nil
-	}
-	return pins[:n], pins[n:]
 }
 
 // NAT chain priorities (nft's srcnat and dstnat) and hooks.

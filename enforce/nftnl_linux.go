@@ -161,8 +161,8 @@ func (b *nftBatch) addRule(table, chain string, r []rawExpr) {
 
 // nftBatchBytes bounds the messages of one transaction: a transaction is
 // one sendmsg, which the socket's send buffer (about 200 KiB by default)
-// limits. A larger batch goes as several transactions, in order; Install's
-// first one (table, maps, rules, the first 2 x 1,024 pins) fits.
+// limits. A larger batch goes as several transactions, in order (Install's
+// first holds the table, the maps, the rules and over a thousand pins).
 const nftBatchBytes = 128 << 10
 
 // nftTimeout bounds the wait for the kernel's answers.
