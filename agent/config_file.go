@@ -15,96 +15,84 @@ import (
 	"github.com/natp2p/natp2p/internal/uci"
 )
 
-// FileConfig is the `config natp2p` section of the UCI file
-// /etc/config/natp2p. Unset options keep their zero value; the daemon's
-// defaults then apply.
-type FileConfig struct {
-	Enabled      bool     // for the init script: whether to start the daemon at all
-	WANInterface string   // for the init script: the OpenWrt interface whose device it passes as --wan
-	Mode         string   // "observe" or "enforce"
-	WAN          string   // WAN device; empty: the default route's
-	LAN          []string // LAN devices; empty: the others with an IPv4 address
-	Socket       string   // control socket path
-	EventBuffer  int      // conntrack event socket buffer, bytes
-	LogLevel     string   // debug, info, warn or error
-
-	Introducer     string        // host[:port] of the RFC 5780 server to probe; empty: no probes
-	ProbeInterval  time.Duration // how often; zero: DefaultProbeInterval
-	ProbeFrom      string        // LAN-side address to probe from; empty: the first LAN address
-	ProbeNetns     *bool         // probe from a namespace on the LAN bridge; nil: the default (on)
-	ProbeNetnsAddr string        // that namespace's address; empty: picked from the LAN prefix
-
-	// Enforce mode. Nil switches mean "not set": the defaults (on) apply.
-	Backend         string        // auto, nftables or iptables
-	EnforceMapping  *bool         // pin mappings
-	EnforceHairpin  *bool         // hairpin to pinned endpoints
-	EnforceTimeouts *bool         // raise the conntrack timeouts
-	UDPTimeout      int           // seconds; zero: the default
-	PinGrace        time.Duration // zero: the default
-	PinQuota        int           // pins per LAN host; zero: the default, -1: unlimited
-	PreservePorts   *bool         // iptables: masquerade unpinned LAN flows keeping their ports
-}
-
 // Limits of the options that take numbers.
 const (
 	minEventBuffer = 4 << 10
 	maxEventBuffer = 256 << 20
 )
 
-// fileOptions maps each option to its parser.
-var fileOptions = map[string]func(*FileConfig, []string) error{
-	"enabled": func(c *FileConfig, v []string) (err error) { c.Enabled, err = parseBool(one(v)); return },
-	"mode":    func(c *FileConfig, v []string) error { c.Mode = one(v); return CheckMode(c.Mode) },
-	"wan":     func(c *FileConfig, v []string) error { c.WAN = one(v); return checkIface(c.WAN, true) },
-	"wan_interface": func(c *FileConfig, v []string) error {
-		c.WANInterface = one(v)
-		return checkUCIName(c.WANInterface)
-	},
-	"lan":          func(c *FileConfig, v []string) error { return c.setLAN(v) },
-	"socket":       func(c *FileConfig, v []string) error { c.Socket = one(v); return checkPath(c.Socket) },
-	"event_buffer": func(c *FileConfig, v []string) (err error) { c.EventBuffer, err = parseBuffer(one(v)); return },
-	"log_level":    func(c *FileConfig, v []string) error { c.LogLevel = one(v); return CheckLogLevel(c.LogLevel) },
-	"introducer":   func(c *FileConfig, v []string) error { c.Introducer = one(v); return checkHostPort(c.Introducer) },
-	"probe_interval": func(c *FileConfig, v []string) (err error) {
-		c.ProbeInterval, err = parseInterval(one(v))
-		return err
-	},
-	"probe_from":  func(c *FileConfig, v []string) error { c.ProbeFrom = one(v); return checkAddr(c.ProbeFrom) },
-	"probe_netns": func(c *FileConfig, v []string) error { return setSwitch(&c.ProbeNetns, one(v)) },
-	"probe_netns_addr": func(c *FileConfig, v []string) error {
-		c.ProbeNetnsAddr = one(v)
-		return CheckIPv4(c.ProbeNetnsAddr)
-	},
-	"backend": func(c *FileConfig, v []string) error { c.Backend = one(v); return CheckBackend(c.Backend) },
-	"enforce_mapping": func(c *FileConfig, v []string) error {
-		return setSwitch(&c.EnforceMapping, one(v))
-	},
-	"enforce_hairpin": func(c *FileConfig, v []string) error {
-		return setSwitch(&c.EnforceHairpin, one(v))
-	},
-	"enforce_timeouts": func(c *FileConfig, v []string) error {
-		return setSwitch(&c.EnforceTimeouts, one(v))
-	},
-	"udp_timeout": func(c *FileConfig, v []string) (err error) { c.UDPTimeout, err = ParseUDPTimeout(one(v)); return },
-	"pin_grace":   func(c *FileConfig, v []string) (err error) { c.PinGrace, err = ParsePinGrace(one(v)); return },
-	"pin_quota":   func(c *FileConfig, v []string) (err error) { c.PinQuota, err = ParsePinQuota(one(v)); return },
-	"preserve_ports": func(c *FileConfig, v []string) error {
-		return setSwitch(&c.PreservePorts, one(v))
-	},
+// stringOpt sets a string option after check accepts it.
+func stringOpt(field func(*Settings) *string, check func(string) error) func(*Settings, []string) error {
+	return func(s *Settings, v []string) error {
+		if err := check(one(v)); err != nil {
+			return err
+		}
+		*field(s) = one(v)
+		return nil
+	}
 }
 
-func setSwitch(dst **bool, s string) error {
-	b, err := parseBool(s)
-	if err != nil {
+// switchOpt sets a boolean option (1/0, true/false, yes/no, on/off).
+func switchOpt(field func(*Settings) *bool) func(*Settings, []string) error {
+	return func(s *Settings, v []string) (err error) {
+		*field(s), err = parseBool(one(v))
 		return err
 	}
-	*dst = &b
-	return nil
 }
 
-// ParseUDPTimeout reads the UDP timeout enforcement raises to: seconds,
+// intOpt sets a number that parse reads and checks.
+func intOpt(field func(*Settings) *int, parse func(string) (int, error)) func(*Settings, []string) error {
+	return func(s *Settings, v []string) (err error) {
+		n, err := parse(one(v))
+		if err == nil {
+			*field(s) = n
+		}
+		return err
+	}
+}
+
+// durationOpt sets a duration that parse reads and checks.
+func durationOpt(field func(*Settings) *time.Duration, parse func(string) (time.Duration, error)) func(*Settings, []string) error {
+	return func(s *Settings, v []string) (err error) {
+		d, err := parse(one(v))
+		if err == nil {
+			*field(s) = d
+		}
+		return err
+	}
+}
+
+// addrOpt sets an IP address (only IPv4 if v4).
+func addrOpt(field func(*Settings) *netip.Addr, v4 bool) func(*Settings, []string) error {
+	return func(s *Settings, v []string) error {
+		if one(v) == "" {
+			*field(s) = netip.Addr{}
+			return nil
+		}
+		a, err := netip.ParseAddr(one(v))
+		switch {
+		case err != nil && v4, err == nil && v4 && !a.Is4():
+			return fmt.Errorf("%q is not an IPv4 address", one(v))
+		case err != nil:
+			return fmt.Errorf("%q is not an IP address", one(v))
+		}
+		*field(s) = a
+		return nil
+	}
+}
+
+// apply sets the option from a config file's or a flag's values. An empty
+// value stands for the default, as an unset option does.
+func (o *Option) apply(s *Settings, v []string) error {
+	if !o.List && one(v) == "" {
+		v = []string{o.Default}
+	}
+	return o.set(s, v)
+}
+
+// parseUDPTimeout reads the UDP timeout enforcement raises to: seconds,
 // from RFC 4787's 120 to a day.
-func ParseUDPTimeout(s string) (int, error) {
+func parseUDPTimeout(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < enforce.MinUDPTimeout || n > 86400 {
 		return 0, fmt.Errorf("%q: want seconds from %d (RFC 4787 REQ-5) to 86400", s, enforce.MinUDPTimeout)
@@ -112,9 +100,9 @@ func ParseUDPTimeout(s string) (int, error) {
 	return n, nil
 }
 
-// ParsePinGrace reads how long a pin outlives its last flow: a duration
+// parsePinGrace reads how long a pin outlives its last flow: a duration
 // ("30s") or seconds, up to an hour.
-func ParsePinGrace(s string) (time.Duration, error) {
+func parsePinGrace(s string) (time.Duration, error) {
 	d, err := parseDuration(s, "30s")
 	if err != nil {
 		return 0, err
@@ -138,9 +126,9 @@ func parseDuration(s, example string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-// ParsePinQuota reads the pins one LAN host may hold: 1 to 65535, or -1
+// parsePinQuota reads the pins one LAN host may hold: 1 to 65535, or -1
 // for no limit.
-func ParsePinQuota(s string) (int, error) {
+func parsePinQuota(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n == 0 || n < -1 || n > 65535 {
 		return 0, fmt.Errorf("%q: want 1 to 65535 pins per host, or -1 for no limit", s)
@@ -175,65 +163,50 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-func checkAddr(s string) error {
-	if _, err := netip.ParseAddr(s); s != "" && err != nil {
-		return fmt.Errorf("%q is not an IP address", s)
-	}
-	return nil
-}
-
-// CheckIPv4 accepts an IPv4 address, or nothing.
-func CheckIPv4(s string) error {
-	if a, err := netip.ParseAddr(s); s != "" && (err != nil || !a.Is4()) {
-		return fmt.Errorf("%q is not an IPv4 address", s)
-	}
-	return nil
-}
-
-// LoadConfig reads and checks a UCI config file. Errors name the file and
-// line, and say what is wrong in one line.
-func LoadConfig(path string) (FileConfig, error) {
+// LoadConfig reads and checks a UCI config file: the defaults, then the
+// file's options. Errors name the file and line, and say what is wrong in
+// one line.
+func LoadConfig(path string) (Settings, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return FileConfig{}, fmt.Errorf("config: %w", err)
+		return Settings{}, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
 	secs, err := uci.Parse(f)
 	if err != nil {
-		return FileConfig{}, fmt.Errorf("config %s: %w", path, err)
+		return Settings{}, fmt.Errorf("config %s: %w", path, err)
 	}
-	c, err := fromSections(secs)
-	if err != nil {
-		return FileConfig{}, fmt.Errorf("config %s: %w", path, err)
+	s := DefaultSettings()
+	if err := s.fromSections(secs); err != nil {
+		return Settings{}, fmt.Errorf("config %s: %w", path, err)
 	}
-	return c, nil
+	return s, nil
 }
 
-func fromSections(secs []*uci.Section) (FileConfig, error) {
+func (s *Settings) fromSections(secs []*uci.Section) error {
 	var found *uci.Section
-	for _, s := range secs {
-		if s.Type != "natp2p" {
-			return FileConfig{}, fmt.Errorf("line %d: unknown section type %q (want natp2p)", s.Line, s.Type)
+	for _, sec := range secs {
+		if sec.Type != "natp2p" {
+			return fmt.Errorf("line %d: unknown section type %q (want natp2p)", sec.Line, sec.Type)
 		}
 		if found != nil {
-			return FileConfig{}, fmt.Errorf("line %d: a second natp2p section (the first is at line %d)", s.Line, found.Line)
+			return fmt.Errorf("line %d: a second natp2p section (the first is at line %d)", sec.Line, found.Line)
 		}
-		found = s
+		found = sec
 	}
 	if found == nil {
-		return FileConfig{}, fmt.Errorf("no `config natp2p` section")
+		return fmt.Errorf("no `config natp2p` section")
 	}
-	c := FileConfig{Enabled: true}
 	for _, key := range sortedKeys(found.Options) {
-		set, ok := fileOptions[key]
-		if !ok {
-			return FileConfig{}, fmt.Errorf("line %d: unknown option %q (known: %s)", found.Lines[key], key, knownOptions())
+		o := lookupOption(key)
+		if o == nil {
+			return fmt.Errorf("line %d: unknown option %q (known: %s)", found.Lines[key], key, knownOptions())
 		}
-		if err := set(&c, found.Options[key]); err != nil {
-			return FileConfig{}, fmt.Errorf("line %d: option %s: %w", found.Lines[key], key, err)
+		if err := o.apply(s, found.Options[key]); err != nil {
+			return fmt.Errorf("line %d: option %s: %w", found.Lines[key], key, err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func sortedKeys(m map[string][]string) []string {
@@ -245,25 +218,34 @@ func sortedKeys(m map[string][]string) []string {
 	return keys
 }
 
+// knownOptions lists the options' names, sorted.
 func knownOptions() string {
-	keys := make([]string, 0, len(fileOptions))
-	for k := range fileOptions {
-		keys = append(keys, k)
+	keys := make([]string, 0, len(Options))
+	for _, o := range Options {
+		keys = append(keys, o.Name)
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
 }
 
-func one(v []string) string { return v[len(v)-1] }
+// one is an option's value: the last one given, or "".
+func one(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
 
-func (c *FileConfig) setLAN(v []string) error {
-	c.LAN = nil
+// setLAN sets the LAN devices: a UCI list, each item possibly several
+// names separated by spaces (or commas, as on the command line).
+func setLAN(s *Settings, v []string) error {
+	s.LAN = nil
 	for _, item := range v {
-		for _, name := range strings.Fields(item) {
+		for _, name := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			if err := checkIface(name, false); err != nil {
 				return err
 			}
-			c.LAN = append(c.LAN, name)
+			s.LAN = append(s.LAN, name)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,9 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := FileConfig{Enabled: true, Mode: "observe", WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"},
-		EventBuffer: 8 << 20, LogLevel: "info"}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := DefaultSettings()
+	want.WAN, want.LAN = "eth0.2", []string{"br-lan", "br-guest"}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)
 	}
 }
@@ -71,10 +72,10 @@ func TestLoadEnforceConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, on := false, true
-	want := FileConfig{Enabled: true, Mode: "enforce", Backend: "iptables", EnforceHairpin: &off,
-		UDPTimeout: 180, PinGrace: 45 * time.Second, PinQuota: -1, PreservePorts: &on}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := DefaultSettings()
+	want.Mode, want.Backend, want.EnforceHairpin = "enforce", "iptables", false
+	want.UDPTimeout, want.PinGrace, want.PinQuota, want.PreservePorts = 180, 45*time.Second, -1, true
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)
 	}
 }

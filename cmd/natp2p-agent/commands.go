@@ -24,6 +24,9 @@ func parseOutput(name string, args []string, stderr io.Writer) (*common, string,
 	if err := parse(fs, args); err != nil {
 		return nil, "", err
 	}
+	if err := c.resolve(); err != nil {
+		return nil, "", err
+	}
 	format, err := c.outputFormat()
 	return c, format, err
 }
@@ -57,7 +60,7 @@ func fetchReport(ctx context.Context, c *common) (*report.Report, error) {
 		r := a.Report(report.SourceSnapshot)
 		return &r, nil
 	}
-	r, _, err := agent.Query(ctx, c.socket, "report")
+	r, _, err := agent.Query(ctx, c.cfg.Socket, "report")
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return r, err
 	}
@@ -75,12 +78,12 @@ func fromFile(c *common) (*agent.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return agent.FromSnapshot(s, c.config()), nil
+	return agent.FromSnapshot(s, c.cfg), nil
 }
 
 // snapshot returns an agent whose table holds one dump of conntrack.
 func snapshot(ctx context.Context, c *common) (*agent.Agent, error) {
-	a, err := agent.New(c.config())
+	a, err := agent.New(c.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +131,7 @@ func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, erro
 		}
 		return a.Table().Mappings(), nil
 	}
-	_, ms, err := agent.Query(ctx, c.socket, "mappings")
+	_, ms, err := agent.Query(ctx, c.cfg.Socket, "mappings")
 	if !errors.Is(err, agent.ErrNoDaemon) {
 		return ms, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/natp2p/natp2p/agent"
 )
@@ -34,23 +33,34 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// common are the flags every kernel-reading command shares.
+// common are the flags every kernel-reading command shares: the options
+// wan, lan and socket of agent.Options, and where procfs is.
 type common struct {
-	wan, lan, socket, format string
-	json                     bool
-	procfs, from             string
+	flags        agent.Flags
+	procfs       string
+	format, from string
+	json         bool
+	cfg          agent.Config // set by resolve
 }
 
 func (c *common) register(fs *flag.FlagSet, output bool) {
-	fs.StringVar(&c.wan, "wan", "", "WAN `interface` (default: the IPv4 default route's)")
-	fs.StringVar(&c.lan, "lan", "", "comma-separated LAN `interfaces` (default: the others with an IPv4 address)")
-	fs.StringVar(&c.socket, "socket", agent.DefaultSocket, "control socket `path`")
+	c.flags.Register(fs, "wan", "lan", "socket")
 	fs.StringVar(&c.procfs, "path.procfs", "/proc", "procfs mount `path`")
 	if output {
 		fs.StringVar(&c.from, "from", "", "report on a snapshot `file` saved by natp2p-agent dump instead of this router")
 		fs.StringVar(&c.format, "format", "", "output `format`: \"\" (text), json or json-line")
 		fs.BoolVar(&c.json, "json", false, "same as --format json")
 	}
+}
+
+// resolve sets c.cfg from the defaults and the flags.
+func (c *common) resolve() error {
+	s := agent.DefaultSettings()
+	if err := c.flags.Apply(&s); err != nil {
+		return usageError{err.Error()}
+	}
+	c.cfg = agent.Config{WAN: s.WAN, LAN: s.LAN, Socket: s.Socket, System: agent.System{Proc: c.procfs}}
+	return nil
 }
 
 func (c *common) outputFormat() (string, error) {
@@ -67,16 +77,6 @@ func (c *common) outputFormat() (string, error) {
 	return "", usageError{fmt.Sprintf("unknown --format %q: use json, json-line or nothing for text", c.format)}
 }
 
-func (c *common) config() agent.Config {
-	cfg := agent.Config{WAN: c.wan, Socket: c.socket, System: agent.System{Proc: c.procfs}}
-	for _, l := range strings.Split(c.lan, ",") {
-		if l = strings.TrimSpace(l); l != "" {
-			cfg.LAN = append(cfg.LAN, l)
-		}
-	}
-	return cfg
-}
-
 // explain turns an error into one actionable line.
 func explain(err error) string {
 	switch {
@@ -91,5 +91,3 @@ func explain(err error) string {
 	}
 	return err.Error()
 }
-
-func joinComma(s []string) string { return strings.Join(s, ",") }

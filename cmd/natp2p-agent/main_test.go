@@ -25,9 +25,9 @@ func TestUsageErrors(t *testing.T) {
 		{args: []string{"report", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},
 		{args: []string{"run", "--mode", "fix"}, code: exitUsage, stderr: `unknown mode "fix" (use observe or enforce)`},
 		{args: []string{"run", "--mode", "enforce", "--backend", "pf"}, code: exitUsage, stderr: `unknown backend "pf"`},
-		{args: []string{"run", "--mode", "enforce", "--udp-timeout", "30"}, code: exitUsage, stderr: "at least 120 s"},
+		{args: []string{"run", "--mode", "enforce", "--udp-timeout", "30"}, code: exitUsage, stderr: `--udp-timeout: "30": want seconds from 120`},
 		{args: []string{"run", "--log-level", "loud"}, code: exitUsage, stderr: "--log-level"},
-		{args: []string{"run", "--event-buffer", "10"}, code: exitUsage, stderr: "at least 4096"},
+		{args: []string{"run", "--event-buffer", "10"}, code: exitUsage, stderr: `--event-buffer: "10": want bytes from 4096`},
 		{args: []string{"report", "--socket", "/nonexistent/agent.sock", "--wan", "nope0"}, code: exitUsage,
 			stderr: `WAN interface "nope0" not found`},
 		{args: []string{"version"}, code: exitOK, stdout: "natp2p-agent dev"},
@@ -68,7 +68,7 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", "--config", filepath.Join(dir, "missing")}, exitUsage, "", "no such file"},
 		{[]string{"check-config", "--config", good, "--log-level", "loud"}, exitUsage, "", "--log-level"},
 		{[]string{"check-config", "--config", good, "--probe-netns-addr", "192.168.1.x"}, exitUsage, "",
-			`--probe-netns-addr "192.168.1.x" is not an IPv4 address`},
+			`--probe-netns-addr: "192.168.1.x" is not an IPv4 address`},
 		{[]string{"check-config", "--config", good, "--probe-netns=false", "--probe-netns-addr", "192.168.1.254"}, exitOK, "ok", ""},
 	}
 	for _, tt := range tests {
