@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package labagent drives the natp2p-agent binary inside a lab router: it
 // starts the daemon, asks it for reports and mappings, and reads the
 // kernel's own view to compare with. The integration tests, the demo and

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command natp2p-lab runs natp2p-agent in a throwaway network-namespace lab
 // with a real kernel NAT: `demo` shows a report for some traffic, `bench`
 // measures how the agent keeps up with a flood of new flows next to

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package labtest builds lab networks for tests.
 package labtest
 
