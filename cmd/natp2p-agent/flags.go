@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/natp2p/natp2p/agent"
 )
@@ -19,15 +20,22 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags and rejects stray arguments.
+// parse parses flags and rejects stray arguments. -h prints the flags;
+// any other problem is one line with a hint, not the whole usage.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return usageError{} // flag has printed the problem and the usage
-	}
-	if fs.NArg() > 0 {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	cmd := strings.TrimPrefix(fs.Name(), "natp2p-agent ")
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(out, "usage: %s [flags]\n", fs.Name())
+		fs.PrintDefaults()
+		return errHelp
+	case err != nil:
+		return usageError{fmt.Sprintf("%s: %v (see '%s -h')", cmd, err, fs.Name())}
+	case fs.NArg() > 0:
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil

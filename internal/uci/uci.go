@@ -6,6 +6,7 @@ package uci
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,11 +29,16 @@ func (s *Section) Get(key string) (string, bool) {
 	return v[len(v)-1], true
 }
 
+// maxLine bounds a line: no UCI option needs more.
+const maxLine = 64 << 10
+
 // Parse reads a UCI file. Errors name the line.
 func Parse(r io.Reader) ([]*Section, error) {
 	var out []*Section
 	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(nil, maxLine)
+	n := 1
+	for ; sc.Scan(); n++ {
 		words, err := split(sc.Text())
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
@@ -43,6 +49,9 @@ func Parse(r io.Reader) ([]*Section, error) {
 		if out, err = parseLine(out, words, n); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil, fmt.Errorf("line %d: longer than %d bytes", n, maxLine)
 	}
 	return out, sc.Err()
 }

@@ -51,6 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"config a b c d\n":                      "line 1: want `config TYPE ['NAME']`",
 		"config a\n\toption x 'unterminated\n":  "line 2: unterminated ' quote",
 		"frobnicate\n":                          `line 1: unknown keyword "frobnicate"`,
+		"config a\n\n\toption x '" + strings.Repeat("x", 10<<20) + "'\n": "line 3: longer than 65536 bytes",
 	} {
 		_, err := Parse(strings.NewReader(in))
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
