@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/internal/stats"
 )
@@ -66,27 +67,6 @@ type Config struct {
 	Now     func() time.Time
 }
 
-// Status is what the Enforcer did, for the report.
-type Status struct {
-	Backend   string `json:"backend,omitempty"`
-	Installed bool   `json:"installed"` // the rules were in place at the last check
-	PlannerStats
-	Reinstalls uint64          `json:"reinstalls"`      // times the rules were found missing and put back
-	Raised     []TimeoutChange `json:"timeouts_raised"` // conntrack timeouts raised, with their originals
-	QuotaFull  []netip.Addr    `json:"quota_full"`      // LAN hosts holding their quota of pins
-	// InstallP50 and InstallP99 are pin install latencies (from the
-	// conntrack event to the kernel's acknowledgement of the rule).
-	InstallP50 time.Duration `json:"install_p50_ns"`
-	InstallP99 time.Duration `json:"install_p99_ns"`
-	// RandomNAT: the router's own NAT allocates ports fully at random and
-	// the backend pins too late for a second destination sent at once
-	// (iptables without Rules.Preserve).
-	RandomNAT bool       `json:"random_nat"`
-	Failures  uint64     `json:"failures"`           // failed rule updates, checks and installs
-	Error     string     `json:"error,omitempty"`    // the last failure, if any
-	ErrorAt   *time.Time `json:"error_at,omitempty"` // when it happened
-}
-
 // Enforcer keeps the pins in the kernel in step with the flows.
 type Enforcer struct {
 	cfg Config
@@ -95,7 +75,7 @@ type Enforcer struct {
 	mu         sync.Mutex
 	planner    *Planner
 	state      State
-	timeouts   []TimeoutChange
+	timeouts   []status.TimeoutChange
 	installed  bool
 	randomNAT  bool
 	reinstall  bool // an update failed: put everything back
@@ -508,11 +488,11 @@ func (e *Enforcer) sweep() {
 }
 
 // Status returns what the Enforcer did so far.
-func (e *Enforcer) Status() Status {
+func (e *Enforcer) Status() status.Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
-		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr,
+	s := status.Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
+		Raised: append([]status.TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr,
 		Failures: e.failures, RandomNAT: e.randomNAT}
 	if e.lastErr != "" {
 		at := e.lastErrAt

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // memBackend keeps pins in memory; it stands for the kernel only in these
@@ -177,7 +178,7 @@ func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
 
 func TestTimeoutsRaisedAndRestored(t *testing.T) {
 	sys := memSysctl{sysUDP: 30, sysUDPStream: 120, sysTCPEst: 432000}
-	for _, n := range TCPTransitory {
+	for _, n := range status.TCPTransitory {
 		sys[n] = 120
 	}
 	sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] = 300 // already above the floor
