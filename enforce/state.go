@@ -65,3 +65,23 @@ func SaveState(path string, st State) error {
 	}
 	return nil
 }
+
+// loadState reads the Enforcer's state file; without one (no StatePath)
+// it starts from an empty State.
+func (e *Enforcer) loadState() error {
+	if e.cfg.StatePath == "" {
+		e.state = State{Schema: StateSchema, Sysctls: map[string]int{}}
+		return nil
+	}
+	st, err := LoadState(e.cfg.StatePath)
+	e.state = st
+	return err
+}
+
+// saveState writes the Enforcer's state file, if it has one.
+func (e *Enforcer) saveState() error {
+	if e.cfg.StatePath == "" {
+		return nil
+	}
+	return SaveState(e.cfg.StatePath, e.state)
+}

@@ -106,3 +106,27 @@ func sortedKeys(m map[string]int) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// startTimeouts raises the timeouts to Config.Floors, or, with no floors,
+// puts back what an earlier run with timeouts on raised.
+func (e *Enforcer) startTimeouts() error {
+	if e.cfg.Floors == nil {
+		// Raised by an earlier run with timeouts on: put them back.
+		if len(e.state.Sysctls) > 0 && e.cfg.Sysctl != nil {
+			if err := restoreTimeouts(e.cfg.Sysctl, e.state); err != nil {
+				return err
+			}
+			e.state.Sysctls = map[string]int{}
+		}
+		return nil
+	}
+	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, e.saveState)
+	if err != nil {
+		return err
+	}
+	e.timeouts = changed
+	for _, c := range changed {
+		e.log.Info("conntrack timeout raised", "sysctl", c.Name, "was", c.Was, "now", c.Now)
+	}
+	return nil
+}
