@@ -39,13 +39,13 @@ type Config struct {
 	Sysctl Sysctl
 	Floors map[string]int
 	// StatePath is the state file (State); required with Floors. With a
-	// Backend it also records RulesID, so that rules made for other
+	// Backend it also records the Rules' ID, so that rules made for other
 	// interfaces are replaced at start.
 	StatePath string
-	// RulesID names the rules the Backend makes (its Rules, printed): the
-	// kernel's rules are kept at start only when the state file says they
-	// were made with the same.
-	RulesID string
+	// Rules are those the Backend was made with: the kernel's rules are
+	// kept at start only when the state file names the same (Rules.ID, or
+	// the ID an agent before it saved).
+	Rules Rules
 	// Public reports whether an address is one of the router's public
 	// (WAN) addresses now: pins of any other address are dropped. Nil:
 	// every address is.
@@ -126,14 +126,14 @@ func (e *Enforcer) Start() error {
 	if err != nil {
 		return err
 	}
-	same := e.cfg.StatePath == "" || e.state.Rules == e.cfg.RulesID
+	same := e.cfg.StatePath == "" || e.cfg.Rules.namedBy(e.state.Rules, e.cfg.Backend.Name())
 	keep := ok && same && len(rejected) == 0
 	if !keep {
 		if err := e.cfg.Backend.Install(e.planner.Pins()); err != nil {
 			return err
 		}
 	}
-	e.state.Backend, e.state.Rules = e.cfg.Backend.Name(), e.cfg.RulesID
+	e.state.Backend, e.state.Rules = e.cfg.Backend.Name(), e.cfg.Rules.ID(e.cfg.Backend.Name())
 	if err := e.saveState(); err != nil {
 		return err
 	}

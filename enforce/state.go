@@ -20,7 +20,7 @@ const StateSchema = "natp2p.enforce/v1"
 type State struct {
 	Schema  string         `json:"schema"`
 	Backend string         `json:"backend,omitempty"`
-	Rules   string         `json:"rules,omitempty"` // Config.RulesID of the rules in the kernel
+	Rules   string         `json:"rules,omitempty"` // Rules.ID of the rules in the kernel
 	Sysctls map[string]int `json:"sysctls"`         // originals, by full name
 }
 
