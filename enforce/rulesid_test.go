@@ -12,47 +12,32 @@ import (
 var everyField = Rules{WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"}, Mapping: true, Hairpin: true,
 	Preserve: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("100.64.0.0/10")}}
 
-// TestRulesID: the IDs routers save in their state files. A change here
-// makes every router reinstall its rules after the upgrade.
+// TestRulesID: the IDs routers save in their state files, and those the
+// agents before rules/v1 saved (fmt.Sprintf("%s %+v", backend, rules)). A
+// change to an ID makes every router reinstall its rules after the upgrade.
 func TestRulesID(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		rules   Rules
-		backend string
-		want    string
+		name       string
+		rules      Rules
+		backend    string
+		id, legacy string
 	}{
 		{"every field", everyField, NameIptables,
-			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10]`},
-		{"mapping only", Rules{WAN: "pppoe-wan", Mapping: true}, NameNftables,
-			`rules/v1 nftables wan="pppoe-wan" lan=[] mapping=true hairpin=false preserve=[]`},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.rules.ID(tt.backend); got != tt.want {
-				t.Errorf("ID = %s\nwant %s", got, tt.want)
-			}
-		})
-	}
-}
-
-// TestRulesLegacyID: the IDs agents before rules/v1 saved, as they wrote
-// them (fmt.Sprintf("%s %+v", backend, rules)).
-func TestRulesLegacyID(t *testing.T) {
-	for _, tt := range []struct {
-		name    string
-		rules   Rules
-		backend string
-		want    string
-	}{
-		{"every field", everyField, NameIptables,
+			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10]`,
 			"iptables {WAN:eth0.2 LAN:[br-lan br-guest] Mapping:true Hairpin:true Preserve:[192.168.1.0/24 100.64.0.0/10]}"},
 		{"mapping only", Rules{WAN: "pppoe-wan", Mapping: true}, NameNftables,
+			`rules/v1 nftables wan="pppoe-wan" lan=[] mapping=true hairpin=false preserve=[]`,
 			"nftables {WAN:pppoe-wan LAN:[] Mapping:true Hairpin:false Preserve:[]}"},
 		{"hairpin only", Rules{WAN: "eth1", LAN: []string{"br-lan"}, Hairpin: true}, NameIptables,
+			`rules/v1 iptables wan="eth1" lan=["br-lan"] mapping=false hairpin=true preserve=[]`,
 			"iptables {WAN:eth1 LAN:[br-lan] Mapping:false Hairpin:true Preserve:[]}"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.rules.legacyID(tt.backend); got != tt.want {
-				t.Errorf("legacyID = %s\nwant %s", got, tt.want)
+			if got := tt.rules.ID(tt.backend); got != tt.id {
+				t.Errorf("ID = %s\nwant %s", got, tt.id)
+			}
+			if got := tt.rules.legacyID(tt.backend); got != tt.legacy {
+				t.Errorf("legacyID = %s\nwant %s", got, tt.legacy)
 			}
 		})
 	}
