@@ -115,7 +115,7 @@ func (a *Agent) setupEnforcer() error {
 		if cfg.Backend, err = newBackend(name, rules); err != nil {
 			return err
 		}
-		cfg.RulesID = fmt.Sprintf("%s %+v", name, rules)
+		cfg.Rules = rules
 		if name == BackendIptables {
 			// Each check runs iptables, which on legacy iptables reads the
 			// whole nat table: look half as often.

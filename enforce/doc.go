@@ -12,5 +12,6 @@
 // two against the agent's conntrack table, puts the rules back when a
 // firewall reload or a flush removes them, and raises the conntrack
 // timeouts, keeping the old values in a state file so that Cleanup can
-// restore them even after a crash.
+// restore them even after a crash. What it did is a status.Status, plain
+// data in the pure enforce/status that the report reads.
 package enforce

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/internal/logx"
-	"github.com/natp2p/natp2p/internal/stats"
 )
 
 // DefaultWatch is how often the Enforcer checks that its rules are still
@@ -25,15 +24,6 @@ const sweepEvery = time.Second
 // reconcileEvery is how often the pins in the kernel are read back, to
 // adopt those the kernel learned while conntrack events were lost.
 const reconcileEvery = 30 * time.Second
-
-// latencySamples is how many recent pin installs the latency figures cover.
-const latencySamples = 1024
-
-// Hairpin misses are remembered this long, and this many at most.
-const (
-	missKeep = 10 * time.Second
-	missMax  = 1024
-)
 
 // Config configures an Enforcer.
 type Config struct {
@@ -49,13 +39,13 @@ type Config struct {
 	Sysctl Sysctl
 	Floors map[string]int
 	// StatePath is the state file (State); required with Floors. With a
-	// Backend it also records RulesID, so that rules made for other
+	// Backend it also records the Rules' ID, so that rules made for other
 	// interfaces are replaced at start.
 	StatePath string
-	// RulesID names the rules the Backend makes (its Rules, printed): the
-	// kernel's rules are kept at start only when the state file says they
-	// were made with the same.
-	RulesID string
+	// Rules are those the Backend was made with: the kernel's rules are
+	// kept at start only when the state file names the same (Rules.ID, or
+	// the ID an agent before it saved).
+	Rules Rules
 	// Public reports whether an address is one of the router's public
 	// (WAN) addresses now: pins of any other address are dropped. Nil:
 	// every address is.
@@ -66,27 +56,6 @@ type Config struct {
 	Now     func() time.Time
 }
 
-// Status is what the Enforcer did, for the report.
-type Status struct {
-	Backend   string `json:"backend,omitempty"`
-	Installed bool   `json:"installed"` // the rules were in place at the last check
-	PlannerStats
-	Reinstalls uint64          `json:"reinstalls"`      // times the rules were found missing and put back
-	Raised     []TimeoutChange `json:"timeouts_raised"` // conntrack timeouts raised, with their originals
-	QuotaFull  []netip.Addr    `json:"quota_full"`      // LAN hosts holding their quota of pins
-	// InstallP50 and InstallP99 are pin install latencies (from the
-	// conntrack event to the kernel's acknowledgement of the rule).
-	InstallP50 time.Duration `json:"install_p50_ns"`
-	InstallP99 time.Duration `json:"install_p99_ns"`
-	// RandomNAT: the router's own NAT allocates ports fully at random and
-	// the backend pins too late for a second destination sent at once
-	// (iptables without Rules.Preserve).
-	RandomNAT bool       `json:"random_nat"`
-	Failures  uint64     `json:"failures"`           // failed rule updates, checks and installs
-	Error     string     `json:"error,omitempty"`    // the last failure, if any
-	ErrorAt   *time.Time `json:"error_at,omitempty"` // when it happened
-}
-
 // Enforcer keeps the pins in the kernel in step with the flows.
 type Enforcer struct {
 	cfg Config
@@ -95,7 +64,7 @@ type Enforcer struct {
 	mu         sync.Mutex
 	planner    *Planner
 	state      State
-	timeouts   []TimeoutChange
+	timeouts   []status.TimeoutChange
 	installed  bool
 	randomNAT  bool
 	reinstall  bool // an update failed: put everything back
@@ -103,19 +72,8 @@ type Enforcer struct {
 	lastErr    string
 	lastErrAt  time.Time
 	failures   uint64
-	latency    []time.Duration // ring of recent install latencies
-	latencyAt  int
-	// misses are LAN flows to public endpoints not pinned yet, by public
-	// endpoint: conntrack decided them without a DNAT, and keeps that
-	// decision while the flow lives, so they are killed once the pin is
-	// there.
-	misses  map[endpointKey][]miss
-	nMisses int
-}
-
-type miss struct {
-	flow conntrackmap.Flow
-	at   time.Time
+	latency    latencies // of recent pin installs
+	misses     misses    // hairpin flows that came before their pin
 }
 
 // New checks cfg. It changes nothing: Start does.
@@ -138,8 +96,7 @@ func New(cfg Config) (*Enforcer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Enforcer{cfg: cfg, log: cfg.Logger.With("component", "enforce"), planner: NewPlanner(cfg.Planner),
-		misses: make(map[endpointKey][]miss)}, nil
+	return &Enforcer{cfg: cfg, log: cfg.Logger.With("component", "enforce"), planner: NewPlanner(cfg.Planner)}, nil
 }
 
 // Start raises the timeouts, adopts the pins a previous run left in the
@@ -169,14 +126,14 @@ func (e *Enforcer) Start() error {
 	if err != nil {
 		return err
 	}
-	same := e.cfg.StatePath == "" || e.state.Rules == e.cfg.RulesID
+	same := e.cfg.StatePath == "" || e.cfg.Rules.namedBy(e.state.Rules, e.cfg.Backend.Name())
 	keep := ok && same && len(rejected) == 0
 	if !keep {
 		if err := e.cfg.Backend.Install(e.planner.Pins()); err != nil {
 			return err
 		}
 	}
-	e.state.Backend, e.state.Rules = e.cfg.Backend.Name(), e.cfg.RulesID
+	e.state.Backend, e.state.Rules = e.cfg.Backend.Name(), e.cfg.Rules.ID(e.cfg.Backend.Name())
 	if err := e.saveState(); err != nil {
 		return err
 	}
@@ -185,45 +142,6 @@ func (e *Enforcer) Start() error {
 	e.log.Info("enforcing", "backend", e.cfg.Backend.Name(), "adopted_pins", len(found)-len(rejected),
 		"rules", map[bool]string{true: "kept", false: "installed"}[keep])
 	e.observeTable()
-	return nil
-}
-
-func (e *Enforcer) loadState() error {
-	if e.cfg.StatePath == "" {
-		e.state = State{Schema: StateSchema, Sysctls: map[string]int{}}
-		return nil
-	}
-	st, err := LoadState(e.cfg.StatePath)
-	e.state = st
-	return err
-}
-
-func (e *Enforcer) saveState() error {
-	if e.cfg.StatePath == "" {
-		return nil
-	}
-	return SaveState(e.cfg.StatePath, e.state)
-}
-
-func (e *Enforcer) startTimeouts() error {
-	if e.cfg.Floors == nil {
-		// Raised by an earlier run with timeouts on: put them back.
-		if len(e.state.Sysctls) > 0 && e.cfg.Sysctl != nil {
-			if err := restoreTimeouts(e.cfg.Sysctl, e.state); err != nil {
-				return err
-			}
-			e.state.Sysctls = map[string]int{}
-		}
-		return nil
-	}
-	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, e.saveState)
-	if err != nil {
-		return err
-	}
-	e.timeouts = changed
-	for _, c := range changed {
-		e.log.Info("conntrack timeout raised", "sysctl", c.Name, "was", c.Was, "now", c.Now)
-	}
 	return nil
 }
 
@@ -244,70 +162,7 @@ func (e *Enforcer) Events(evs []conntrackmap.Event) {
 		e.planner.Observe(ev.Flow, ev.Type == conntrackmap.EventNew, e.cfg.Table, &ch)
 	}
 	if e.apply(ch) && len(ch.Add) > 0 {
-		e.recordLatency(time.Since(start))
-	}
-}
-
-// Missed takes a new flow from a LAN host to one of the router's public
-// endpoints that no DNAT translated: a hairpin attempt that came before
-// the pin of its destination (or in the instant before the pin reached
-// the kernel). Conntrack keeps its decision for the flow's whole life, so
-// the flow is killed as soon as the pin is there: its next packet is
-// hairpinned.
-func (e *Enforcer) Missed(f conntrackmap.Flow) {
-	if e.cfg.Backend == nil || e.cfg.Kill == nil {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.planner.Pinned(f.Proto, f.Remote()) {
-		e.kill(f)
-		return
-	}
-	if e.nMisses >= missMax {
-		return
-	}
-	k := endpointKey{f.Proto, f.Remote()}
-	e.misses[k] = append(e.misses[k], miss{flow: f, at: e.cfg.Now()})
-	e.nMisses++
-}
-
-// killMisses kills the remembered misses of newly pinned public endpoints.
-func (e *Enforcer) killMisses(pins []Pin) {
-	if e.nMisses == 0 {
-		return
-	}
-	for _, p := range pins {
-		k := p.publicKey()
-		for _, m := range e.misses[k] {
-			e.kill(m.flow)
-		}
-		e.nMisses -= len(e.misses[k])
-		delete(e.misses, k)
-	}
-}
-
-// forgetMisses drops misses older than missKeep.
-func (e *Enforcer) forgetMisses(now time.Time) {
-	for k, ms := range e.misses {
-		kept := ms[:0]
-		for _, m := range ms {
-			if now.Sub(m.at) < missKeep {
-				kept = append(kept, m)
-			}
-		}
-		e.nMisses -= len(ms) - len(kept)
-		if len(kept) == 0 {
-			delete(e.misses, k)
-		} else {
-			e.misses[k] = kept
-		}
-	}
-}
-
-func (e *Enforcer) kill(f conntrackmap.Flow) {
-	if err := e.cfg.Kill(f); err != nil {
-		e.log.Debug("delete conntrack entry", "flow", f.String(), "err", err)
+		e.latency.record(time.Since(start))
 	}
 }
 
@@ -405,15 +260,6 @@ func (e *Enforcer) fail(what string, err error) {
 	e.log.Warn(what, "err", err)
 }
 
-func (e *Enforcer) recordLatency(d time.Duration) {
-	if len(e.latency) < latencySamples {
-		e.latency = append(e.latency, d)
-		return
-	}
-	e.latency[e.latencyAt] = d
-	e.latencyAt = (e.latencyAt + 1) % latencySamples
-}
-
 // Run checks the rules every Watch and sweeps idle pins every second until
 // ctx is done. The rules stay in the kernel when it returns: a restarted
 // agent adopts them; Cleanup removes them.
@@ -476,56 +322,12 @@ func (e *Enforcer) check() {
 		"took", time.Since(start).Round(time.Microsecond))
 }
 
-// randomNATer is a Backend that pins too late for a second destination
-// sent at once, and so tells whether the router's NAT then picks another
-// port at random.
-type randomNATer interface{ RandomNAT() (bool, error) }
-
-// lookAtRouterNAT records whether the router's NAT defeats late pins.
-func (e *Enforcer) lookAtRouterNAT() {
-	r, ok := e.cfg.Backend.(randomNATer)
-	if !ok {
-		return
-	}
-	random, err := r.RandomNAT()
-	if err != nil {
-		e.log.Debug("cannot read the router's NAT rules", "err", err)
-		return
-	}
-	if random && !e.randomNAT {
-		e.log.Warn("the router's NAT allocates ports fully at random: with the iptables backend, a flow sent to a " +
-			"second destination within milliseconds of an endpoint's first gets another port (set preserve_ports)")
-	}
-	e.randomNAT = random
-}
-
 func (e *Enforcer) sweep() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.cfg.Now()
-	e.forgetMisses(now)
+	e.misses.forget(now)
 	e.apply(e.planner.Sweep(now, e.cfg.Table))
-}
-
-// Status returns what the Enforcer did so far.
-func (e *Enforcer) Status() Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	s := Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
-		Raised: append([]TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr,
-		Failures: e.failures, RandomNAT: e.randomNAT}
-	if e.lastErr != "" {
-		at := e.lastErrAt
-		s.ErrorAt = &at
-	}
-	if e.cfg.Backend != nil {
-		s.Backend = e.cfg.Backend.Name()
-	}
-	if s.QuotaFull == nil {
-		s.QuotaFull = []netip.Addr{}
-	}
-	s.InstallP50, s.InstallP99 = stats.Percentile(e.latency, 50), stats.Percentile(e.latency, 99)
-	return s
 }
 
 // Pins returns the pins held, sorted.
@@ -533,30 +335,4 @@ func (e *Enforcer) Pins() []Pin {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.planner.Pins()
-}
-
-// Cleanup removes every trace of enforcement: the rules of every backend
-// given (whichever a previous run used) and the raised timeouts, restored
-// from the state file, which is then deleted. It is safe to run when
-// nothing is there.
-func Cleanup(backends []Backend, sys Sysctl, statePath string) error {
-	var errs []error
-	for _, b := range backends {
-		if err := b.Remove(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	st, err := LoadState(statePath)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	if len(st.Sysctls) > 0 {
-		if err := restoreTimeouts(sys, st); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-	}
-	if err := os.Remove(statePath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }

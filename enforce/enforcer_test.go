@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // memBackend keeps pins in memory; it stands for the kernel only in these
@@ -177,7 +178,7 @@ func TestEnforcerKillsFlowsThatMissedTheirPin(t *testing.T) {
 
 func TestTimeoutsRaisedAndRestored(t *testing.T) {
 	sys := memSysctl{sysUDP: 30, sysUDPStream: 120, sysTCPEst: 432000}
-	for _, n := range TCPTransitory {
+	for _, n := range status.TCPTransitory {
 		sys[n] = 120
 	}
 	sys["net.netfilter.nf_conntrack_tcp_timeout_syn_sent"] = 300 // already above the floor
@@ -320,8 +321,8 @@ func TestStartDropsPinsOfOtherAddressesAndRules(t *testing.T) {
 	old := Pin{conntrackmap.UDP, ap("198.51.100.11:5000"), ap("203.0.113.9:40000")} // the WAN's address before a reconnect
 	b.Install([]Pin{keep, old})
 	state := filepath.Join(t.TempDir(), "enforce.json")
-	start := func(rules string) *Enforcer {
-		e, err := New(Config{Backend: b, Table: conntrackmap.New(conntrackmap.Config{}), StatePath: state, RulesID: rules,
+	start := func(rules Rules) *Enforcer {
+		e, err := New(Config{Backend: b, Table: conntrackmap.New(conntrackmap.Config{}), StatePath: state, Rules: rules,
 			Public: func(a netip.Addr) bool { return a == keep.Public.Addr() }})
 		if err != nil {
 			t.Fatal(err)
@@ -331,16 +332,16 @@ func TestStartDropsPinsOfOtherAddressesAndRules(t *testing.T) {
 		}
 		return e
 	}
-	e := start("wan=eth0")
+	e := start(Rules{WAN: "eth0", Mapping: true})
 	if got, _ := b.Pins(); !cmp.Equal(got, []Pin{keep}, equateNet) || !cmp.Equal(e.Pins(), []Pin{keep}, equateNet) {
 		t.Errorf("kernel pins %v, planner pins %v; want only %v", got, e.Pins(), keep)
 	}
 	installs := b.installs
-	start("wan=eth0")
+	start(Rules{WAN: "eth0", Mapping: true})
 	if b.installs != installs {
 		t.Error("a restart with the same rules reinstalled them")
 	}
-	start("wan=pppoe-wan")
+	start(Rules{WAN: "pppoe-wan", Mapping: true})
 	if b.installs != installs+1 {
 		t.Error("a restart with rules for another interface kept the old rules")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // Defaults of PlannerConfig.
@@ -71,22 +72,6 @@ type Changes struct {
 	Reinstall bool
 }
 
-// PlannerStats counts what the Planner did.
-type PlannerStats struct {
-	Pins      int    `json:"pins"`       // pins held now
-	Pinned    uint64 `json:"pinned"`     // pins made from flows
-	Adopted   uint64 `json:"adopted"`    // pins found in the kernel at start
-	Removed   uint64 `json:"removed"`    // pins dropped: idle past the grace period, or their address left the WAN
-	Moved     uint64 `json:"moved"`      // endpoints moved off another endpoint's pinned port (RFC 4787 REQ-3)
-	Repaired  uint64 `json:"repaired"`   // new flows that missed their pin and were translated again
-	QuotaHits uint64 `json:"quota_hits"` // flows left unpinned because their host held its quota
-	NoPort    uint64 `json:"no_port"`    // endpoints that needed a free port and found none
-	// Disagreeing is how many pinned endpoints have a live flow on another
-	// public endpoint than their pin (old flows from before the pin),
-	// as of the last sweep.
-	Disagreeing int `json:"disagreeing"`
-}
-
 // Planner decides pins from flows. It is pure: it changes nothing itself,
 // and it is not safe for concurrent use.
 type Planner struct {
@@ -94,7 +79,7 @@ type Planner struct {
 	pins   map[endpointKey]*pinState   // private endpoint -> its pin
 	public map[endpointKey]endpointKey // pinned public endpoint -> private endpoint
 	hosts  map[netip.Addr]int          // private address -> pins held
-	stats  PlannerStats
+	stats  status.PlannerStats
 }
 
 type pinState struct {
@@ -311,7 +296,7 @@ func (p *Planner) Pins() []Pin {
 }
 
 // Stats returns the counters.
-func (p *Planner) Stats() PlannerStats {
+func (p *Planner) Stats() status.PlannerStats {
 	s := p.stats
 	s.Pins = len(p.pins)
 	return s

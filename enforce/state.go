@@ -20,7 +20,7 @@ const StateSchema = "natp2p.enforce/v1"
 type State struct {
 	Schema  string         `json:"schema"`
 	Backend string         `json:"backend,omitempty"`
-	Rules   string         `json:"rules,omitempty"` // Config.RulesID of the rules in the kernel
+	Rules   string         `json:"rules,omitempty"` // Rules.ID of the rules in the kernel
 	Sysctls map[string]int `json:"sysctls"`         // originals, by full name
 }
 
@@ -64,4 +64,24 @@ func SaveState(path string, st State) error {
 		return fmt.Errorf("save enforcement state: %w", err)
 	}
 	return nil
+}
+
+// loadState reads the Enforcer's state file; without one (no StatePath)
+// it starts from an empty State.
+func (e *Enforcer) loadState() error {
+	if e.cfg.StatePath == "" {
+		e.state = State{Schema: StateSchema, Sysctls: map[string]int{}}
+		return nil
+	}
+	st, err := LoadState(e.cfg.StatePath)
+	e.state = st
+	return err
+}
+
+// saveState writes the Enforcer's state file, if it has one.
+func (e *Enforcer) saveState() error {
+	if e.cfg.StatePath == "" {
+		return nil
+	}
+	return SaveState(e.cfg.StatePath, e.state)
 }

@@ -3,6 +3,8 @@ package enforce
 import (
 	"fmt"
 	"sort"
+
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // Sysctl reads and writes integer sysctls by full name
@@ -26,16 +28,6 @@ const (
 	minTCPTrans   = 240  // RFC 5382 REQ-5: four minutes for transitory states
 )
 
-// TCPTransitory are the TCP states RFC 5382 REQ-5 calls transitory.
-var TCPTransitory = []string{
-	"net.netfilter.nf_conntrack_tcp_timeout_syn_sent",
-	"net.netfilter.nf_conntrack_tcp_timeout_syn_recv",
-	"net.netfilter.nf_conntrack_tcp_timeout_fin_wait",
-	"net.netfilter.nf_conntrack_tcp_timeout_close_wait",
-	"net.netfilter.nf_conntrack_tcp_timeout_last_ack",
-	"net.netfilter.nf_conntrack_tcp_timeout_time_wait",
-}
-
 // TimeoutFloors returns the sysctls enforcement raises and the value each
 // is raised to when lower: the UDP timeouts to udp seconds (both the
 // unreplied and the stream one: a one-way refresh must keep the mapping),
@@ -45,17 +37,10 @@ func TimeoutFloors(udp int) (map[string]int, error) {
 		return nil, fmt.Errorf("UDP timeout %d s is under RFC 4787's floor of %d s", udp, MinUDPTimeout)
 	}
 	f := map[string]int{sysUDP: udp, sysUDPStream: udp, sysTCPEst: minTCPEst}
-	for _, name := range TCPTransitory {
+	for _, name := range status.TCPTransitory {
 		f[name] = minTCPTrans
 	}
 	return f, nil
-}
-
-// TimeoutChange is one sysctl enforcement raised.
-type TimeoutChange struct {
-	Name string `json:"name"`
-	Was  int    `json:"was"`
-	Now  int    `json:"now"`
 }
 
 // raiseTimeouts raises each sysctl below its floor. The original value is
@@ -63,7 +48,7 @@ type TimeoutChange struct {
 // write, so a crash never loses an original. Values already at or above
 // their floor are left alone, and so are the originals st had from an
 // earlier run.
-func raiseTimeouts(sys Sysctl, floors map[string]int, st *State, save func() error) ([]TimeoutChange, error) {
+func raiseTimeouts(sys Sysctl, floors map[string]int, st *State, save func() error) ([]status.TimeoutChange, error) {
 	type raise struct {
 		name    string
 		cur, to int
@@ -92,13 +77,13 @@ func raiseTimeouts(sys Sysctl, floors map[string]int, st *State, save func() err
 		}
 	}
 	// Report every sysctl natp2p holds raised, this run or an earlier one.
-	var out []TimeoutChange
+	var out []status.TimeoutChange
 	for _, name := range sortedKeys(st.Sysctls) {
 		now, err := sys.Get(name)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, TimeoutChange{Name: name, Was: st.Sysctls[name], Now: now})
+		out = append(out, status.TimeoutChange{Name: name, Was: st.Sysctls[name], Now: now})
 	}
 	return out, nil
 }
@@ -120,4 +105,28 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// startTimeouts raises the timeouts to Config.Floors, or, with no floors,
+// puts back what an earlier run with timeouts on raised.
+func (e *Enforcer) startTimeouts() error {
+	if e.cfg.Floors == nil {
+		// Raised by an earlier run with timeouts on: put them back.
+		if len(e.state.Sysctls) > 0 && e.cfg.Sysctl != nil {
+			if err := restoreTimeouts(e.cfg.Sysctl, e.state); err != nil {
+				return err
+			}
+			e.state.Sysctls = map[string]int{}
+		}
+		return nil
+	}
+	changed, err := raiseTimeouts(e.cfg.Sysctl, e.cfg.Floors, &e.state, e.saveState)
+	if err != nil {
+		return err
+	}
+	e.timeouts = changed
+	for _, c := range changed {
+		e.log.Info("conntrack timeout raised", "sysctl", c.Name, "was", c.Was, "now", c.Now)
+	}
+	return nil
 }

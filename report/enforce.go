@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
-	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // Enforcement is the report's "enforcement" object, present in enforce
@@ -19,7 +19,7 @@ type Enforcement struct {
 	// PreservePorts: natp2p masquerades LAN flows without a pin itself,
 	// keeping their ports (iptables backend).
 	PreservePorts bool `json:"preserve_ports"`
-	enforce.Status
+	status.Status
 }
 
 // rulesLine says what holds the pins, for evidence.

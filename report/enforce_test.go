@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
-	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/probe"
 )
 
-func enforcing(st enforce.Status) *Enforcement {
+func enforcing(st status.Status) *Enforcement {
 	st.Backend = "nftables"
 	return &Enforcement{Mode: "enforce", Mapping: true, Hairpin: true, Timeouts: true, Status: st}
 }
@@ -27,7 +27,7 @@ func TestEnforcedChecks(t *testing.T) {
 	// A live disagreement: two public endpoints now.
 	split := []conntrackmap.Event{nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"),
 		nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.11:3478", "203.0.113.1:41000")}
-	ok := enforce.Status{Installed: true, PlannerStats: enforce.PlannerStats{Pins: 1}}
+	ok := status.Status{Installed: true, PlannerStats: status.PlannerStats{Pins: 1}}
 
 	tests := []struct {
 		name   string
@@ -44,20 +44,20 @@ func TestEnforcedChecks(t *testing.T) {
 			map[string]Verdict{IDMappingUDP: Fail}},
 		{"enforced, the probe disagrees", healed, enforcing(ok), &probe.Report{Mapping: probe.AddressAndPortDependent},
 			map[string]Verdict{IDMappingUDP: Fail}},
-		{"rules missing", healed, enforcing(enforce.Status{Error: "reinstall rules: boom"}), nil,
+		{"rules missing", healed, enforcing(status.Status{Error: "reinstall rules: boom"}), nil,
 			map[string]Verdict{IDMappingUDP: Fail, IDHairpin: Fail, IDMappingStable: Fail}},
-		{"older flows on another port", healed, enforcing(enforce.Status{Installed: true,
-			PlannerStats: enforce.PlannerStats{Pins: 1, Disagreeing: 1}}), nil,
+		{"older flows on another port", healed, enforcing(status.Status{Installed: true,
+			PlannerStats: status.PlannerStats{Pins: 1, Disagreeing: 1}}), nil,
 			map[string]Verdict{IDMappingStable: Warn}},
-		{"a recent error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: &t0}), nil,
+		{"a recent error", healed, enforcing(status.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: &t0}), nil,
 			map[string]Verdict{IDMappingStable: Warn, IDMappingUDP: Pass}},
-		{"fully-random router NAT, pins too late", healed, enforcing(enforce.Status{Installed: true, RandomNAT: true,
-			PlannerStats: enforce.PlannerStats{Pins: 1}}), nil,
+		{"fully-random router NAT, pins too late", healed, enforcing(status.Status{Installed: true, RandomNAT: true,
+			PlannerStats: status.PlannerStats{Pins: 1}}), nil,
 			map[string]Verdict{IDMappingUDP: Warn, IDMappingTCP: Warn, IDMappingStable: Pass}},
-		{"fully-random router NAT, the probe saw it", healed, enforcing(enforce.Status{Installed: true, RandomNAT: true,
-			PlannerStats: enforce.PlannerStats{Pins: 1}}), &probe.Report{Mapping: probe.AddressAndPortDependent},
+		{"fully-random router NAT, the probe saw it", healed, enforcing(status.Status{Installed: true, RandomNAT: true,
+			PlannerStats: status.PlannerStats{Pins: 1}}), &probe.Report{Mapping: probe.AddressAndPortDependent},
 			map[string]Verdict{IDMappingUDP: Fail}},
-		{"an old error", healed, enforcing(enforce.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
+		{"an old error", healed, enforcing(status.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
 			map[string]Verdict{IDMappingStable: Pass}},
 	}
 	for _, tt := range tests {
@@ -89,7 +89,7 @@ func TestEnforcedChecks(t *testing.T) {
 
 func TestRaisedTimeoutsInEvidence(t *testing.T) {
 	in := input()
-	st := enforce.Status{Installed: true, Raised: []enforce.TimeoutChange{
+	st := status.Status{Installed: true, Raised: []status.TimeoutChange{
 		{Name: SysctlUDPTimeout, Was: 30, Now: 300},
 		{Name: SysctlUDPTimeoutStream, Was: 120, Now: 300},
 		{Name: TransitorySysctls[1], Was: 60, Now: 240}}}
@@ -128,7 +128,7 @@ func ptr[T any](v T) *T { return &v }
 // probe: its failure names the fix.
 func TestProbeFailureNamesPreservePorts(t *testing.T) {
 	in := input(nat(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
-	in.Enforcement = enforcing(enforce.Status{Installed: true, RandomNAT: true, PlannerStats: enforce.PlannerStats{Pins: 1}})
+	in.Enforcement = enforcing(status.Status{Installed: true, RandomNAT: true, PlannerStats: status.PlannerStats{Pins: 1}})
 	in.Enforcement.Backend = "iptables"
 	in.Probe = &ProbeResult{Vantage: "lan", Report: &probe.Report{GeneratedAt: t0, Mapping: probe.AddressAndPortDependent}}
 	r := Build(in)

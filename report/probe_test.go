@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
-	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/probe"
 )
 
@@ -154,7 +154,7 @@ func TestEnforcedHairpin(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := input()
-			in.Enforcement = enforcing(enforce.Status{Installed: true})
+			in.Enforcement = enforcing(status.Status{Installed: true})
 			in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
 			in.Probe.Netns, in.Probe.Report.Hairpin = tt.netns, tt.hairpin
 			r := Build(in)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 )
 
 // The conntrack sysctls the timeout checks read, by full name.
@@ -16,7 +16,7 @@ const (
 
 // TransitorySysctls are the TCP states RFC 5382 REQ-5 calls transitory
 // (enforce mode raises the same list).
-var TransitorySysctls = enforce.TCPTransitory
+var TransitorySysctls = status.TCPTransitory
 
 // Sysctls lists every sysctl the report reads.
 func Sysctls() []string {
