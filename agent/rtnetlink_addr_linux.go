@@ -23,20 +23,12 @@ func ifaddrmsg(bits int, index int) []byte {
 	return b
 }
 
-// ipv4Addrs returns the IPv4 addresses on all links (IFA_LOCAL, and
-// IFA_ADDRESS: on a point-to-point link the peer's).
+// ipv4Addrs returns the IPv4 addresses on all links.
 func ipv4Addrs(c *netlink.Conn) ([]netip.Addr, error) {
 	msgs, err := rtRequest(c, unix.RTM_GETADDR, netlink.Dump, ifaddrmsg(0, 0), nil)
 	var out []netip.Addr
-	for _, m := range msgs {
-		if err != nil {
-			break
-		}
-		err = decodeAttrs(m.Data, unix.SizeofIfAddrmsg, func(ad *netlink.AttributeDecoder) {
-			if a, ok := netip.AddrFromSlice(ad.Bytes()); ok && (ad.Type() == unix.IFA_LOCAL || ad.Type() == unix.IFA_ADDRESS) {
-				out = append(out, a)
-			}
-		})
+	for i := 0; err == nil && i < len(msgs); i++ {
+		out, err = appendAddrs(out, msgs[i].Data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the router's addresses: %w", err)
@@ -44,13 +36,30 @@ func ipv4Addrs(c *netlink.Conn) ([]netip.Addr, error) {
 	return out, nil
 }
 
+// appendAddrs appends to out the addresses of an RTM_NEWADDR message
+// body: IFA_LOCAL, and IFA_ADDRESS (on a point-to-point link the peer's).
+func appendAddrs(out []netip.Addr, b []byte) ([]netip.Addr, error) {
+	ad, err := decoder(b, unix.SizeofIfAddrmsg)
+	if err != nil {
+		return out, err
+	}
+	for ad.Next() {
+		if t := ad.Type(); t == unix.IFA_LOCAL || t == unix.IFA_ADDRESS {
+			if a, ok := netip.AddrFromSlice(ad.Bytes()); ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, ad.Err()
+}
+
 // addAddr4 gives link index the IPv4 address addr.
 func addAddr4(c *netlink.Conn, index int, addr netip.Prefix) error {
 	a := addr.Addr().As4()
-	_, err := rtRequest(c, unix.RTM_NEWADDR, netlink.Create|netlink.Excl, ifaddrmsg(addr.Bits(), index), func(ae *netlink.AttributeEncoder) {
-		ae.Bytes(unix.IFA_LOCAL, a[:])
-		ae.Bytes(unix.IFA_ADDRESS, a[:])
-	})
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.IFA_LOCAL, a[:])
+	ae.Bytes(unix.IFA_ADDRESS, a[:])
+	_, err := rtRequest(c, unix.RTM_NEWADDR, netlink.Create|netlink.Excl, ifaddrmsg(addr.Bits(), index), ae)
 	return err
 }
 
@@ -59,10 +68,10 @@ func addAddr4(c *netlink.Conn, index int, addr netip.Prefix) error {
 func addDefaultRoute4(c *netlink.Conn, index int, gw netip.Addr) error {
 	a := gw.As4()
 	rtm := []byte{unix.AF_INET, 0, 0, 0, unix.RT_TABLE_MAIN, unix.RTPROT_BOOT, unix.RT_SCOPE_UNIVERSE, unix.RTN_UNICAST, 0, 0, 0, 0}
-	_, err := rtRequest(c, unix.RTM_NEWROUTE, netlink.Create|netlink.Excl, rtm, func(ae *netlink.AttributeEncoder) {
-		ae.Bytes(unix.RTA_GATEWAY, a[:])
-		ae.Uint32(unix.RTA_OIF, uint32(index))
-	})
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.RTA_GATEWAY, a[:])
+	ae.Uint32(unix.RTA_OIF, uint32(index))
+	_, err := rtRequest(c, unix.RTM_NEWROUTE, netlink.Create|netlink.Excl, rtm, ae)
 	return err
 }
 
@@ -77,6 +86,7 @@ func ndmsg(index int, state uint16) []byte {
 
 // neigh is an IPv4 entry of the neighbour table.
 type neigh struct {
+	index  int // the link's
 	addr   netip.Addr
 	lladdr []byte
 	state  uint16 // NUD_*
@@ -92,23 +102,11 @@ func (n neigh) answered() bool {
 func neighbours(c *netlink.Conn, index int) ([]neigh, error) {
 	msgs, err := rtRequest(c, unix.RTM_GETNEIGH, netlink.Dump, ndmsg(0, 0), nil)
 	var out []neigh
-	for _, m := range msgs {
-		if err != nil {
-			break
+	for i := 0; err == nil && i < len(msgs); i++ {
+		var n neigh
+		if n, err = decodeNeigh(msgs[i].Data); err == nil && n.index == index {
+			out = append(out, n)
 		}
-		if len(m.Data) < unix.SizeofNdMsg || int(binary.NativeEndian.Uint32(m.Data[4:])) != index {
-			continue
-		}
-		n := neigh{state: binary.NativeEndian.Uint16(m.Data[8:])}
-		err = decodeAttrs(m.Data, unix.SizeofNdMsg, func(ad *netlink.AttributeDecoder) {
-			switch ad.Type() {
-			case unix.NDA_DST:
-				n.addr, _ = netip.AddrFromSlice(ad.Bytes())
-			case unix.NDA_LLADDR:
-				n.lladdr = ad.Bytes()
-			}
-		})
-		out = append(out, n)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the neighbour table: %w", err)
@@ -116,14 +114,32 @@ func neighbours(c *netlink.Conn, index int) ([]neigh, error) {
 	return out, nil
 }
 
+// decodeNeigh reads an RTM_NEWNEIGH message body.
+func decodeNeigh(b []byte) (neigh, error) {
+	ad, err := decoder(b, unix.SizeofNdMsg)
+	if err != nil {
+		return neigh{}, err
+	}
+	n := neigh{index: int(binary.NativeEndian.Uint32(b[4:])), state: binary.NativeEndian.Uint16(b[8:])}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NDA_DST:
+			n.addr, _ = netip.AddrFromSlice(ad.Bytes())
+		case unix.NDA_LLADDR:
+			n.lladdr = ad.Bytes()
+		}
+	}
+	return n, ad.Err()
+}
+
 // setNeighbour installs a permanent neighbour entry addr -> mac on link
 // index.
 func setNeighbour(c *netlink.Conn, index int, addr netip.Addr, mac []byte) error {
 	a := addr.As4()
-	_, err := rtRequest(c, unix.RTM_NEWNEIGH, netlink.Create|netlink.Replace, ndmsg(index, unix.NUD_PERMANENT), func(ae *netlink.AttributeEncoder) {
-		ae.Bytes(unix.NDA_DST, a[:])
-		ae.Bytes(unix.NDA_LLADDR, mac)
-	})
+	ae := netlink.NewAttributeEncoder()
+	ae.Bytes(unix.NDA_DST, a[:])
+	ae.Bytes(unix.NDA_LLADDR, mac)
+	_, err := rtRequest(c, unix.RTM_NEWNEIGH, netlink.Create|netlink.Replace, ndmsg(index, unix.NUD_PERMANENT), ae)
 	if err != nil {
 		return fmt.Errorf("neighbour %s: %w", addr, err)
 	}
@@ -137,9 +153,9 @@ func forgetNeighbours(c *netlink.Conn, index int, mac []byte) {
 	for _, n := range ns {
 		if bytes.Equal(n.lladdr, mac) && n.addr.Is4() {
 			a := n.addr.As4()
-			rtRequest(c, unix.RTM_DELNEIGH, 0, ndmsg(index, 0), func(ae *netlink.AttributeEncoder) {
-				ae.Bytes(unix.NDA_DST, a[:])
-			})
+			ae := netlink.NewAttributeEncoder()
+			ae.Bytes(unix.NDA_DST, a[:])
+			rtRequest(c, unix.RTM_DELNEIGH, 0, ndmsg(index, 0), ae)
 		}
 	}
 }

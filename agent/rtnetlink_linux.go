@@ -42,12 +42,12 @@ func dialRoute(ns *os.File) (*netlink.Conn, error) {
 }
 
 // rtRequest sends one rtnetlink request (header hdr, then the attributes
-// attrs encodes; nil: none) and returns the answers. Changes ask for an
+// in ae; nil: none) and returns the answers. Changes ask for an
 // acknowledgement, which carries their error; a get must not (its ack
 // would come as a second datagram after the answer, and the next request
 // would read it).
-func rtRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, hdr []byte, attrs func(*netlink.AttributeEncoder)) ([]netlink.Message, error) {
-	data, err := withAttrs(hdr, attrs)
+func rtRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, hdr []byte, ae *netlink.AttributeEncoder) ([]netlink.Message, error) {
+	data, err := encode(hdr, ae)
 	if err != nil {
 		return nil, err
 	}
@@ -58,14 +58,12 @@ func rtRequest(c *netlink.Conn, typ uint16, flags netlink.HeaderFlags, hdr []byt
 	return c.Execute(msg)
 }
 
-// withAttrs returns the fixed header hdr followed by the attributes fn
-// encodes (nil: none).
-func withAttrs(hdr []byte, fn func(*netlink.AttributeEncoder)) ([]byte, error) {
-	if fn == nil {
+// encode returns the fixed header hdr followed by the attributes in ae
+// (nil: none).
+func encode(hdr []byte, ae *netlink.AttributeEncoder) ([]byte, error) {
+	if ae == nil {
 		return hdr, nil
 	}
-	ae := netlink.NewAttributeEncoder()
-	fn(ae)
 	b, err := ae.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
@@ -73,37 +71,24 @@ func withAttrs(hdr []byte, fn func(*netlink.AttributeEncoder)) ([]byte, error) {
 	return append(hdr, b...), nil
 }
 
-// nest adds attribute typ to ae holding the fixed header hdr (nil: none)
-// and the attributes fn encodes. Unlike ae.Nested it leaves NLA_F_NESTED
+// nest adds to ae attribute typ holding the fixed header hdr (nil: none)
+// and the attributes in nae. Unlike ae.Nested it leaves NLA_F_NESTED
 // unset, as iproute2 does for these rtnetlink attributes.
-func nest(ae *netlink.AttributeEncoder, typ uint16, hdr []byte, fn func(*netlink.AttributeEncoder)) {
-	ae.Do(typ, func() ([]byte, error) { return withAttrs(hdr, fn) })
+func nest(ae *netlink.AttributeEncoder, typ uint16, hdr []byte, nae *netlink.AttributeEncoder) {
+	ae.Do(typ, func() ([]byte, error) { return encode(hdr, nae) })
 }
 
-// decodeAttrs calls fn for each attribute of the message body b, after
-// its fixed header of hdrLen bytes.
-func decodeAttrs(b []byte, hdrLen int, fn func(*netlink.AttributeDecoder)) error {
+// decoder returns a decoder of the attributes of the message body b,
+// after its fixed header of hdrLen bytes.
+func decoder(b []byte, hdrLen int) (*netlink.AttributeDecoder, error) {
 	if len(b) < hdrLen {
-		return fmt.Errorf("rtnetlink: a message of %d bytes, shorter than its header", len(b))
+		return nil, fmt.Errorf("rtnetlink: a message of %d bytes, shorter than its header", len(b))
 	}
 	ad, err := netlink.NewAttributeDecoder(b[hdrLen:])
 	if err != nil {
-		return fmt.Errorf("rtnetlink: %w", err)
+		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
-	for ad.Next() {
-		fn(ad)
-	}
-	return ad.Err()
-}
-
-// nested calls fn for each attribute nested in ad's current one.
-func nested(ad *netlink.AttributeDecoder, fn func(*netlink.AttributeDecoder)) {
-	ad.Nested(func(nad *netlink.AttributeDecoder) error {
-		for nad.Next() {
-			fn(nad)
-		}
-		return nil
-	})
+	return ad, nil
 }
 
 // ifinfomsg is struct ifinfomsg (AF_UNSPEC) for link index, changing the
@@ -133,9 +118,9 @@ type link struct {
 // there is none.
 func getLink(c *netlink.Conn, name string) (link, error) {
 	var l link
-	msgs, err := rtRequest(c, unix.RTM_GETLINK, 0, ifinfomsg(0, 0), func(ae *netlink.AttributeEncoder) {
-		ae.String(unix.IFLA_IFNAME, name)
-	})
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, name)
+	msgs, err := rtRequest(c, unix.RTM_GETLINK, 0, ifinfomsg(0, 0), ae)
 	if errors.Is(err, unix.ENODEV) {
 		return l, nil
 	}
@@ -170,10 +155,12 @@ func countPorts(c *netlink.Conn, br int) (int, error) {
 
 // decode reads an RTM_NEWLINK message body.
 func (l *link) decode(b []byte) error {
-	if len(b) >= unix.SizeofIfInfomsg {
-		l.index = int(binary.NativeEndian.Uint32(b[4:]))
+	ad, err := decoder(b, unix.SizeofIfInfomsg)
+	if err != nil {
+		return err
 	}
-	return decodeAttrs(b, unix.SizeofIfInfomsg, func(ad *netlink.AttributeDecoder) {
+	l.index = int(binary.NativeEndian.Uint32(b[4:]))
+	for ad.Next() {
 		switch ad.Type() {
 		case unix.IFLA_ADDRESS:
 			l.mac = ad.Bytes()
@@ -182,34 +169,54 @@ func (l *link) decode(b []byte) error {
 		case unix.IFLA_OPERSTATE:
 			l.operUp = ad.Uint8() == ifOperUp
 		case unix.IFLA_LINKINFO:
-			var slave string
-			nested(ad, func(ad *netlink.AttributeDecoder) { l.linkInfo(ad, &slave) })
+			ad.Nested(l.linkInfo)
 		}
-	})
+	}
+	return ad.Err()
 }
 
-// linkInfo reads one IFLA_LINKINFO attribute: the kind, a bridge's STP
-// state and a bridge port's state. The kernel sends each kind before its
-// data, whose types are the kind's; slave is the IFLA_INFO_SLAVE_KIND.
-func (l *link) linkInfo(ad *netlink.AttributeDecoder, slave *string) {
-	switch ad.Type() {
-	case unix.IFLA_INFO_KIND:
-		l.kind = ad.String()
-	case unix.IFLA_INFO_SLAVE_KIND:
-		*slave = ad.String()
-	case unix.IFLA_INFO_DATA:
-		nested(ad, func(ad *netlink.AttributeDecoder) {
-			if l.kind == "bridge" && ad.Type() == unix.IFLA_BR_STP_STATE {
-				l.stp = ad.Uint32() != 0
+// linkInfo reads the attributes nested in IFLA_LINKINFO: the kind, a
+// bridge's STP state and a bridge port's state. The kernel sends each
+// kind before its data, whose attribute types are the kind's.
+func (l *link) linkInfo(ad *netlink.AttributeDecoder) error {
+	var slave string // IFLA_INFO_SLAVE_KIND
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.IFLA_INFO_KIND:
+			l.kind = ad.String()
+		case unix.IFLA_INFO_SLAVE_KIND:
+			slave = ad.String()
+		case unix.IFLA_INFO_DATA:
+			if l.kind == "bridge" {
+				ad.Nested(l.bridge)
 			}
-		})
-	case unix.IFLA_INFO_SLAVE_DATA:
-		nested(ad, func(ad *netlink.AttributeDecoder) {
-			if *slave == "bridge" && ad.Type() == unix.IFLA_BRPORT_STATE {
-				l.portState = ad.Uint8()
+		case unix.IFLA_INFO_SLAVE_DATA:
+			if slave == "bridge" {
+				ad.Nested(l.bridgePort)
 			}
-		})
+		}
 	}
+	return nil // Nested returns the decoder's error
+}
+
+// bridge reads a bridge's IFLA_INFO_DATA.
+func (l *link) bridge(ad *netlink.AttributeDecoder) error {
+	for ad.Next() {
+		if ad.Type() == unix.IFLA_BR_STP_STATE {
+			l.stp = ad.Uint32() != 0
+		}
+	}
+	return nil
+}
+
+// bridgePort reads a bridge port's IFLA_INFO_SLAVE_DATA.
+func (l *link) bridgePort(ad *netlink.AttributeDecoder) error {
+	for ad.Next() {
+		if ad.Type() == unix.IFLA_BRPORT_STATE {
+			l.portState = ad.Uint8()
+		}
+	}
+	return nil
 }
 
 // veth is a veth pair to create: the near end, named name with MAC mac, a
@@ -222,23 +229,25 @@ type veth struct {
 	peerNS       *os.File
 }
 
-// newVeth creates the veth pair v (down).
+// newVeth creates the veth pair v (down). Its IFLA_LINKINFO holds
+// IFLA_INFO_KIND "veth" and IFLA_INFO_DATA, which holds VETH_INFO_PEER:
+// the peer's struct ifinfomsg and attributes.
 func newVeth(c *netlink.Conn, v veth) error {
-	_, err := rtRequest(c, unix.RTM_NEWLINK, netlink.Create|netlink.Excl, ifinfomsg(0, 0), func(ae *netlink.AttributeEncoder) {
-		ae.String(unix.IFLA_IFNAME, v.name)
-		ae.Bytes(unix.IFLA_ADDRESS, v.mac)
-		ae.Uint32(unix.IFLA_MASTER, uint32(v.master))
-		nest(ae, unix.IFLA_LINKINFO, nil, func(ae *netlink.AttributeEncoder) {
-			ae.Bytes(unix.IFLA_INFO_KIND, []byte("veth")) // NLA_STRING: no NUL needed
-			nest(ae, unix.IFLA_INFO_DATA, nil, func(ae *netlink.AttributeEncoder) {
-				nest(ae, vethInfoPeer, ifinfomsg(0, 0), func(ae *netlink.AttributeEncoder) {
-					ae.String(unix.IFLA_IFNAME, v.peer)
-					ae.Bytes(unix.IFLA_ADDRESS, v.peerMAC)
-					ae.Uint32(unix.IFLA_NET_NS_FD, uint32(v.peerNS.Fd()))
-				})
-			})
-		})
-	})
+	peer := netlink.NewAttributeEncoder()
+	peer.String(unix.IFLA_IFNAME, v.peer)
+	peer.Bytes(unix.IFLA_ADDRESS, v.peerMAC)
+	peer.Uint32(unix.IFLA_NET_NS_FD, uint32(v.peerNS.Fd()))
+	data := netlink.NewAttributeEncoder()
+	nest(data, vethInfoPeer, ifinfomsg(0, 0), peer)
+	info := netlink.NewAttributeEncoder()
+	info.Bytes(unix.IFLA_INFO_KIND, []byte("veth")) // NLA_STRING: no NUL needed
+	nest(info, unix.IFLA_INFO_DATA, nil, data)
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.IFLA_IFNAME, v.name)
+	ae.Bytes(unix.IFLA_ADDRESS, v.mac)
+	ae.Uint32(unix.IFLA_MASTER, uint32(v.master))
+	nest(ae, unix.IFLA_LINKINFO, nil, info)
+	_, err := rtRequest(c, unix.RTM_NEWLINK, netlink.Create|netlink.Excl, ifinfomsg(0, 0), ae)
 	return err
 }
 
@@ -249,15 +258,16 @@ func deleteLink(c *netlink.Conn, index int) error {
 }
 
 // noAddrGen tells the kernel to give link index no IPv6 link-local
-// address (IN6_ADDR_GEN_MODE_NONE).
+// address: IFLA_AF_SPEC holds AF_INET6, which holds
+// IFLA_INET6_ADDR_GEN_MODE IN6_ADDR_GEN_MODE_NONE.
 func noAddrGen(c *netlink.Conn, index int) error {
-	_, err := rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(index, 0), func(ae *netlink.AttributeEncoder) {
-		nest(ae, unix.IFLA_AF_SPEC, nil, func(ae *netlink.AttributeEncoder) {
-			nest(ae, unix.AF_INET6, nil, func(ae *netlink.AttributeEncoder) {
-				ae.Uint8(unix.IFLA_INET6_ADDR_GEN_MODE, in6AddrGenModeNone)
-			})
-		})
-	})
+	mode := netlink.NewAttributeEncoder()
+	mode.Uint8(unix.IFLA_INET6_ADDR_GEN_MODE, in6AddrGenModeNone)
+	inet6 := netlink.NewAttributeEncoder()
+	nest(inet6, unix.AF_INET6, nil, mode)
+	ae := netlink.NewAttributeEncoder()
+	nest(ae, unix.IFLA_AF_SPEC, nil, inet6)
+	_, err := rtRequest(c, unix.RTM_NEWLINK, 0, ifinfomsg(index, 0), ae)
 	return err
 }
 
