@@ -15,7 +15,10 @@ import (
 // The rtnetlink requests the vantage sends, and the answers it reads.
 // Fixed headers (struct ifinfomsg, ndmsg, ifaddrmsg, rtmsg) are built
 // here; attributes go through netlink.AttributeEncoder and
-// netlink.AttributeDecoder, in host byte order as rtnetlink wants.
+// netlink.AttributeDecoder, in host byte order as rtnetlink wants. They
+// cost the mipsle binary about 15 KB of code and tables more than the
+// hand encoder they replaced (an allocation per attribute, and their
+// small methods are inlined at each call), for a few requests a probe.
 
 // Kernel constants that x/sys/unix lacks.
 const (
@@ -107,7 +110,7 @@ func ifinfomsg(index int, flags uint32) []byte {
 type link struct {
 	index     int    // 0: no such link
 	mac       []byte // IFLA_ADDRESS
-	master    int    // IFLA_MASTER: the bridge of a bridge port
+	master    int    // IFLA_MASTER: for a bridge port, the bridge
 	kind      string // IFLA_INFO_KIND: "bridge", "veth", ...; empty for a plain device
 	operUp    bool   // IFLA_OPERSTATE is IF_OPER_UP
 	portState byte   // IFLA_BRPORT_STATE, for a bridge port
