@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/natp2p/natp2p/probe"
 )
@@ -74,47 +77,63 @@ func TestRunStopsMidResync(t *testing.T) {
 	socketClosed(t, r.path)
 }
 
-func TestRunEnforcerStartFails(t *testing.T) {
-	r := newRig(t)
-	r.enf.startErr = errors.New("no nf_tables")
-	d := r.start(t)
-	if err := d.wait(t); !errors.Is(err, r.enf.startErr) {
-		t.Errorf("Run = %v, want %v", err, r.enf.startErr)
+// TestRunFails: Run stops on its own and returns the failure, with every
+// goroutine returned and the control socket closed.
+func TestRunFails(t *testing.T) {
+	tests := []struct {
+		name  string
+		fail  error
+		setup func(r *rig, fail error) // before Run
+		kill  func(r *rig)             // once ready, if non-nil
+		ready bool                     // whether ready is closed
+		exact bool                     // want the calls and nothing else
+		want  []string                 // the calls in their order
+	}{
+		{name: "enforcer start", fail: errors.New("no nf_tables"),
+			setup: func(r *rig, fail error) { r.enf.startErr = fail },
+			exact: true, want: []string{"enforcer start", "run returned"}},
+		{name: "source", fail: errors.New("conntrack: listen: no buffer space"),
+			setup: func(r *rig, fail error) { r.src.fail = fail }, ready: true,
+			want: []string{"source run", "source returned", "enforcer returned", "run returned"}},
+		{name: "control socket", fail: net.ErrClosed, setup: func(*rig, error) {},
+			kill: func(r *rig) { r.listener().Close() }, ready: true,
+			want: []string{"source returned", "enforcer returned", "run returned"}},
 	}
-	if got := r.calls.list(); len(got) != 2 || got[0] != "enforcer start" || got[1] != "run returned" {
-		t.Errorf("calls = %q, want only the enforcer's start: nothing else ran", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			tt.setup(r, tt.fail)
+			d := r.start(t)
+			if tt.kill != nil {
+				d.waitReady(t)
+				tt.kill(r)
+			}
+			if err := d.wait(t); !errors.Is(err, tt.fail) {
+				t.Errorf("Run = %v, want %v", err, tt.fail)
+			}
+			if tt.exact {
+				if diff := cmp.Diff(tt.want, r.calls.list()); diff != "" {
+					t.Errorf("calls (-want +got):\n%s", diff)
+				}
+			} else {
+				inOrder(t, r.calls, tt.want...)
+			}
+			select {
+			case <-d.ready:
+				if !tt.ready {
+					t.Error("ready closed")
+				}
+			default:
+				if tt.ready {
+					t.Error("ready not closed")
+				}
+			}
+			socketClosed(t, r.path)
+			if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the control socket's file: %v, want it removed", err)
+			}
+		})
 	}
-	select {
-	case <-d.ready:
-		t.Error("ready closed")
-	default:
-	}
-	socketClosed(t, r.path)
-	if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the control socket's file: %v, want it removed", err)
-	}
-}
-
-func TestRunSourceFails(t *testing.T) {
-	r := newRig(t)
-	r.src.fail = errors.New("conntrack: listen: no buffer space")
-	d := r.start(t)
-	if err := d.wait(t); !errors.Is(err, r.src.fail) {
-		t.Errorf("Run = %v, want the source's %v", err, r.src.fail)
-	}
-	inOrder(t, r.calls, "source run", "source returned", "enforcer returned", "run returned")
-	socketClosed(t, r.path)
-}
-
-func TestRunControlSocketDies(t *testing.T) {
-	r := newRig(t)
-	d := r.start(t)
-	d.waitReady(t)
-	r.listener().Close()
-	if err := d.wait(t); err == nil || !strings.Contains(err.Error(), "control socket") {
-		t.Errorf("Run = %v, want the control socket's error", err)
-	}
-	inOrder(t, r.calls, "source returned", "enforcer returned", "run returned")
 }
 
 // TestRunNoRuleChangeAfterReturn: WAN changes and events race the
