@@ -225,7 +225,7 @@ func (a *Agent) start(l *lifecycle, ln net.Listener, ready chan<- struct{}) {
 		return a.serve(ctx, ln)
 	})
 	l.Go(phaseFeed, func(ctx context.Context) error {
-		defer l.Stop()
+		defer l.Stop() // the daemon lives as long as its source
 		return a.source.Run(ctx, a.table, ready)
 	})
 	l.Go(phaseFeed, func(ctx context.Context) error { every(ctx, wanRefresh, a.refreshWAN); return nil })
