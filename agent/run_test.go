@@ -178,8 +178,10 @@ func TestRunProbeEndsBeforeSocket(t *testing.T) {
 		}}
 	d := r.start(t)
 	d.waitReady(t)
-	for r.calls.index("probe") < 0 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(runWait); r.calls.index("probe") < 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no probe started")
+		}
 	}
 	d.cancel()
 	if err := d.wait(t); err != nil {
