@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
-	"github.com/natp2p/natp2p/enforce"
 	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/report"
 )
@@ -77,15 +77,16 @@ type Agent struct {
 	lan    []report.Interface
 	wan    atomic.Pointer[report.Interface]
 	table  *conntrackmap.Table
-	source *Source
+	source flowSource
 	saved  *SavedSnapshot // the router state, when reporting on a saved snapshot
 	prober *prober        // nil without an introducer
 	// enforcer pins mappings in enforce mode; nil in observe mode.
-	enforcer *enforce.Enforcer
+	enforcer ruleEnforcer
 	// preserving: the iptables backend masquerades LAN flows without a pin
 	// itself, keeping their ports.
 	preserving bool
 	wanMu      sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
+	hooks      hooks      // how Run reaches the router besides source and enforcer
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -100,7 +101,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logx.Discard()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger}
+	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks()}
 	a.host, _ = os.Hostname()
 	if err := a.findInterfaces(); err != nil {
 		return nil, err
@@ -181,70 +182,69 @@ func (a *Agent) Report(source string) report.Report {
 
 // Snapshot fills the table from one dump, for a report without a daemon.
 func (a *Agent) Snapshot(ctx context.Context) error {
-	_, err := a.source.fill(ctx, a.table)
+	_, err := fill(ctx, a.source, a.table)
 	return err
 }
 
-// Run serves the control socket and follows conntrack until ctx is done.
-// ready, if non-nil, is closed once the socket answers and the first dump
-// is in the table.
+// Run serves the control socket and follows conntrack until ctx is done,
+// the source fails or the control socket dies (procd then restarts the
+// daemon). ready, if non-nil, is closed once the socket answers and the
+// first dump is in the table. Every goroutine Run starts has returned
+// when it does, and it stops them in phases (see phase): no rule changes
+// after Run returns, so cleanup may follow at once.
 func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
-	ln, err := listen(a.cfg.Socket)
+	ln, err := a.hooks.listen(a.cfg.Socket)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// After listen, which refuses a second agent: two would fight over
 	// the rules.
 	a.removeLeftovers()
-	var enforcing sync.WaitGroup
-	defer enforcing.Wait() // no rule change after Run returns: cleanup may follow at once
 	if a.enforcer != nil {
 		if err := a.enforcer.Start(); err != nil {
 			ln.Close()
 			return fmt.Errorf("enforce: %w", err)
 		}
-		enforcing.Add(1)
-		go func() { defer enforcing.Done(); a.enforcer.Run(ctx) }()
 	}
 	a.warnIfEventsOff()
-	if err := removeVantageLeftover(); err != nil {
+	if err := a.hooks.removeVantage(); err != nil {
 		a.log.Warn("removing a probe namespace link an earlier run left", "link", vantageLink, "err", err)
 	}
-	var probing sync.WaitGroup
-	defer probing.Wait() // a probe's namespace and veth go before Run returns
-	if a.prober != nil {
-		probing.Add(1)
-		go func() { defer probing.Done(); a.prober.loop(ctx, a.log.With("component", "probe")) }()
-	}
-	go every(ctx, wanRefresh, a.refreshWAN)
-	go func() {
-		if err := watchAddrs(ctx, a.refreshWAN); err != nil {
-			a.log.Warn("cannot watch address changes; polling the WAN every "+wanRefresh.String(), "err", err)
-		}
-	}()
-	go every(ctx, summaryEvery, a.logSummary)
-	// The socket closes last, once nothing changes rules any more: cleanup,
-	// which the init scripts run as soon as the process stops answering,
-	// then cannot race a reinstall still under way.
-	serving, stopServing := context.WithCancel(context.Background())
-	defer stopServing()
-	served := make(chan error, 1)
-	go func() {
-		err := a.serve(serving, ln)
-		cancel() // a dead control socket stops the daemon, so that procd restarts it
-		served <- err
-	}()
-	err = a.source.Run(ctx, a.table, ready)
-	cancel()
-	enforcing.Wait()
-	stopServing()
-	if serr := <-served; serr != nil {
-		err = serr
-	}
+	l := newLifecycle(ctx)
+	a.start(l, ln, ready)
+	err = l.Wait()
 	a.log.Info("stopped", "flows", a.table.Len())
 	return err
+}
+
+// start starts the daemon's goroutines in l, each in the phase that stops
+// it.
+func (a *Agent) start(l *lifecycle, ln net.Listener, ready chan<- struct{}) {
+	l.Go(phaseControl, func(ctx context.Context) error {
+		defer l.Stop() // a dead control socket stops the daemon, so that procd restarts it
+		return a.serve(ctx, ln)
+	})
+	l.Go(phaseFeed, func(ctx context.Context) error {
+		defer l.Stop() // the daemon lives as long as its source
+		return a.source.Run(ctx, a.table, ready)
+	})
+	l.Go(phaseFeed, func(ctx context.Context) error { every(ctx, wanRefresh, a.refreshWAN); return nil })
+	l.Go(phaseFeed, func(ctx context.Context) error {
+		if err := a.hooks.watchAddrs(ctx, a.refreshWAN); err != nil {
+			a.log.Warn("cannot watch address changes; polling the WAN every "+wanRefresh.String(), "err", err)
+		}
+		return nil
+	})
+	l.Go(phaseFeed, func(ctx context.Context) error { every(ctx, summaryEvery, a.logSummary); return nil })
+	if a.enforcer != nil {
+		l.Go(phaseEnforce, func(ctx context.Context) error { a.enforcer.Run(ctx); return nil })
+	}
+	if a.prober != nil {
+		l.Go(phaseProbe, func(ctx context.Context) error {
+			a.prober.loop(ctx, a.log.With("component", "probe"))
+			return nil
+		})
+	}
 }
 
 // every calls fn every d until ctx is done.
@@ -266,7 +266,7 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 func (a *Agent) refreshWAN() {
 	a.wanMu.Lock()
 	defer a.wanMu.Unlock()
-	wan, err := Interface(a.cfg.WAN)
+	wan, err := a.hooks.wan(a.cfg.WAN)
 	if err != nil {
 		wan = report.Interface{Name: a.cfg.WAN, Addrs: []netip.Addr{}} // down: no address is public
 	}

@@ -54,17 +54,21 @@ func listen(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serve answers control requests until ctx is done, then removes the socket.
+// serve answers control requests until ctx is done, then removes the
+// socket. It returns once every request it took is answered or, when ctx
+// is done, dropped.
 func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var handlers group
+	defer handlers.Wait()
 	backoff := acceptBackoff
 	for {
 		c, err := ln.Accept()
 		switch {
 		case err == nil:
 			backoff = acceptBackoff
-			go a.handle(c)
+			handlers.Go(func() { a.handle(ctx, c) })
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, net.ErrClosed):
@@ -80,8 +84,11 @@ func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 // acceptBackoff is the first wait after a failed accept.
 const acceptBackoff = 10 * time.Millisecond
 
-func (a *Agent) handle(c net.Conn) {
+// handle answers one request, unless ctx is done first.
+func (a *Agent) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	c.SetDeadline(time.Now().Add(controlTimeout))
 	var req request
 	var resp response

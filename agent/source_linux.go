@@ -54,7 +54,7 @@ func (s *Source) Run(ctx context.Context, t *conntrackmap.Table, ready chan<- st
 
 // sync dumps into t, then applies sub's events until an error.
 func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Table, first bool, ready chan<- struct{}) error {
-	n, err := s.fill(ctx, t)
+	n, err := fill(ctx, s, t)
 	if err != nil {
 		return err
 	}
@@ -71,16 +71,6 @@ func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Ta
 		s.log.Info("resynced from a dump", "flows", n, "resyncs", s.resyncs.Load())
 	}
 	return s.follow(ctx, sub, t)
-}
-
-// fill replaces t's flows with a dump's, streamed straight into t, and
-// returns how many it kept.
-func (s *Source) fill(ctx context.Context, t *conntrackmap.Table) (int, error) {
-	n := 0
-	err := t.ReplaceFunc(func(add func(conntrackmap.Flow)) error {
-		return s.dump(ctx, func(f conntrackmap.Flow) { n++; add(f) })
-	})
-	return n, err
 }
 
 // follow applies events in batches until ctx is done or the socket fails.

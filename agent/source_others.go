@@ -11,7 +11,7 @@ import (
 // Dump is only available on Linux.
 func (s *Source) Dump(context.Context) ([]conntrackmap.Flow, error) { return nil, ErrUnsupported }
 
-func (s *Source) fill(context.Context, *conntrackmap.Table) (int, error) { return 0, ErrUnsupported }
+func (s *Source) dump(context.Context, func(conntrackmap.Flow)) error { return ErrUnsupported }
 
 // Run is only available on Linux.
 func (s *Source) Run(context.Context, *conntrackmap.Table, chan<- struct{}) error {
