@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
-	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -72,7 +72,7 @@ func (f *fakeEnforcer) Events([]conntrackmap.Event)  { f.calls.add("events") }
 func (f *fakeEnforcer) Resynced()                    { f.calls.add("resynced") }
 func (f *fakeEnforcer) Missed(conntrackmap.Flow)     { f.calls.add("missed") }
 func (f *fakeEnforcer) Retain(func(netip.Addr) bool) { f.calls.add("retain") }
-func (f *fakeEnforcer) Status() enforce.Status       { return enforce.Status{Backend: "fake"} }
+func (f *fakeEnforcer) Status() status.Status        { return status.Status{Backend: "fake"} }
 
 // fakeSource fills the table with flows from each dump, as Source.Run
 // does, and calls the enforcer as a Source configured by New would.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/enforce"
+	"github.com/natp2p/natp2p/enforce/status"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -33,7 +34,7 @@ type ruleEnforcer interface {
 	Resynced()
 	Missed(f conntrackmap.Flow)
 	Retain(public func(netip.Addr) bool)
-	Status() enforce.Status
+	Status() status.Status
 }
 
 var (
