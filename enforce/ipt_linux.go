@@ -438,9 +438,9 @@ func parsePinRule(line, oif string, dnat bool) (Pin, bool) {
 		k, v := f[i], f[i+1]
 		switch k {
 		case "-A":
-			seen |= flag(v == IPTPost, 1)
+			seen |= bitIf(v == IPTPost, 1)
 		case "-o":
-			seen |= flag(v == oif, 2)
+			seen |= bitIf(v == oif, 2)
 		case "-s":
 			var pfx netip.Prefix
 			if pfx, err = netip.ParsePrefix(v); err == nil && pfx.IsSingleIP() {
@@ -465,7 +465,7 @@ func parsePinRule(line, oif string, dnat bool) (Pin, bool) {
 			sport, err = strconv.ParseUint(v, 10, 16)
 			seen |= 16
 		case "-j":
-			seen |= flag(v == "SNAT", 32)
+			seen |= bitIf(v == "SNAT", 32)
 		case "--to-source":
 			p.Public, err = netip.ParseAddrPort(v)
 			seen |= 64
@@ -483,7 +483,7 @@ func parsePinRule(line, oif string, dnat bool) (Pin, bool) {
 	return p, true
 }
 
-func flag(ok bool, bit int) int {
+func bitIf(ok bool, bit int) int {
 	if ok {
 		return bit
 	}
