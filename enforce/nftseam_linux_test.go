@@ -58,7 +58,7 @@ func (r *nftRecorder) serve(req []netlink.Message) ([]netlink.Message, error) {
 		switch {
 		case m.Header.Flags&netlink.Dump == netlink.Dump:
 			out = append(out, r.dump(m)...)
-		case r.answer != nil && m.Header.Type&0xff >= unix.NFT_MSG_GETTABLE && !isNew(m):
+		case r.answer != nil && !isNew(m):
 			out = append(out, reply(m, r.answer(m)...)...)
 		}
 		if m.Header.Flags&netlink.Acknowledge != 0 {
@@ -78,15 +78,19 @@ func isNew(m netlink.Message) bool {
 	return m.Header.Type < netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8)
 }
 
-// dump answers a dump request with answer's messages, multipart.
+// dump answers a dump request with answer's messages, multipart and
+// closed by NLMSG_DONE, as the kernel does (even when there is nothing,
+// which nltest.Multipart does not mark).
 func (r *nftRecorder) dump(req netlink.Message) []netlink.Message {
 	var msgs []netlink.Message
 	if r.answer != nil {
 		msgs = r.answer(req)
 	}
 	msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: netlink.Done}, Data: make([]byte, 4)})
-	msgs, _ = nltest.Multipart(reply(req, msgs...))
-	return msgs
+	for i := range msgs {
+		msgs[i].Header.Flags |= netlink.Multi
+	}
+	return reply(req, msgs...)
 }
 
 // reply gives msgs req's sequence number and port.
@@ -345,4 +349,154 @@ func TestNFTSends(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nftKernel answers get requests as a kernel holding natp2p's table with
+// chains of the given rule counts (a missing chain: ENOENT) and the map
+// pins of pins.
+func nftKernel(tables []string, rules map[string]int, pins []Pin) func(req netlink.Message) []netlink.Message {
+	return func(req netlink.Message) []netlink.Message {
+		attrs, _ := netlink.UnmarshalAttributes(req.Data[4:])
+		var name string
+		for _, a := range attrs {
+			if a.Type == unix.NFTA_CHAIN_NAME || a.Type == unix.NFTA_RULE_CHAIN { // both 2 or 3: chain names
+				name = strings.TrimRight(string(a.Data), "\x00")
+			}
+		}
+		var out []netlink.Message
+		switch req.Header.Type {
+		case nftMsgType(unix.NFT_MSG_GETTABLE):
+			for _, t := range tables {
+				out = append(out, nftAnswer(unix.NFT_MSG_NEWTABLE, netlink.Attribute{Type: unix.NFTA_TABLE_NAME, Data: cstr(t)}))
+			}
+		case nftMsgType(unix.NFT_MSG_GETCHAIN):
+			if _, ok := rules[name]; !ok {
+				out, _ = nltest.Error(int(unix.ENOENT), []netlink.Message{req})
+				return out
+			}
+			out = append(out, nftAnswer(unix.NFT_MSG_NEWCHAIN, netlink.Attribute{Type: unix.NFTA_CHAIN_NAME, Data: cstr(name)}))
+		case nftMsgType(unix.NFT_MSG_GETRULE):
+			for range rules[name] {
+				out = append(out, nftAnswer(unix.NFT_MSG_NEWRULE, netlink.Attribute{Type: unix.NFTA_RULE_CHAIN, Data: cstr(name)}))
+			}
+		case nftMsgType(unix.NFT_MSG_GETSETELEM):
+			var b nftBatch
+			b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(pins))
+			for _, m := range b.msgs {
+				out = append(out, netlink.Message{Header: netlink.Header{Type: m.Header.Type}, Data: m.Data})
+			}
+		}
+		return out
+	}
+}
+
+// TestNFTInstalled: the table, the learn chain and every rule of the
+// other chains, read with one request each.
+func TestNFTInstalled(t *testing.T) {
+	all := map[string]int{nftPostrouting: 3, nftPrerouting: 1, nftLearn: 2}
+	without := func(chain string, n int) map[string]int {
+		m := map[string]int{}
+		for k, v := range all {
+			m[k] = v
+		}
+		if n < 0 {
+			delete(m, chain)
+		} else {
+			m[chain] = n
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name   string
+		tables []string
+		rules  map[string]int
+		want   bool
+	}{
+		{"installed", []string{"fw4", NFTTable}, all, true},
+		{"no table", []string{"fw4"}, all, false},
+		{"no learn chain", []string{NFTTable}, without(nftLearn, -1), false},
+		{"a rule missing", []string{NFTTable}, without(nftPostrouting, 2), false},
+		{"no prerouting chain", []string{NFTTable}, without(nftPrerouting, -1), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newNFTRecorder(t)
+			r.answer = nftKernel(tt.tables, tt.rules, nil)
+			if ok, err := r.backend(seamRules).Installed(); ok != tt.want || err != nil {
+				t.Errorf("Installed() = %v, %v; want %v", ok, err, tt.want)
+			}
+		})
+	}
+	r := newNFTRecorder(t)
+	r.answer = nftKernel([]string{NFTTable}, all, nil)
+	r.backend(Rules{WAN: "wan0", Mapping: true}).Installed()
+	want := `sendmsg
+  GETTABLE request|dump nfgenmsg=02000000
+sendmsg
+  GETCHAIN request nfgenmsg=02000000
+    1 table "natp2p\x00"
+    3 name "learn\x00"
+sendmsg
+  GETRULE request|dump nfgenmsg=02000000
+    1 table "natp2p\x00"
+    2 chain "postrouting\x00"
+`
+	if diff := cmp.Diff(want, r.render(t)); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestNFTPins reads the pins map's elements, sorted; none without the
+// table.
+func TestNFTPins(t *testing.T) {
+	r := newNFTRecorder(t)
+	r.answer = nftKernel([]string{NFTTable}, nil, []Pin{seamPins[1], seamPins[0]})
+	pins, err := r.backend(seamRules).Pins()
+	want := append([]Pin(nil), seamPins...)
+	sortPins(want)
+	if err != nil || !cmp.Equal(pins, want, equateNet) {
+		t.Errorf("Pins() = %v, %v; want %v", pins, err, want)
+	}
+	r.answer = nftKernel(nil, nil, seamPins)
+	if pins, err := r.backend(seamRules).Pins(); pins != nil || err != nil {
+		t.Errorf("Pins() without the table = %v, %v; want none", pins, err)
+	}
+}
+
+// TestNFTBatches: an Install too large for one sendmsg goes as several
+// transactions, each framed by BATCH_BEGIN and BATCH_END, and only the
+// last message of each asks for an acknowledgement.
+func TestNFTBatches(t *testing.T) {
+	r := newNFTRecorder(t)
+	if err := r.backend(seamRules).Install(manyPinsOf(5000)); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.sent) < 3 {
+		t.Fatalf("%d transactions, want the pins' split in two and the learn rules'", len(r.sent))
+	}
+	for i, msgs := range r.sent {
+		size := 0
+		for j, m := range msgs {
+			acks := m.Header.Flags&netlink.Acknowledge != 0
+			if want := j == len(msgs)-2; acks != want {
+				t.Errorf("transaction %d, message %d of %d: acknowledgement %v, want %v", i, j, len(msgs), acks, want)
+			}
+			size += len(m.Data)
+		}
+		if first, last := msgs[0].Header.Type, msgs[len(msgs)-1].Header.Type; first != unix.NFNL_MSG_BATCH_BEGIN || last != unix.NFNL_MSG_BATCH_END {
+			t.Errorf("transaction %d: %s ... %s", i, msgType(first), msgType(last))
+		}
+		if size > nftBatchBytes {
+			t.Errorf("transaction %d: %d bytes", i, size)
+		}
+	}
+}
+
+// manyPinsOf returns n UDP pins of distinct endpoints.
+func manyPinsOf(n int) []Pin {
+	pins := make([]Pin, n)
+	for i := range pins {
+		priv := netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(1 + i%250)})
+		pins[i] = Pin{conntrackmap.UDP, netip.AddrPortFrom(priv, 5000), netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, 1}), uint16(10000+i))}
+	}
+	return pins
 }
