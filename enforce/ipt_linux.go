@@ -52,12 +52,13 @@ const iptWait = 10
 // It runs the iptables tools itself rather than through go-iptables: that
 // library's regexp costs the mipsle binary about 150 KB, which the 5 MB
 // budget cannot spare, and the backend needs only `iptables -S` and
-// iptables-restore.
+// iptables-restore. It runs them through an iptRunner, and tells their
+// failures apart by exit status (iptExitError).
 type IPT struct {
 	rules   Rules
-	run     iptRunner
-	list    []string // iptables' path and options, for -t nat -S CHAIN
-	restore []string // iptables-restore's path and options
+	run     iptRunner // runs the tools: execRunner, or a fake in tests
+	list    []string  // iptables' path and options, for -t nat -S CHAIN
+	restore []string  // iptables-restore's path and options
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
