@@ -12,7 +12,11 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 )
 
-// The element layout: each field padded to 4 bytes, ports big-endian.
+// The maps' elements: pins to keys and data, as the batch sends them, and
+// back from a listing.
+
+// keyBytes is an element's key (l4proto . ipv4_addr . inet_service); the
+// layout: each field padded to 4 bytes, ports big-endian.
 func keyBytes(p conntrackmap.Proto, ep netip.AddrPort) []byte {
 	b := make([]byte, 12)
 	b[0] = byte(p)

@@ -12,9 +12,10 @@ import (
 
 // The nf_tables messages the backend needs, encoded here: a table, its
 // base chains, two concatenated maps and their elements, rules of
-// expressions encoded by google/nftables' expr package, and four
-// listings. google/nftables' Conn does the same for every object nf_tables
-// has, and with its decoders cost the router's binary about 60 KB.
+// expressions (nftexpr_linux.go, checked against google/nftables' expr
+// package); nftconn_linux.go sends them, and four listings.
+// google/nftables' Conn does the same for every object nf_tables has, and
+// with its decoders cost the router's binary about 60 KB.
 
 // nftMsgType is a nf_tables message type as netlink carries it.
 func nftMsgType(t int) netlink.HeaderType {
