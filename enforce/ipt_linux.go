@@ -3,17 +3,10 @@
 package enforce
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"net/netip"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/natp2p/natp2p/conntrackmap"
 )
 
 // natp2p's chains in the iptables nat table. Nothing else of the ruleset is
@@ -59,31 +52,39 @@ const iptWait = 10
 // It runs the iptables tools itself rather than through go-iptables: that
 // library's regexp costs the mipsle binary about 150 KB, which the 5 MB
 // budget cannot spare, and the backend needs only `iptables -S` and
-// iptables-restore.
+// iptables-restore. It runs them through an iptRunner, and tells their
+// failures apart by exit status (iptExitError).
 type IPT struct {
 	rules   Rules
-	list    []string // iptables' path and options, for -t nat -S CHAIN
-	restore []string // iptables-restore's path and options
+	run     iptRunner // runs the tools: execRunner, or a fake in tests
+	list    []string  // iptables' path and options, for -t nat -S CHAIN
+	restore []string  // iptables-restore's path and options
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
 func NewIPT(r Rules) (*IPT, error) {
+	return newIPT(r, execRunner{})
+}
+
+// newIPT returns the iptables backend that runs the tools through run.
+// It finds iptables, and iptables-restore next to it so that both are of
+// the same flavour (legacy or nf_tables) even when PATH mixes them, and
+// passes -w to both when iptables-restore takes it.
+func newIPT(r Rules, run iptRunner) (*IPT, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	path, err := exec.LookPath("iptables")
+	path, err := run.LookPath("iptables")
 	if err != nil {
 		return nil, iptError("start", err)
 	}
-	version, err := exec.Command(path, "--version").Output()
+	version, err := run.Run([]string{path, "--version"}, nil)
 	if err != nil {
 		return nil, iptError("start", err)
 	}
-	// iptables-restore next to iptables, so that both are of the same
-	// flavour (legacy or nf_tables) even when PATH mixes them.
-	restore, err := exec.LookPath(filepath.Join(filepath.Dir(path), "iptables-restore"))
+	restore, err := run.LookPath(filepath.Join(filepath.Dir(path), "iptables-restore"))
 	if err != nil {
-		if restore, err = exec.LookPath("iptables-restore"); err != nil {
+		if restore, err = run.LookPath("iptables-restore"); err != nil {
 			return nil, iptError("start", err)
 		}
 	}
@@ -93,7 +94,7 @@ func NewIPT(r Rules) (*IPT, error) {
 		list = append(list, "-w", strconv.Itoa(iptWait))
 		args = append(args, "-w", strconv.Itoa(iptWait))
 	}
-	return &IPT{rules: r, list: list, restore: args}, nil
+	return &IPT{rules: r, run: run, list: list, restore: args}, nil
 }
 
 // parseVersion reads "iptables v1.8.9 (nf_tables)".
@@ -108,32 +109,6 @@ func parseVersion(s string) (v1, v2, v3 int) {
 		*nums[j], _ = strconv.Atoi(f[j])
 	}
 	return v1, v2, v3
-}
-
-// errNoChain: iptables -S of a chain that does not exist.
-var errNoChain = errors.New("no such chain")
-
-// listChain runs iptables -t nat -S chain (every chain if chain is empty)
-// and returns its lines. A missing
-// chain exits with 1 (iptables-nft 1.8.9 calls it "incompatible"); no
-// permission, the lock and no nat table exit with 3 or 4.
-func (t *IPT) listChain(chain string) ([]string, error) {
-	args := append(append([]string{}, t.list[1:]...), "-t", "nat", "-S")
-	if chain != "" {
-		args = append(args, chain)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(t.list[0], args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit) && exit.ExitCode() == 1:
-		return nil, errNoChain
-	case err != nil:
-		return nil, fmt.Errorf("%w: %s", err, stderr.String())
-	}
-	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
 }
 
 // restoreHasWait: iptables-restore takes -w since 1.6.2.
@@ -153,35 +128,7 @@ func (t *IPT) Install(pins []Pin) error {
 	if err != nil {
 		return iptError("install", err)
 	}
-	head := chainLines()
-	if j.post == 0 {
-		head = append(head, "-I POSTROUTING 1 -j "+IPTPost)
-		j.postAt = 1
-	}
-	switch {
-	case len(t.rules.Preserve) == 0:
-		head = append(deleteJumps(head, "POSTROUTING", IPTMasq, j.masq), "-X "+IPTMasq)
-	default:
-		if j.masq == 0 {
-			head = append(head, fmt.Sprintf("-I POSTROUTING %d -j %s", j.postAt+1, IPTMasq))
-		}
-		for _, p := range t.rules.Preserve {
-			head = append(head, "-A "+IPTMasq+" -s "+p.String()+" -o "+t.rules.WAN+" -j MASQUERADE")
-		}
-	}
-	switch {
-	case !t.rules.Hairpin:
-		head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-		head = append(deleteJumps(head, "POSTROUTING", IPTHair, j.hair), "-X "+IPTPre, "-X "+IPTHair)
-	default:
-		if j.pre == 0 {
-			head = append(head, "-I PREROUTING 1 -j "+IPTPre)
-		}
-		if j.hair == 0 {
-			head = append(head, fmt.Sprintf("-I POSTROUTING %d -j %s", j.postAt+1, IPTHair))
-		}
-	}
-	return t.run("install", head, pins, nil)
+	return t.restoreRun("install", installHead(t.rules, j), pins, nil)
 }
 
 // Update implements Backend, in one transaction: deletions first, so that a
@@ -190,7 +137,7 @@ func (t *IPT) Update(add, del []Pin) error {
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	return t.run("update", nil, add, del)
+	return t.restoreRun("update", nil, add, del)
 }
 
 // Installed implements Backend: the jumps are there (a jump implies its
@@ -246,24 +193,6 @@ func (t *IPT) RandomNAT() (bool, error) {
 	return randomNAT(lines, t.rules.WAN), nil
 }
 
-func randomNAT(lines []string, wan string) bool {
-	for _, l := range lines {
-		if !strings.HasPrefix(l, "-A ") || strings.HasPrefix(l, "-A NATP2P_") {
-			continue
-		}
-		f := strings.Fields(l)
-		snat := slices.Contains(f, "SNAT") || slices.Contains(f, "MASQUERADE")
-		random := slices.Contains(f, "--random") || slices.Contains(f, "--random-fully")
-		// No -o: every interface, the WAN too. "! -o WAN" is not the WAN.
-		i := slices.Index(f, "-o")
-		toWAN := i < 0 || i+1 < len(f) && f[i+1] == wan && (i == 0 || f[i-1] != "!")
-		if snat && random && toWAN {
-			return true
-		}
-	}
-	return false
-}
-
 // Remove implements Backend: every jump to the chains, then the chains, in
 // one transaction (the chain lines create what is missing, so that -X
 // always finds it).
@@ -276,245 +205,5 @@ func (t *IPT) Remove() error {
 	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
 	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
 	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	return t.run("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
-}
-
-// chainLines create (or flush) natp2p's chains in an iptables-restore
-// script.
-func chainLines() []string {
-	var lines []string
-	for _, c := range []string{IPTPost, IPTPre, IPTHair, IPTMasq} {
-		lines = append(lines, ":"+c+" - [0:0]")
-	}
-	return lines
-}
-
-// jumpCounts are the jumps to natp2p's chains, and the position (among
-// POSTROUTING's rules, from 1) of the first jump to NATP2P_POST.
-type jumpCounts struct {
-	post, hair, masq, pre, postAt int
-}
-
-// jumps counts the jumps to natp2p's chains; PREROUTING is listed only
-// with pre.
-func (t *IPT) jumps(pre bool) (j jumpCounts, err error) {
-	lines, err := t.listChain("POSTROUTING")
-	if err != nil {
-		return j, err
-	}
-	n := 0
-	for _, l := range lines {
-		if !strings.HasPrefix(l, "-A POSTROUTING ") {
-			continue
-		}
-		n++
-		switch l {
-		case "-A POSTROUTING -j " + IPTPost:
-			if j.post++; j.postAt == 0 {
-				j.postAt = n
-			}
-		case "-A POSTROUTING -j " + IPTHair:
-			j.hair++
-		case "-A POSTROUTING -j " + IPTMasq:
-			j.masq++
-		}
-	}
-	if !pre {
-		return j, nil
-	}
-	j.pre, err = t.countJumps("PREROUTING", IPTPre)
-	return j, err
-}
-
-func (t *IPT) countJumps(chain, target string) (int, error) {
-	lines, err := t.listChain(chain)
-	n := 0
-	for _, l := range lines {
-		if l == "-A "+chain+" -j "+target {
-			n++
-		}
-	}
-	return n, err
-}
-
-func deleteJumps(lines []string, chain, target string, n int) []string {
-	for range n {
-		lines = append(lines, "-D "+chain+" -j "+target)
-	}
-	return lines
-}
-
-// run feeds iptables-restore --noflush the script of head, del and add.
-func (t *IPT) run(op string, head []string, add, del []Pin) error {
-	script, err := restoreScript(t.rules, head, add, del)
-	if err != nil {
-		return fmt.Errorf("iptables %s: %w", op, err)
-	}
-	cmd := exec.Command(t.restore[0], t.restore[1:]...)
-	cmd.Stdin = bytes.NewReader(script)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return iptError(op, fmt.Errorf("%s: %w: %s", filepath.Base(t.restore[0]), err, oneLine(out.String())))
-	}
-	return nil
-}
-
-// restoreScript is an iptables-restore --noflush script for the nat table:
-// the head lines, then the deletion of del's rules, then the addition of
-// add's.
-func restoreScript(r Rules, head []string, add, del []Pin) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString("*nat\n")
-	for _, l := range head {
-		b.WriteString(l + "\n")
-	}
-	for _, op := range []struct {
-		cmd  string
-		pins []Pin
-	}{{"-D ", del}, {"-A ", add}} {
-		for _, p := range op.pins {
-			if !p.valid() {
-				return nil, fmt.Errorf("bad pin %v", p)
-			}
-			for _, rule := range pinRules(r, p) {
-				b.WriteString(op.cmd + rule + "\n")
-			}
-		}
-	}
-	b.WriteString("COMMIT\n")
-	return b.Bytes(), nil
-}
-
-// pinRules are a pin's rules, each as a chain name and a rule spec.
-func pinRules(r Rules, p Pin) []string {
-	proto := " -p " + p.Proto.String()
-	from := proto + " -s " + p.Private.Addr().String() + " --sport " + strconv.Itoa(int(p.Private.Port())) +
-		" -j SNAT --to-source " + p.Public.String()
-	var rules []string
-	if r.Mapping {
-		rules = append(rules, IPTPost+" -o "+r.WAN+from)
-	}
-	if !r.Hairpin {
-		return rules
-	}
-	for _, lan := range r.LAN {
-		rules = append(rules,
-			IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from,
-			// Only natp2p's own hairpin DNAT: the original destination is
-			// the pin (a port forward's packets keep their source).
-			IPTHair+" -o "+lan+" -m conntrack --ctstate DNAT --ctorigdst "+p.Public.Addr().String()+
-				" --ctorigdstport "+strconv.Itoa(int(p.Public.Port()))+proto+" -d "+p.Private.Addr().String()+
-				" --dport "+strconv.Itoa(int(p.Private.Port()))+" -j SNAT --to-source "+p.Public.Addr().String(),
-			IPTPre+" -i "+lan+proto+" -d "+p.Public.Addr().String()+" --dport "+strconv.Itoa(int(p.Public.Port()))+
-				" -j DNAT --to-destination "+p.Private.String())
-	}
-	return rules
-}
-
-// parsePinRule reads a pin from an SNAT rule of NATP2P_POST as iptables -S
-// prints it, on output to oif, with the hairpin conntrack match or without
-// as dnat says:
-//
-//	-A NATP2P_POST -s 10.0.0.1/32 -o wan0 -p udp -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000
-//	-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate DNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000
-//
-// Any other option (a negation, another match) makes it no pin rule.
-func parsePinRule(line, oif string, dnat bool) (Pin, bool) {
-	f := strings.Fields(line)
-	if len(f)%2 != 0 {
-		return Pin{}, false
-	}
-	var (
-		p          Pin
-		src        netip.Addr
-		sport      uint64
-		match      string
-		ct, state  bool
-		seen, want = 0, 0x7f
-		err        error
-	)
-	for i := 0; i < len(f) && err == nil; i += 2 {
-		k, v := f[i], f[i+1]
-		switch k {
-		case "-A":
-			seen |= flag(v == IPTPost, 1)
-		case "-o":
-			seen |= flag(v == oif, 2)
-		case "-s":
-			var pfx netip.Prefix
-			if pfx, err = netip.ParsePrefix(v); err == nil && pfx.IsSingleIP() {
-				src, seen = pfx.Addr(), seen|4
-			}
-		case "-p":
-			switch v {
-			case "udp":
-				p.Proto, seen = conntrackmap.UDP, seen|8
-			case "tcp":
-				p.Proto, seen = conntrackmap.TCP, seen|8
-			}
-		case "-m":
-			if v == "conntrack" {
-				ct = true
-			} else {
-				match = v
-			}
-		case "--ctstate":
-			state = v == "DNAT"
-		case "--sport":
-			sport, err = strconv.ParseUint(v, 10, 16)
-			seen |= 16
-		case "-j":
-			seen |= flag(v == "SNAT", 32)
-		case "--to-source":
-			p.Public, err = netip.ParseAddrPort(v)
-			seen |= 64
-		default:
-			return Pin{}, false
-		}
-	}
-	if err != nil || seen != want || match != "" && match != p.Proto.String() || ct != dnat || state != dnat {
-		return Pin{}, false
-	}
-	p.Private = netip.AddrPortFrom(src, uint16(sport))
-	if !p.valid() {
-		return Pin{}, false
-	}
-	return p, true
-}
-
-func flag(ok bool, bit int) int {
-	if ok {
-		return bit
-	}
-	return 0
-}
-
-// iptError names the operation and turns the common failures into advice.
-func iptError(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := oneLine(err.Error())
-	lower := strings.ToLower(msg)
-	switch {
-	case errors.Is(err, exec.ErrNotFound):
-		return fmt.Errorf("iptables %s: %v (install iptables, or use --backend nftables)", op, err)
-	case strings.Contains(lower, "permission denied"):
-		return fmt.Errorf("iptables %s: permission denied (run as root)", op)
-	case strings.Contains(lower, "table does not exist") || strings.Contains(lower, "table 'nat' does not exist"):
-		return fmt.Errorf("iptables %s: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)", op)
-	}
-	return fmt.Errorf("iptables %s: %s", op, msg)
-}
-
-// oneLine joins a tool's output lines, without its usage hints.
-func oneLine(s string) string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Try `") {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "; ")
+	return t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
 }

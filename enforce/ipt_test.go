@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -189,6 +190,7 @@ func TestRestoreHasWait(t *testing.T) {
 	}
 }
 
+// Exit statuses and complaints as iptables 1.8.9 gives them.
 func TestIPTError(t *testing.T) {
 	for _, tt := range []struct {
 		err  error
@@ -196,16 +198,25 @@ func TestIPTError(t *testing.T) {
 	}{
 		{&exec.Error{Name: "iptables", Err: exec.ErrNotFound},
 			`iptables start: exec: "iptables": executable file not found in $PATH (install iptables, or use --backend nftables)`},
-		{errors.New("iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n"),
+		{&iptExitError{Tool: "iptables", Code: iptExitResource, Stderr: "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n"},
 			"iptables start: permission denied (run as root)"},
-		{errors.New("Fatal: can't open lock file /run/xtables.lock: Permission denied"),
+		{&iptExitError{Tool: "iptables", Code: iptExitResource, Stderr: "Fatal: can't open lock file /run/xtables.lock: Permission denied"},
 			"iptables start: permission denied (run as root)"},
-		{errors.New("iptables v1.8.7 (legacy): can't initialize iptables table `nat': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded.\n"),
+		{&iptExitError{Tool: "iptables", Code: iptExitVersion, Stderr: "iptables v1.8.9 (legacy): can't initialize iptables table `nat': Permission denied (you must be root)\nPerhaps iptables or your kernel needs to be upgraded.\n"},
+			"iptables start: permission denied (run as root)"},
+		{&iptExitError{Tool: "iptables", Code: iptExitVersion, Stderr: "iptables v1.8.7 (legacy): can't initialize iptables table `nat': Table does not exist (do you need to insmod?)\nPerhaps iptables or your kernel needs to be upgraded.\n"},
 			"iptables start: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)"},
-		{errors.New("iptables v1.8.9 (nf_tables): table 'nat' does not exist\nPerhaps iptables or your kernel needs to be upgraded.\n"),
+		{&iptExitError{Tool: "iptables", Code: iptExitVersion, Stderr: "iptables v1.8.9 (nf_tables): table 'nat' does not exist\nPerhaps iptables or your kernel needs to be upgraded.\n"},
 			"iptables start: the kernel has no iptables nat table (load iptable_nat, or use --backend nftables)"},
-		{fmt.Errorf("iptables-restore: exit status 1: %s", "iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?).\nTry `iptables-restore -h' for more information.\n"),
+		{fmt.Errorf("iptables-restore: %w", &iptExitError{Tool: "iptables-restore", Code: iptExitOther,
+			Stderr: "iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?).\nTry `iptables-restore -h' for more information.\n"}),
 			"iptables start: iptables-restore: exit status 1: iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?)."},
+		// The lock held: no permission problem, whatever the text.
+		{&iptExitError{Tool: "iptables", Code: iptExitResource, Stderr: "Another app is currently holding the xtables lock. Stopped waiting after 10s.\n"},
+			"iptables start: exit status 4: Another app is currently holding the xtables lock. Stopped waiting after 10s."},
+		// Only the statuses of an unusable environment are read further.
+		{&iptExitError{Tool: "iptables-restore", Code: iptExitParameter, Stderr: "iptables-restore: line 1 failed: Permission denied\n"},
+			"iptables start: exit status 2: iptables-restore: line 1 failed: Permission denied"},
 	} {
 		if got := iptError("start", tt.err); got == nil || got.Error() != tt.want {
 			t.Errorf("iptError(%q) = %v\nwant %s", tt.err, got, tt.want)
@@ -213,5 +224,19 @@ func TestIPTError(t *testing.T) {
 	}
 	if iptError("start", nil) != nil {
 		t.Error("iptError(nil) != nil")
+	}
+}
+
+// iptCause is the one reading of the tools' text; replaced, it decides.
+func TestIPTCauseOverride(t *testing.T) {
+	saved := iptCause
+	t.Cleanup(func() { iptCause = saved })
+	iptCause = func(string) error { return errNoNATTable }
+	err := &iptExitError{Tool: "iptables", Code: iptExitResource, Stderr: "anything"}
+	if !errors.Is(err, errNoNATTable) || errors.Is(err, os.ErrPermission) {
+		t.Errorf("errors.Is(%v): not as the overridden iptCause says", err)
+	}
+	if errors.Is(&iptExitError{Code: iptExitOther}, errNoNATTable) {
+		t.Error("exit status 1 read as an unusable environment")
 	}
 }

@@ -3,10 +3,8 @@
 package enforce
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 	"syscall"
@@ -33,26 +31,9 @@ const (
 // attribute holds 64 KiB).
 const nftChunk = 1024
 
-// Registers: 32-bit ones, so that a concatenated key fills consecutive
-// registers the way nft lays them out.
-const (
-	reg32a  = 8 // NFT_REG32_00
-	reg32b  = 9
-	reg32c  = 10
-	reg32e  = 12
-	reg32f  = 13
-	regWide = 1 // NFT_REG_1, for interface names and ct status
-)
-
-// ctStateNew is ct state new's bit.
-const ctStateNew = 1 << 3
-
 // nftMapSize bounds each map: two protocols times every port of a public
 // address, and then some.
 const nftMapSize = 1 << 17
-
-// ipsDstNAT is IPS_DST_NAT of ct status.
-const ipsDstNAT = 0x20
 
 // NFT is the nftables backend: one table of natp2p's own in family ip with
 //
@@ -84,6 +65,10 @@ const ipsDstNAT = 0x20
 // pins.
 type NFT struct {
 	rules Rules
+	// dial opens each transaction's and request's connection. If nil,
+	// dialNFT: a netfilter socket. Tests set it to answer over
+	// nltest.Dial.
+	dial nftDialer
 }
 
 // NewNFT returns the nftables backend. It opens nothing yet.
@@ -92,6 +77,14 @@ func NewNFT(r Rules) (*NFT, error) {
 		return nil, err
 	}
 	return &NFT{rules: r}, nil
+}
+
+// dialer is n.dial, or dialNFT when it is nil.
+func (n *NFT) dialer() nftDialer {
+	if n.dial == nil {
+		return dialNFT
+	}
+	return n.dial
 }
 
 // Name implements Backend.
@@ -118,7 +111,7 @@ func (n *NFT) Install(pins []Pin) error {
 	n.addChains(&b)
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(pins))
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(pins))
-	if err := b.commit(); err != nil {
+	if err := b.commit(n.dialer()); err != nil {
 		return nftError("install", err)
 	}
 	// Learning starts last: learned during the transactions above, a pin
@@ -136,153 +129,7 @@ func (n *NFT) addLearnRules() error {
 	for _, p := range []conntrackmap.Proto{conntrackmap.UDP, conntrackmap.TCP} {
 		b.addRule(NFTTable, nftLearn, n.learnRule(p))
 	}
-	return b.commit()
-}
-
-// NAT chain priorities (nft's srcnat and dstnat) and hooks.
-const (
-	prioSrcNAT = 100
-	prioDstNAT = -100
-)
-
-// addChains adds the chains and their rules, the learn chain empty.
-func (n *NFT) addChains(b *nftBatch) {
-	b.addChain(NFTTable, nftPostrouting, "nat", unix.NF_INET_POST_ROUTING, prioSrcNAT-1)
-	for _, r := range n.postRules() {
-		b.addRule(NFTTable, nftPostrouting, r)
-	}
-	if n.rules.Mapping {
-		b.addChain(NFTTable, nftLearn, "filter", unix.NF_INET_POST_ROUTING, prioSrcNAT+1)
-	}
-	if !n.rules.Hairpin {
-		return
-	}
-	b.addChain(NFTTable, nftPrerouting, "nat", unix.NF_INET_PRE_ROUTING, prioDstNAT-1)
-	for _, r := range n.preRules() {
-		b.addRule(NFTTable, nftPrerouting, r)
-	}
-}
-
-// postRules: the SNAT to the pin on WAN output, and, for hairpinning, on
-// LAN output of packets the prerouting DNAT redirected.
-func (n *NFT) postRules() [][]rawExpr {
-	var rules [][]rawExpr
-	if n.rules.Mapping {
-		rules = append(rules, append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN), natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
-	}
-	if n.rules.Hairpin {
-		for _, r := range n.lanToLAN() {
-			rules = append(rules, append(r, natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
-		}
-		for _, r := range n.lanToLAN() {
-			rules = append(rules, append(r, publicOfTarget()...))
-		}
-	}
-	return rules
-}
-
-// lanToLAN matches DNATed packets from a LAN interface to a LAN interface:
-// hairpinned ones. A port forward's packets come in from the WAN and stay
-// as they are.
-func (n *NFT) lanToLAN() [][]rawExpr {
-	var out [][]rawExpr
-	for _, in := range n.rules.LAN {
-		for _, o := range n.rules.LAN {
-			r := append(ifaceIs(unix.NFT_META_IIFNAME, in), ifaceIs(unix.NFT_META_OIFNAME, o)...)
-			out = append(out, append(r, ctStatusDNAT()...))
-		}
-	}
-	return out
-}
-
-// publicOfTarget translates a hairpinned packet whose sender has no pin
-// yet to the public address of its target (the address the sender
-// aimed at) with a port the kernel picks: a new public mapping, which the
-// agent then pins like any other. Without it the receiver would see the
-// sender's private address, or drop the packet as a martian when sender
-// and receiver are one host. The lookup in @pins with the packet's
-// (DNATed) destination keeps the rule to natp2p's own hairpins.
-func publicOfTarget() []rawExpr {
-	return []rawExpr{
-		metaLoad(unix.NFT_META_L4PROTO, reg32a),
-		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 16, 4, reg32b),
-		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg32c),
-		mapLookup(nftPins, reg32a, reg32a),
-		natTo(unix.NFT_NAT_SNAT, reg32a, 0),
-	}
-}
-
-// learnRule pins a new flow of protocol p, just translated by the router's
-// NAT, to the public endpoint it got (the packet's source now), unless
-// that public endpoint is pinned already. Registers are laid out as nft
-// lays them out (keys from register 1, data from register 2), so that
-// nft lists the rule.
-func (n *NFT) learnRule(p conntrackmap.Proto) []rawExpr {
-	r := append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN),
-		// Forwarded only: the router's own flows (iif 0) are no LAN
-		// host's mapping, and the agent does not track them either.
-		metaLoad(unix.NFT_META_IIF, regWide),
-		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
-		ctLoad(unix.NFT_CT_STATE, regWide),
-		and(regWide, binary.NativeEndian.AppendUint32(nil, ctStateNew)),
-		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
-		metaLoad(unix.NFT_META_L4PROTO, regWide),
-		compare(unix.NFT_CMP_EQ, regWide, []byte{byte(p)}))
-	public := []rawExpr{ // l4proto . saddr . sport, as translated
-		metaLoad(unix.NFT_META_L4PROTO, reg32a),
-		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32b),
-		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32c),
-	}
-	r = append(append(r, public...), notInSet(nftRev, reg32a))
-	// pins: l4proto . ct original ip saddr . ct original proto-src : saddr . sport
-	r = append(r,
-		metaLoad(unix.NFT_META_L4PROTO, reg32a),
-		ctOriginal(nftCtSrcIP, reg32b),
-		ctOriginal(unix.NFT_CT_PROTO_SRC, reg32c),
-		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32e),
-		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32f),
-		dynsetAdd(nftPins, reg32a, reg32e))
-	// rev: l4proto . saddr . sport : ct original ip saddr . ct original proto-src
-	r = append(append(r, public...),
-		ctOriginal(nftCtSrcIP, reg32e),
-		ctOriginal(unix.NFT_CT_PROTO_SRC, reg32f),
-		dynsetAdd(nftRev, reg32a, reg32e))
-	return r
-}
-
-// preRules: the hairpin DNAT of pinned public endpoints on LAN input.
-func (n *NFT) preRules() [][]rawExpr {
-	var rules [][]rawExpr
-	for _, lan := range n.rules.LAN {
-		rules = append(rules, append(ifaceIs(unix.NFT_META_IIFNAME, lan), natFromMap(nftRev, 16, 2, unix.NFT_NAT_DNAT)...))
-	}
-	return rules
-}
-
-// natFromMap: meta l4proto . ip (saddr|daddr) . th (sport|dport) looked up
-// in the map, the result as the NAT's address and port.
-func natFromMap(set string, addrOff, portOff, typ uint32) []rawExpr {
-	return []rawExpr{
-		metaLoad(unix.NFT_META_L4PROTO, reg32a),
-		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, addrOff, 4, reg32b),
-		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, portOff, 2, reg32c),
-		mapLookup(set, reg32a, reg32a),
-		natTo(typ, reg32a, reg32b),
-	}
-}
-
-func ifaceIs(key uint32, name string) []rawExpr {
-	b := make([]byte, ifNameSize)
-	copy(b, name)
-	return []rawExpr{metaLoad(key, regWide), compare(unix.NFT_CMP_EQ, regWide, b)}
-}
-
-func ctStatusDNAT() []rawExpr {
-	return []rawExpr{
-		ctLoad(unix.NFT_CT_STATUS, regWide),
-		and(regWide, binary.NativeEndian.AppendUint32(nil, ipsDstNAT)),
-		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
-	}
+	return b.commit(n.dialer())
 }
 
 // Update implements Backend, in one batch: deletions first, so that a pin
@@ -296,7 +143,7 @@ func (n *NFT) Update(add, del []Pin) error {
 	b.elements(unix.NFT_MSG_DELSETELEM, NFTTable, nftRev, revKeys(del))
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftPins, pinElements(add))
 	b.elements(unix.NFT_MSG_NEWSETELEM, NFTTable, nftRev, revElements(add))
-	return nftError("update", b.commit())
+	return nftError("update", b.commit(n.dialer()))
 }
 
 // Installed implements Backend: the table is there with every rule.
@@ -306,7 +153,7 @@ func (n *NFT) Installed() (bool, error) {
 	}
 	// The learn chain's rules are not counted: the chain must exist; its
 	// rules go only with the table.
-	if ok, err := nftChainExists(NFTTable, nftLearn); n.rules.Mapping && (!ok || err != nil) {
+	if ok, err := nftChainExists(n.dialer(), NFTTable, nftLearn); n.rules.Mapping && (!ok || err != nil) {
 		return false, nil
 	}
 	chains := map[string]int{nftPostrouting: len(n.postRules())}
@@ -314,7 +161,7 @@ func (n *NFT) Installed() (bool, error) {
 		chains[nftPrerouting] = len(n.preRules())
 	}
 	for name, want := range chains {
-		got, err := nftCountRules(NFTTable, name)
+		got, err := nftCountRules(n.dialer(), NFTTable, name)
 		if err != nil || got != want { // a chain is missing, or the table went meanwhile
 			return false, nil
 		}
@@ -327,7 +174,7 @@ func (n *NFT) Pins() ([]Pin, error) {
 	if ok, err := n.exists(); !ok || err != nil {
 		return nil, err
 	}
-	els, err := nftElements(NFTTable, nftPins)
+	els, err := nftElements(n.dialer(), NFTTable, nftPins)
 	if err != nil {
 		return nil, nftError("list", err)
 	}
@@ -346,68 +193,12 @@ func (n *NFT) Remove() error {
 	var b nftBatch
 	b.addTable(NFTTable)
 	b.delTable(NFTTable)
-	return nftError("remove", b.commit())
-}
-
-// The element layout: each field padded to 4 bytes, ports big-endian.
-func keyBytes(p conntrackmap.Proto, ep netip.AddrPort) []byte {
-	b := make([]byte, 12)
-	b[0] = byte(p)
-	a := ep.Addr().As4()
-	copy(b[4:8], a[:])
-	binary.BigEndian.PutUint16(b[8:10], ep.Port())
-	return b
-}
-
-func dataBytes(ep netip.AddrPort) []byte { return keyBytes(0, ep)[4:] }
-
-func pinElements(pins []Pin) []nftElem {
-	els := make([]nftElem, len(pins))
-	for i, p := range pins {
-		els[i] = nftElem{keyBytes(p.Proto, p.Private), dataBytes(p.Public)}
-	}
-	return els
-}
-
-func revElements(pins []Pin) []nftElem {
-	els := make([]nftElem, len(pins))
-	for i, p := range pins {
-		els[i] = nftElem{keyBytes(p.Proto, p.Public), dataBytes(p.Private)}
-	}
-	return els
-}
-
-func pinKeys(pins []Pin) []nftElem {
-	els := pinElements(pins)
-	for i := range els {
-		els[i].val = nil
-	}
-	return els
-}
-
-func revKeys(pins []Pin) []nftElem {
-	els := revElements(pins)
-	for i := range els {
-		els[i].val = nil
-	}
-	return els
-}
-
-func pinFromElement(e nftElem) (Pin, bool) {
-	if len(e.key) != 12 || len(e.val) != 8 {
-		return Pin{}, false
-	}
-	p := Pin{
-		Proto:   conntrackmap.Proto(e.key[0]),
-		Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.key[4:8])), binary.BigEndian.Uint16(e.key[8:10])),
-		Public:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.val[0:4])), binary.BigEndian.Uint16(e.val[4:6])),
-	}
-	return p, p.valid()
+	return nftError("remove", b.commit(n.dialer()))
 }
 
 // exists reports whether the table is there.
 func (n *NFT) exists() (bool, error) {
-	tables, err := NFTTables(unix.NFPROTO_IPV4)
+	tables, err := nftTables(n.dialer(), unix.NFPROTO_IPV4)
 	return slices.Contains(tables, NFTTable), err
 }
 
