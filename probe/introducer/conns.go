@@ -14,10 +14,10 @@ import (
 type connSet struct {
 	max, perSource int
 
-	mu        sync.Mutex
-	conns     map[net.Conn]conn
-	bySource  map[netip.Addr]int
-	stop      time.Time // when shut down: the end of the grace period
+	mu       sync.Mutex
+	conns    map[net.Conn]conn
+	bySource map[netip.Addr]int
+	stop     time.Time // when shut down: the end of the grace period
 }
 
 // conn is a tracked connection's source and its end of life.

@@ -46,6 +46,10 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
+// Config returns the configuration the server runs with, its zero values
+// replaced by the defaults.
+func (s *Server) Config() Config { return s.cfg }
+
 // Degraded reports whether the server runs in RFC 5780 degraded
 // single-IP mode (no Alternate address).
 func (s *Server) Degraded() bool { return s.h.plan.degraded() }
