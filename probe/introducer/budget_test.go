@@ -76,3 +76,24 @@ func TestBudgetConcurrent(t *testing.T) {
 		t.Errorf("%v allocations per allow, want 0", allocs)
 	}
 }
+
+// BenchmarkBudget is the global bound's cost per reply, on every CPU at
+// once (all taking from one budget), and per refusal.
+func BenchmarkBudget(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rate float64
+	}{{"allow", 1e12}, {"refuse", 1e-3}} {
+		b.Run(bc.name, func(b *testing.B) {
+			now := time.Now() // the server reads the clock once per request anyway
+			bud := newBudget(bc.rate, now)
+			bud.allow(now)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bud.allow(now)
+				}
+			})
+		})
+	}
+}
