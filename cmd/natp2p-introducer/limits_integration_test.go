@@ -89,7 +89,7 @@ func openSlow(t *testing.T, ns *lab.NS, srv netip.AddrPort) *slowAttack {
 		for len(a.conns) < slowConns && time.Now().Before(deadline) {
 			c, err := d.Dial("tcp4", srv.String())
 			if err != nil {
-				return err
+				return err // as many as it can
 			}
 			a.conns = append(a.conns, c.(*net.TCPConn))
 			c.Write([]byte{0x00})
@@ -97,7 +97,10 @@ func openSlow(t *testing.T, ns *lab.NS, srv netip.AddrPort) *slowAttack {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("after %d connections: %v", len(a.conns), err)
+		t.Logf("the attacker stops after %d connections: %v", len(a.conns), err)
+	}
+	if len(a.conns) == 0 {
+		t.Fatal("the attacker opened no connection")
 	}
 	return a
 }
