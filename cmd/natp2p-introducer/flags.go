@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ type options struct {
 	burst, maxSources  int
 	summary            time.Duration
 	software, logLevel string
+	globalRate         float64
+	tcpConns, perSrc   int
+	tcpLife            time.Duration
+	tcpRequests        int
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -35,9 +40,17 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.UintVar(&o.port, "port", introducer.DefaultPort, "primary `port`")
 	fs.UintVar(&o.altPort, "alt-port", introducer.DefaultAltPort, "alternate `port`")
 	fs.BoolVar(&o.tcp, "tcp", true, "also serve Binding over TCP")
-	fs.Float64Var(&o.rate, "rate", introducer.DefaultRate, "requests per second per source (negative: no limit)")
+	fs.Float64Var(&o.rate, "rate", introducer.DefaultRate, "requests per second per source (negative: no limit, nor a global one unless --global-rate is given)")
 	fs.IntVar(&o.burst, "burst", introducer.DefaultBurst, "burst of requests per source")
 	fs.IntVar(&o.maxSources, "max-sources", introducer.DefaultMaxSources, "sources the rate limiter tracks at most")
+	fs.Float64Var(&o.globalRate, "global-rate", 0, fmt.Sprintf("UDP replies per second in total, all sources together "+
+		"(default %d, or none with --rate -1; negative: none)", introducer.DefaultGlobalRate))
+	fs.IntVar(&o.tcpConns, "tcp-conns", introducer.DefaultTCPConns, "concurrent TCP connections at most")
+	fs.IntVar(&o.perSrc, "tcp-conns-per-source", introducer.DefaultTCPConnsPerSource,
+		"concurrent TCP connections per source (IPv4 address or IPv6 /64) at most")
+	fs.DurationVar(&o.tcpLife, "tcp-life", introducer.DefaultTCPLife,
+		"life of a TCP connection from its accept, whatever it sends")
+	fs.IntVar(&o.tcpRequests, "tcp-requests", introducer.DefaultTCPRequests, "requests per TCP connection at most")
 	fs.DurationVar(&o.summary, "summary", introducer.DefaultSummaryEvery, "interval of the summary log line (negative: none)")
 	fs.StringVar(&o.software, "software", introducer.DefaultSoftware, "SOFTWARE attribute value")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -80,13 +93,36 @@ func (o *options) config(stderr io.Writer) (introducer.Config, error) {
 	case o.port == 0 || o.port > 65535 || o.altPort == 0 || o.altPort > 65535:
 		return introducer.Config{}, fmt.Errorf("ports must be 1-65535 (--port %d, --alt-port %d)", o.port, o.altPort)
 	}
+	if err := o.checkLimits(); err != nil {
+		return introducer.Config{}, err
+	}
 	return introducer.Config{
 		Primary: o.primary, Alternate: o.alternate,
 		Port: uint16(o.port), AltPort: uint16(o.altPort), TCP: o.tcp,
 		Rate: o.rate, Burst: o.burst, MaxSources: o.maxSources,
-		SummaryEvery: o.summary, Software: o.software,
+		SummaryEvery: o.summary, Software: o.software, GlobalRate: o.globalRate,
+		TCPConns: o.tcpConns, TCPConnsPerSource: o.perSrc, TCPLife: o.tcpLife, TCPRequests: o.tcpRequests,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
+}
+
+// checkLimits checks the limits' flags: the Config's zero values mean
+// defaults, so a 0 given on the command line is refused rather than
+// taken for one.
+func (o *options) checkLimits() error {
+	switch {
+	case math.IsNaN(o.globalRate) || math.IsInf(o.globalRate, 0):
+		return fmt.Errorf("--global-rate %v is not a number of replies per second", o.globalRate)
+	case o.tcpConns < 1:
+		return fmt.Errorf("--tcp-conns %d: must be at least 1", o.tcpConns)
+	case o.perSrc < 1:
+		return fmt.Errorf("--tcp-conns-per-source %d: must be at least 1", o.perSrc)
+	case o.tcpLife <= 0:
+		return fmt.Errorf("--tcp-life %v: must be positive", o.tcpLife)
+	case o.tcpRequests < 1:
+		return fmt.Errorf("--tcp-requests %d: must be at least 1", o.tcpRequests)
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

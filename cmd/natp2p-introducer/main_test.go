@@ -38,17 +38,29 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", args: []string{"--primary", "203.0.113.10", "--alternate", "203.0.113.11"},
 			want: introducer.Config{Primary: addr("203.0.113.10"), Alternate: addr("203.0.113.11"), Port: 3478,
 				AltPort: 3479, TCP: true, Rate: 50, Burst: 100, MaxSources: 65536, SummaryEvery: time.Minute,
-				Software: "natp2p-introducer"}},
+				Software: "natp2p-introducer", TCPConns: 1024, TCPConnsPerSource: 8, TCPLife: 10 * time.Second,
+				TCPRequests: 16}},
 		{name: "everything", args: []string{"-primary=2001:db8::1", "--port=5000", "--alt-port=5001", "--tcp=false",
-			"--rate=-1", "--burst=3", "--max-sources=10", "--summary=5s", "--software=x", "--log-level=DEBUG"},
+			"--rate=-1", "--burst=3", "--max-sources=10", "--summary=5s", "--software=x", "--log-level=DEBUG",
+			"--global-rate=500", "--tcp-conns=20", "--tcp-conns-per-source=2", "--tcp-life=3s", "--tcp-requests=4"},
 			want: introducer.Config{Primary: addr("2001:db8::1"), Port: 5000, AltPort: 5001, Rate: -1, Burst: 3,
-				MaxSources: 10, SummaryEvery: 5 * time.Second, Software: "x"}},
+				MaxSources: 10, SummaryEvery: 5 * time.Second, Software: "x", GlobalRate: 500, TCPConns: 20,
+				TCPConnsPerSource: 2, TCPLife: 3 * time.Second, TCPRequests: 4}},
 		{name: "no primary", args: nil, err: "--primary IP is required"},
 		{name: "bad IP", args: []string{"--primary", "203.0.113"}, err: `invalid value "203.0.113" for flag -primary`},
 		{name: "port 0", args: []string{"--primary", "203.0.113.10", "--port", "0"}, err: "ports must be 1-65535"},
 		{name: "port too big", args: []string{"--primary", "203.0.113.10", "--alt-port", "65536"}, err: "ports must be 1-65535"},
 		{name: "unknown flag", args: []string{"--primary", "203.0.113.10", "--nope"}, err: "flag provided but not defined: -nope"},
 		{name: "stray argument", args: []string{"--primary", "203.0.113.10", "serve"}, err: `unexpected argument "serve"`},
+		{name: "infinite global rate", args: []string{"--primary", "203.0.113.10", "--global-rate", "inf"},
+			err: "--global-rate +Inf is not a number of replies per second"},
+		{name: "no TCP connections", args: []string{"--primary", "203.0.113.10", "--tcp-conns", "0"},
+			err: "--tcp-conns 0: must be at least 1"},
+		{name: "negative per source", args: []string{"--primary", "203.0.113.10", "--tcp-conns-per-source", "-1"},
+			err: "--tcp-conns-per-source -1: must be at least 1"},
+		{name: "no life", args: []string{"--primary", "203.0.113.10", "--tcp-life", "0s"}, err: "--tcp-life 0s: must be positive"},
+		{name: "no requests", args: []string{"--primary", "203.0.113.10", "--tcp-requests", "0"},
+			err: "--tcp-requests 0: must be at least 1"},
 		{name: "log level", args: []string{"--primary", "203.0.113.10", "--log-level", "loud"}, err: `unknown --log-level "loud"`},
 	}
 	for _, tt := range tests {
@@ -89,6 +101,8 @@ func TestBanner(t *testing.T) {
   udp+tcp 203.0.113.11:3478     alternate address, primary port
   udp+tcp 203.0.113.11:3479     alternate address, alternate port
   rate limit: 50 requests/s per source, burst 100, at most 65536 sources tracked
+  global bound: 10000 UDP replies/s in total
+  tcp: at most 8 connections per source, 1024 in all, each for 10s and 16 requests
 `},
 		{name: "degraded", cfg: introducer.Config{Primary: addr("203.0.113.10"), Rate: -1}, degraded: true,
 			addrs: four[:1], want: `natp2p-introducer dev: STUN Binding server (RFC 8489)
@@ -96,12 +110,17 @@ func TestBanner(t *testing.T) {
   DEGRADED single-IP mode (no --alternate): no OTHER-ADDRESS, CHANGE-REQUEST gets 420;
   clients learn their mapped address but cannot classify NAT mapping or filtering (RFC 5780 section 6)
   rate limit: off
+  global bound: off
 `},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			banner(&out, tt.cfg, tt.degraded, tt.addrs)
+			s, err := introducer.New(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			banner(&out, s.Config(), tt.degraded, tt.addrs)
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
 				t.Errorf("banner (-want +got):\n%s", diff)
 			}
@@ -119,6 +138,7 @@ func TestExitStatus(t *testing.T) {
 		{"bad flag", []string{"--primary", "x"}, `natp2p-introducer: invalid value "x" for flag -primary`},
 		{"cannot bind", []string{"--primary", "192.0.2.1"}, "natp2p-introducer: listen udp4 192.0.2.1:3478: bind: cannot assign requested address"},
 		{"bad config", []string{"--primary", "0.0.0.0"}, "natp2p-introducer: Primary 0.0.0.0: need a unicast address"},
+		{"bad limit", []string{"--primary", "192.0.2.1", "--tcp-life", "-1s"}, "natp2p-introducer: --tcp-life -1s: must be positive"},
 		{"help", []string{"-h"}, "usage: natp2p-introducer --primary IP"},
 	}
 	for _, tt := range tests {

@@ -16,10 +16,11 @@ func run(ctx context.Context, cfg introducer.Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return s.Run(ctx, func(addrs []netip.AddrPort) { banner(stdout, cfg, s.Degraded(), addrs) })
+	return s.Run(ctx, func(addrs []netip.AddrPort) { banner(stdout, s.Config(), s.Degraded(), addrs) })
 }
 
-// banner says what the server serves, and loudly when it is degraded.
+// banner says what the server serves, and loudly when it is degraded;
+// cfg has its defaults filled in (Server.Config).
 func banner(w io.Writer, cfg introducer.Config, degraded bool, addrs []netip.AddrPort) {
 	proto := "udp"
 	if cfg.TCP {
@@ -40,21 +41,27 @@ func banner(w io.Writer, cfg introducer.Config, degraded bool, addrs []netip.Add
 			"  clients learn their mapped address but cannot classify NAT mapping or filtering (RFC 5780 section 6)\n")
 	}
 	fmt.Fprintf(w, "  rate limit: %s\n", rateLine(cfg))
+	fmt.Fprintf(w, "  global bound: %s\n", globalLine(cfg))
+	if cfg.TCP {
+		fmt.Fprintf(w, "  tcp: %s\n", tcpLine(cfg))
+	}
+}
+
+func globalLine(cfg introducer.Config) string {
+	if cfg.GlobalRate < 0 {
+		return "off"
+	}
+	return fmt.Sprintf("%g UDP replies/s in total", cfg.GlobalRate)
+}
+
+func tcpLine(cfg introducer.Config) string {
+	return fmt.Sprintf("at most %d connections per source, %d in all, each for %v and %d requests",
+		cfg.TCPConnsPerSource, cfg.TCPConns, cfg.TCPLife, cfg.TCPRequests)
 }
 
 func rateLine(cfg introducer.Config) string {
 	if cfg.Rate < 0 {
 		return "off"
 	}
-	rate, burst, sources := cfg.Rate, cfg.Burst, cfg.MaxSources
-	if rate == 0 {
-		rate = introducer.DefaultRate
-	}
-	if burst == 0 {
-		burst = introducer.DefaultBurst
-	}
-	if sources == 0 {
-		sources = introducer.DefaultMaxSources
-	}
-	return fmt.Sprintf("%g requests/s per source, burst %d, at most %d sources tracked", rate, burst, sources)
+	return fmt.Sprintf("%g requests/s per source, burst %d, at most %d sources tracked", cfg.Rate, cfg.Burst, cfg.MaxSources)
 }

@@ -21,6 +21,12 @@ const (
 	DefaultMaxSources   = 65536
 	DefaultSummaryEvery = time.Minute
 	DefaultSoftware     = "natp2p-introducer"
+
+	DefaultGlobalRate        = 10000
+	DefaultTCPConns          = 1024
+	DefaultTCPConnsPerSource = 8
+	DefaultTCPLife           = 10 * time.Second
+	DefaultTCPRequests       = 16
 )
 
 // maxSoftware bounds the SOFTWARE value (RFC 8489 14.14 allows up to 128
@@ -58,6 +64,29 @@ type Config struct {
 	// full bucket), so memory stays bounded under a flood of spoofed
 	// sources (about 64 bytes each, plus the map). Zero means 65536.
 	MaxSources int
+	// GlobalRate bounds the UDP replies per second the server sends in
+	// total, whatever their sources, so that a flood from spoofed sources
+	// (each within its own Rate) reflects at most GlobalRate replies a
+	// second: a token bucket of GlobalRate/10 replies (a tenth of a
+	// second), shared by every UDP socket. Requests over it are dropped
+	// and counted (Stats.GlobalLimited). TCP replies do not count: a TCP
+	// client cannot spoof its address. Zero means 10000, or no bound when
+	// Rate is negative (rate limiting off); negative means no bound.
+	GlobalRate float64
+	// TCPConns bounds the concurrent TCP connections; a connection beyond
+	// it is closed at once. Zero means 1024.
+	TCPConns int
+	// TCPConnsPerSource bounds the concurrent TCP connections of one
+	// source (IPv4 address or IPv6 /64), so that one address cannot hold
+	// every slot. Zero means 8.
+	TCPConnsPerSource int
+	// TCPLife is how long a TCP connection may live from its accept,
+	// whatever it sends: an absolute deadline, which neither a slow
+	// request nor a steady trickle of them extends. Zero means 10 s.
+	TCPLife time.Duration
+	// TCPRequests is the number of requests a TCP connection may make;
+	// the server closes it after answering the last. Zero means 16.
+	TCPRequests int
 	// SummaryEvery is the interval of the one-line summary log (requests,
 	// responses, drops, rate limiting, sources). Zero means one minute;
 	// negative disables the summary.
@@ -80,6 +109,14 @@ func (c Config) withDefaults() Config {
 	c.MaxSources = orDefault(c.MaxSources, DefaultMaxSources)
 	c.SummaryEvery = orDefault(c.SummaryEvery, DefaultSummaryEvery)
 	c.Software = orDefault(c.Software, DefaultSoftware)
+	if c.GlobalRate == 0 && c.Rate < 0 {
+		c.GlobalRate = -1
+	}
+	c.GlobalRate = orDefault(c.GlobalRate, DefaultGlobalRate)
+	c.TCPConns = orDefault(c.TCPConns, DefaultTCPConns)
+	c.TCPConnsPerSource = orDefault(c.TCPConnsPerSource, DefaultTCPConnsPerSource)
+	c.TCPLife = orDefault(c.TCPLife, DefaultTCPLife)
+	c.TCPRequests = orDefault(c.TCPRequests, DefaultTCPRequests)
 	if c.Logger == nil {
 		c.Logger = logx.Discard()
 	}
@@ -113,6 +150,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("negative MaxSources %d", c.MaxSources)
 	case len(c.Software) > maxSoftware || !utf8.ValidString(c.Software):
 		return fmt.Errorf("Software must be at most %d bytes of UTF-8", maxSoftware)
+	}
+	return c.validateLimits()
+}
+
+// validateLimits checks the global and TCP limits.
+func (c Config) validateLimits() error {
+	switch {
+	case math.IsNaN(c.GlobalRate) || math.IsInf(c.GlobalRate, 0):
+		return fmt.Errorf("GlobalRate %v is not a number of replies per second", c.GlobalRate)
+	case c.TCPConns < 0 || c.TCPConnsPerSource < 0 || c.TCPRequests < 0:
+		return fmt.Errorf("negative TCPConns %d, TCPConnsPerSource %d or TCPRequests %d",
+			c.TCPConns, c.TCPConnsPerSource, c.TCPRequests)
+	case c.TCPLife < 0:
+		return fmt.Errorf("negative TCPLife %v", c.TCPLife)
 	}
 	return nil
 }

@@ -36,16 +36,25 @@
 // IP address. Each source (IPv4 address or IPv6 /64) has a token bucket,
 // checked after a header check that allocates nothing and before
 // anything else; the limiter tracks a bounded number of sources and
-// forgets the least recently seen. Nothing is logged per packet: one
-// summary line per interval counts requests, responses, drops and
-// rate-limited requests.
+// forgets the least recently seen. Spoofed sources defeat a per-source
+// bound, so a global one (Config.GlobalRate, one token bucket in an
+// atomic shared by every reader) caps the UDP replies of the whole
+// server; a request over it is dropped before it is parsed. Nothing is
+// logged per packet: one summary line per interval counts requests,
+// responses, drops and the requests each limit refused.
+// docs/introducer.md gives the limits and the measured amplification
+// factor of each kind of reply.
 //
 // # TCP
 //
 // With Config.TCP, Binding also works over TCP on the same addresses
 // (RFC 8489 6.2.2). A response over TCP can only go back on its
 // connection, so CHANGE-REQUEST with a flag set and RESPONSE-PORT get
-// 420 there.
+// 420 there. A source may hold Config.TCPConnsPerSource connections and
+// the server Config.TCPConns; each lives Config.TCPLife from its accept,
+// a deadline that nothing the client sends moves, and makes at most
+// Config.TCPRequests requests (RFC 8489 6.2.2 leaves closing to the
+// client but asks servers to manage connections under overload).
 //
 // Package probetest runs a Server on loopback addresses for tests.
 package introducer

@@ -1,10 +1,10 @@
 package introducer
 
 import (
-	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -246,28 +246,63 @@ func TestPaddingCapped(t *testing.T) {
 
 // BenchmarkServe is the per-datagram work past the socket, on every CPU
 // at once: counters, rate limiter (off, as in the benchmark against
-// coturn, and on), handler.
+// coturn, and on), the global bound (off, on, and refusing every
+// request), handler.
 func BenchmarkServe(b *testing.B) {
-	for _, rate := range []float64{-1, 1e9} {
-		b.Run(fmt.Sprint("rate=", rate), func(b *testing.B) {
-			s, err := New(Config{Primary: netip.MustParseAddr("192.0.2.1"), Alternate: netip.MustParseAddr("192.0.2.2"),
-				Rate: rate, Burst: 1e9})
-			if err != nil {
-				b.Fatal(err)
-			}
-			in := req()
-			local := netip.AddrPortFrom(s.cfg.Primary, s.cfg.Port)
+	for _, bc := range serveCases {
+		b.Run(bc.name, func(b *testing.B) {
+			s, in, local := serveCase(b, bc.rate, bc.global)
 			var n atomic.Uint32
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				out := make([]byte, 0, 1500)
 				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(n.Add(1))}), 40000)
 				for pb.Next() {
-					if _, ok := s.serve(out, in, src, local, false); !ok {
-						b.Fatal("not answered")
+					if _, ok := s.serve(out, in, src, local, false); ok != bc.answered {
+						b.Fatalf("answered %v", ok)
 					}
 				}
 			})
 		})
+	}
+}
+
+var serveCases = []struct {
+	name         string
+	rate, global float64
+	answered     bool
+}{
+	{"rate=-1", -1, 0, true},
+	{"rate=1e+09", 1e9, -1, true},
+	{"rate=-1,global=1e+09", -1, 1e9, true},
+	{"rate=1e+09,global=1e+09", 1e9, 1e9, true},
+	{"rate=1e+09,global=over", 1e9, 1e-3, false},
+}
+
+func serveCase(tb testing.TB, rate, global float64) (*Server, []byte, netip.AddrPort) {
+	s, err := New(Config{Primary: netip.MustParseAddr("192.0.2.1"), Alternate: netip.MustParseAddr("192.0.2.2"),
+		Rate: rate, Burst: 1e9, GlobalRate: global})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.replies.allow(time.Now()) // a refusing budget spends its one reply
+	return s, req(), netip.AddrPortFrom(s.cfg.Primary, s.cfg.Port)
+}
+
+// TestServeAllocs: a request over the global bound allocates nothing,
+// and the bound adds no allocation to an answered one.
+func TestServeAllocs(t *testing.T) {
+	allocs := map[string]float64{}
+	for _, c := range serveCases {
+		s, in, local := serveCase(t, c.rate, c.global)
+		out := make([]byte, 0, 1500)
+		src := netip.MustParseAddrPort("198.51.100.7:40000")
+		allocs[c.name] = testing.AllocsPerRun(100, func() { s.serve(out, in, src, local, false) })
+	}
+	if a := allocs["rate=1e+09,global=over"]; a != 0 {
+		t.Errorf("%v allocations per request over the global bound, want 0", a)
+	}
+	if a, b := allocs["rate=1e+09"], allocs["rate=1e+09,global=1e+09"]; a != b {
+		t.Errorf("%v allocations per answer with the global bound, %v without", b, a)
 	}
 }

@@ -168,7 +168,7 @@ func TestSummaryLog(t *testing.T) {
 	cancel()
 	<-done
 	const want = "level=INFO msg=summary component=introducer requests=2 responses=1 errors=1 dropped=1 " +
-		"rate_limited=0 send_errors=0 tcp_conns=0 sources=1\n"
+		"rate_limited=0 global_limited=0 send_errors=0 tcp_conns=0 tcp_refused=0 sources=1\n"
 	if got := re.FindString(logs.String()); got != want {
 		t.Errorf("summary line:\n got %q\nwant %q\nall logs:\n%s", got, want, logs.String())
 	}

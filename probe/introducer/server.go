@@ -22,6 +22,7 @@ type Server struct {
 	cfg     Config
 	h       handler
 	limit   *limiter
+	replies *budget // the global bound on UDP replies
 	stats   counters
 	log     *slog.Logger
 	now     func() time.Time // test seam for the rate limiter's clock
@@ -36,13 +37,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	now := time.Now
 	return &Server{
-		cfg:   cfg,
-		h:     handler{plan: newPlan(cfg), software: []byte(cfg.Software)},
-		limit: newLimiter(cfg.Rate, cfg.Burst, cfg.MaxSources, now()),
-		log:   cfg.Logger.With("component", "introducer"),
-		now:   now,
+		cfg:     cfg,
+		h:       handler{plan: newPlan(cfg), software: []byte(cfg.Software)},
+		limit:   newLimiter(cfg.Rate, cfg.Burst, cfg.MaxSources, now()),
+		replies: newBudget(cfg.GlobalRate, now()),
+		log:     cfg.Logger.With("component", "introducer"),
+		now:     now,
 	}, nil
 }
+
+// Config returns the configuration the server runs with, its zero values
+// replaced by the defaults.
+func (s *Server) Config() Config { return s.cfg }
 
 // Degraded reports whether the server runs in RFC 5780 degraded
 // single-IP mode (no Alternate address).
@@ -108,7 +114,9 @@ func (s *Server) start(wg *sync.WaitGroup, socks *sockets, done <-chan struct{})
 
 func (s *Server) logStart(socks *sockets) {
 	s.log.Info("serving", "udp", socks.addrs(), "tcp", s.cfg.TCP, "rate", s.cfg.Rate,
-		"burst", s.cfg.Burst, "max_sources", s.cfg.MaxSources)
+		"burst", s.cfg.Burst, "max_sources", s.cfg.MaxSources, "global_rate", s.cfg.GlobalRate,
+		"tcp_conns", s.cfg.TCPConns, "tcp_conns_per_source", s.cfg.TCPConnsPerSource,
+		"tcp_life", s.cfg.TCPLife, "tcp_requests", s.cfg.TCPRequests)
 	if s.Degraded() {
 		s.log.Warn("degraded single-IP mode (no alternate address): no OTHER-ADDRESS, " +
 			"CHANGE-REQUEST gets 420 (RFC 5780 section 6)")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,7 +25,7 @@ type tcpSocket struct {
 
 // listen binds every socket of the plan, or none.
 func (s *Server) listen(ctx context.Context) (*sockets, error) {
-	socks := &sockets{conns: newConnSet()}
+	socks := &sockets{conns: newConnSet(s.cfg.TCPConns, s.cfg.TCPConnsPerSource)}
 	for _, a := range s.h.plan.sockets() {
 		if err := socks.bind(ctx, a, s.cfg.TCP); err != nil {
 			socks.stop(0)
@@ -101,70 +100,3 @@ func (socks *sockets) release() {
 }
 
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
-
-// connSet tracks TCP connections, bounded, for shutdown. Deadlines are
-// set under its lock, so that a connection never outlives shutdown by
-// more than the grace period.
-type connSet struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	stop  time.Time // when shut down: the end of the grace period
-}
-
-// maxTCPConns bounds concurrent TCP connections.
-const maxTCPConns = 1024
-
-func newConnSet() *connSet { return &connSet{conns: map[net.Conn]struct{}{}} }
-
-// add tracks c; false when shut down or full (the caller closes c).
-func (cs *connSet) add(c net.Conn) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if !cs.stop.IsZero() || len(cs.conns) >= maxTCPConns {
-		return false
-	}
-	cs.conns[c] = struct{}{}
-	return true
-}
-
-func (cs *connSet) remove(c net.Conn) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	delete(cs.conns, c)
-}
-
-// armRead sets c's read deadline for the next request; false once shut
-// down (stop reading).
-func (cs *connSet) armRead(c net.Conn, idle time.Duration) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if !cs.stop.IsZero() {
-		return false
-	}
-	c.SetReadDeadline(time.Now().Add(idle))
-	return true
-}
-
-// armWrite sets c's write deadline, never past the shutdown grace.
-func (cs *connSet) armWrite(c net.Conn, limit time.Duration) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	d := time.Now().Add(limit)
-	if !cs.stop.IsZero() && cs.stop.Before(d) {
-		d = cs.stop
-	}
-	c.SetWriteDeadline(d)
-}
-
-// shutdown stops reading on every connection at once and lets a response
-// being written finish within grace.
-func (cs *connSet) shutdown(grace time.Duration) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	now := time.Now()
-	cs.stop = now.Add(grace)
-	for c := range cs.conns {
-		c.SetReadDeadline(now)
-		c.SetWriteDeadline(cs.stop)
-	}
-}

@@ -13,18 +13,13 @@ import (
 	"github.com/natp2p/natp2p/probe/stun"
 )
 
-// TCP timeouts: an idle connection is closed after tcpIdle (RFC 8489
-// 6.2.2 leaves it to the server); a response must be written within
-// tcpWrite.
-const (
-	tcpIdle  = time.Minute
-	tcpWrite = 5 * time.Second
-)
-
 var errFraming = errors.New("introducer: not a STUN stream")
 
 // serveTCP accepts connections on t until it is closed. Each accepted
-// connection costs its source a token.
+// connection costs its source a token, and must fit in the source's and
+// the server's connection limits; it lives Config.TCPLife at most (RFC
+// 8489 6.2.2 lets the server close connections, and asks it to manage
+// them under overload).
 func (s *Server) serveTCP(wg *sync.WaitGroup, conns *connSet, t *tcpSocket) {
 	for {
 		c, err := t.ln.AcceptTCP()
@@ -39,8 +34,7 @@ func (s *Server) serveTCP(wg *sync.WaitGroup, conns *connSet, t *tcpSocket) {
 		s.stats.tcpConns.Add(1)
 		src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if !s.limit.allow(src.Addr(), s.now()) || !conns.add(c) {
-			s.stats.rateLimited.Add(1)
+		if !s.admit(conns, c, src.Addr()) {
 			c.Close()
 			continue
 		}
@@ -49,13 +43,29 @@ func (s *Server) serveTCP(wg *sync.WaitGroup, conns *connSet, t *tcpSocket) {
 	}
 }
 
-// serveConn answers the requests of one connection until it closes, goes
-// idle, breaks the STUN framing or the server shuts down.
+// admit takes a token from src's bucket and a place for c in conns,
+// counting a refusal.
+func (s *Server) admit(conns *connSet, c *net.TCPConn, src netip.Addr) bool {
+	now := s.now()
+	if !s.limit.allow(src, now) {
+		s.stats.rateLimited.Add(1)
+		return false
+	}
+	if !conns.add(c, src, now.Add(s.cfg.TCPLife)) {
+		s.stats.tcpRefused.Add(1)
+		return false
+	}
+	return true
+}
+
+// serveConn answers the requests of one connection until it closes,
+// reaches the end of its life or its number of requests, breaks the STUN
+// framing or the server shuts down.
 func (s *Server) serveConn(conns *connSet, c *net.TCPConn, src, local netip.AddrPort) {
 	defer conns.remove(c)
 	defer c.Close()
 	var buf, out []byte
-	for conns.armRead(c, tcpIdle) {
+	for i := 0; i < s.cfg.TCPRequests; i++ {
 		msg, err := readMessage(c, buf)
 		if err != nil {
 			if errors.Is(err, errFraming) {
@@ -70,7 +80,6 @@ func (s *Server) serveConn(conns *connSet, c *net.TCPConn, src, local netip.Addr
 			continue
 		}
 		out = r.data
-		conns.armWrite(c, tcpWrite)
 		if _, err := c.Write(r.data); err != nil {
 			s.stats.sendErrors.Add(1)
 			return

@@ -43,15 +43,24 @@ func (s *Server) serveUDP(socks *sockets, u *udpSocket) {
 }
 
 // serve counts and rate-limits one request and handles it. ok is false
-// when nothing is to be sent.
+// when nothing is to be sent. A UDP request takes a reply from the global
+// budget after its source's bucket (a source over its own rate spends
+// nothing of it, so one address cannot drain it) and before it is handled
+// (a request over it costs no more than the checks, and allocates
+// nothing).
 func (s *Server) serve(out, b []byte, src, local netip.AddrPort, tcp bool) (reply, bool) {
 	s.stats.received.Add(1)
 	if !precheck(b) {
 		s.stats.dropped.Add(1)
 		return reply{}, false
 	}
-	if !s.limit.allow(src.Addr(), s.now()) {
+	now := s.now()
+	if !s.limit.allow(src.Addr(), now) {
 		s.stats.rateLimited.Add(1)
+		return reply{}, false
+	}
+	if !tcp && !s.replies.allow(now) {
+		s.stats.globalLimited.Add(1)
 		return reply{}, false
 	}
 	r := s.h.handle(out, b, src, local, tcp)
