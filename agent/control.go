@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,12 +116,12 @@ func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 	var handlers group
 	defer handlers.Wait()
 	slots := make(chan struct{}, maxControlConns)
-	backoff := acceptBackoff
+	var failed acceptFailures
 	for {
 		c, err := ln.Accept()
 		switch {
 		case err == nil:
-			backoff = acceptBackoff
+			failed.retry.reset()
 			select {
 			case slots <- struct{}{}:
 				handlers.Go(func() { defer func() { <-slots }(); a.handle(ctx, c) })
@@ -132,15 +133,31 @@ func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 		case errors.Is(err, net.ErrClosed):
 			return fmt.Errorf("control socket: %w", err)
 		default: // EMFILE and the like: wait, then serve again
-			a.log.Warn("control socket accept failed; retrying", "err", err, "in", backoff)
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			failed.note(a.log, err)
+			time.Sleep(failed.retry.next())
 		}
 	}
 }
 
-// acceptBackoff is the first wait after a failed accept.
-const acceptBackoff = 10 * time.Millisecond
+// acceptFailures paces the accept loop after failures (EMFILE and the
+// like), waits doubling from 10 ms to 1 s, and logs them at most every
+// acceptLogEvery.
+type acceptFailures struct {
+	retry  backoff
+	n      int // since the last line
+	logged time.Time
+}
+
+// acceptLogEvery is the least time between two lines on failed accepts.
+const acceptLogEvery = 10 * time.Second
+
+func (f *acceptFailures) note(log *slog.Logger, err error) {
+	f.retry.min, f.retry.max = 10*time.Millisecond, time.Second
+	if f.n++; time.Since(f.logged) >= acceptLogEvery {
+		log.Warn("control socket accept failed; retrying", "err", err, "failures", f.n)
+		f.n, f.logged = 0, time.Now()
+	}
+}
 
 // refuse answers errBusy, if the socket takes it at once, and closes c.
 func (a *Agent) refuse(c net.Conn) {
