@@ -206,6 +206,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		}
 	}
 	a.warnIfEventsOff()
+	a.warnIfNoWANAddr()
 	if err := a.hooks.removeVantage(); err != nil {
 		a.log.Warn("removing a probe namespace link an earlier run left", "link", vantageLink, "err", err)
 	}

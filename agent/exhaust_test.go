@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/natp2p/natp2p/report"
 )
 
 // logBuffer collects a logger's lines; safe for concurrent use.
@@ -213,5 +215,31 @@ func TestSourceLoopStops(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("loop did not return after ctx was done")
+	}
+}
+
+// TestWarnsOfWANWithoutAddress: a daemon started on a WAN without an IPv4
+// address says so, in one line; with one it says nothing of it.
+func TestWarnsOfWANWithoutAddress(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		addrs []netip.Addr
+		want  int
+	}{
+		{"none", []netip.Addr{}, 1},
+		{"IPv6 only", []netip.Addr{netip.MustParseAddr("2001:db8::1")}, 1},
+		{"IPv4", []netip.Addr{netip.MustParseAddr("203.0.113.1")}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			var logs logBuffer
+			r.a.log = logs.logger()
+			r.a.wan.Store(&report.Interface{Name: "wan0", Addrs: tt.addrs})
+			r.start(t).waitReady(t)
+			lines := strings.Count(logs.String(), "has no IPv4 address")
+			if lines != tt.want || strings.Contains(logs.String(), "\n\t") {
+				t.Errorf("%d warnings of a WAN without an address, want %d:\n%s", lines, tt.want, logs.String())
+			}
+		})
 	}
 }

@@ -54,6 +54,16 @@ func readWAN(name string) (report.Interface, error) {
 	return out, nil
 }
 
+// warnIfNoWANAddr says so when the WAN has no IPv4 address: until it gets
+// one (the address watch and the poll see it come), no flow leaves
+// through it NATed to an address of the router's, so the report sees no
+// mapping and enforce mode pins nothing.
+func (a *Agent) warnIfNoWANAddr() {
+	if !hasIPv4(a.wan.Load().Addrs) {
+		a.log.Warn("the WAN interface has no IPv4 address: nothing to report or pin until it gets one", "wan", a.cfg.WAN)
+	}
+}
+
 // pollWAN calls refreshWAN every wanRefresh until ctx is done, and sooner,
 // with backoff from wanRetry, while reads fail.
 func (a *Agent) pollWAN(ctx context.Context) {
