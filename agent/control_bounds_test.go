@@ -97,16 +97,16 @@ func TestControlBoundsRequests(t *testing.T) {
 	t.Run("trickle", func(t *testing.T) {
 		c := dialControl(t, path)
 		start := time.Now()
-		go func() { // a byte every 100 ms, for 3 s
-			for _, b := range []byte(`{"cmd":"report..............."}`) {
+		go func() { // a byte every 100 ms, for 5 s
+			for _, b := range []byte(`{"cmd":"report.................................."}`) {
 				if _, err := c.Write([]byte{b}); err != nil {
 					return
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
 		}()
-		resp := reply(t, c, 3*time.Second)
-		if took := time.Since(start); took > requestTimeout+500*time.Millisecond || !strings.Contains(resp.Error, "timeout") {
+		resp := reply(t, c, 4*time.Second)
+		if took := time.Since(start); took > requestTimeout+2*time.Second || !strings.Contains(resp.Error, "timeout") {
 			t.Errorf("reply %+v after %v, want a timeout after %v", resp, took, requestTimeout)
 		}
 	})

@@ -42,6 +42,9 @@ type Source struct {
 	events, resyncs, overflows atomic.Uint64
 
 	resync chan struct{} // asks Run for a resync from a dump
+	// sleep waits between sessions after a failure (see loop): the
+	// package's sleep, or a recorder in tests.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // NewSource returns a Source; it opens nothing until Dump or Run.
@@ -53,7 +56,7 @@ func NewSource(cfg SourceConfig) *Source {
 	if log == nil {
 		log = logx.Discard()
 	}
-	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1)}
+	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1), sleep: sleep}
 }
 
 // Resync asks Run to replace the table with a fresh dump, as when the WAN
@@ -112,7 +115,7 @@ func (s *Source) loop(ctx context.Context, session func(first bool) (filled bool
 		case transient(err):
 			d := retry.next()
 			s.log.Warn("conntrack failed for now; keeping the table, retrying", "err", err, "in", d)
-			if !sleep(ctx, d) {
+			if !s.sleep(ctx, d) {
 				return nil
 			}
 		default:
