@@ -67,7 +67,7 @@ func removeStale(path string) error {
 	case err != nil:
 		return fmt.Errorf("control socket: %w", err)
 	case fi.Mode().Type() != fs.ModeSocket:
-		return fmt.Errorf("control socket: %s exists and is not a socket (%s); refusing to replace it: choose another --socket path", path, fileKind(fi.Mode()))
+		return fmt.Errorf("control socket: %s exists and is not a socket (%s); refusing to replace it (choose another path: --socket, UCI socket)", path, fileKind(fi.Mode()))
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("control socket: remove stale %s: %w", path, err)
