@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,8 +84,8 @@ type Agent struct {
 	// preserving: the iptables backend masquerades LAN flows without a pin
 	// itself, keeping their ports.
 	preserving bool
-	wanMu      sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
-	hooks      hooks      // how Run reaches the router besides source and enforcer
+	wanRead    wanRead // refreshWAN's state
+	hooks      hooks   // how Run reaches the router besides source and enforcer
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -207,6 +206,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 		}
 	}
 	a.warnIfEventsOff()
+	a.warnIfNoWANAddr()
 	if err := a.hooks.removeVantage(); err != nil {
 		a.log.Warn("removing a probe namespace link an earlier run left", "link", vantageLink, "err", err)
 	}
@@ -228,9 +228,9 @@ func (a *Agent) start(l *lifecycle, ln net.Listener, ready chan<- struct{}) {
 		defer l.Stop() // the daemon lives as long as its source
 		return a.source.Run(ctx, a.table, ready)
 	})
-	l.Go(phaseFeed, func(ctx context.Context) error { every(ctx, wanRefresh, a.refreshWAN); return nil })
+	l.Go(phaseFeed, func(ctx context.Context) error { a.pollWAN(ctx); return nil })
 	l.Go(phaseFeed, func(ctx context.Context) error {
-		if err := a.hooks.watchAddrs(ctx, a.refreshWAN); err != nil {
+		if err := a.hooks.watchAddrs(ctx, a.log, func() { a.refreshWAN() }); err != nil {
 			a.log.Warn("cannot watch address changes; polling the WAN every "+wanRefresh.String(), "err", err)
 		}
 		return nil
@@ -259,38 +259,6 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 			fn()
 		}
 	}
-}
-
-// refreshWAN re-reads the WAN addresses. When they change, the flows the
-// filter keeps change too, so the table is resynced from a dump.
-func (a *Agent) refreshWAN() {
-	a.wanMu.Lock()
-	defer a.wanMu.Unlock()
-	wan, err := a.hooks.wan(a.cfg.WAN)
-	if err != nil {
-		wan = report.Interface{Name: a.cfg.WAN, Addrs: []netip.Addr{}} // down: no address is public
-	}
-	old := a.wan.Swap(&wan)
-	if sameAddrs(old.Addrs, wan.Addrs) {
-		return
-	}
-	a.log.Info("WAN addresses changed; resyncing", "wan", wan.Name, "old", old.Addrs, "new", wan.Addrs)
-	if a.enforcer != nil {
-		a.enforcer.Retain(a.isPublic)
-	}
-	a.source.Resync()
-}
-
-func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // errAlreadyRunning: another agent answers on the socket.

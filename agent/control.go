@@ -1,12 +1,13 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,7 +32,8 @@ type response struct {
 const controlTimeout = 5 * time.Second
 
 // listen opens the control socket: root-only (directory 0700, socket
-// 0600), replacing a stale socket but never a live agent's.
+// 0600), replacing a stale socket but never a live agent's, nor anything
+// at the path that is not a socket.
 func listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -40,8 +42,8 @@ func listen(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("%w (control socket %s answers)", errAlreadyRunning, path)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("control socket: remove stale %s: %w", path, err)
+	if err := removeStale(path); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -54,54 +56,149 @@ func listen(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// removeStale removes a socket nothing answers on at path. Anything else
+// there (a file, a directory, a link) stays, and is an error: a mistyped
+// --socket must not delete a file.
+func removeStale(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("control socket: %w", err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("control socket: %s exists and is not a socket (%s); refusing to replace it (choose another path: --socket, UCI socket)", path, fileKind(fi.Mode()))
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("control socket: remove stale %s: %w", path, err)
+	}
+	return nil
+}
+
+// fileKind names a file's type for an error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "a " + m.Type().String() + " file"
+}
+
+// The control socket's bounds: a local, root-only client sends one short
+// line at once, so anything more is a mistake or an attack, and must not
+// take the daemon's memory or file descriptors.
+const (
+	// maxControlConns bounds the requests answered at once; a connection
+	// beyond them gets errBusy's line and is closed at once.
+	maxControlConns = 8
+	// maxRequest bounds a request line, in bytes.
+	maxRequest = 4 << 10
+	// requestTimeout bounds the wait for the request line; controlTimeout
+	// the whole exchange, reply included.
+	requestTimeout = time.Second
+	// refuseTimeout bounds the write of the busy reply.
+	refuseTimeout = 100 * time.Millisecond
+)
+
+// errBusy is the reply to a connection beyond maxControlConns.
+var errBusy = fmt.Sprintf("busy: %d control requests in progress; try again", maxControlConns)
+
 // serve answers control requests until ctx is done, then removes the
-// socket. It returns once every request it took is answered or, when ctx
-// is done, dropped.
+// socket, at most maxControlConns at once. It returns once every request
+// it took is answered or, when ctx is done, dropped.
 func (a *Agent) serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var handlers group
 	defer handlers.Wait()
-	backoff := acceptBackoff
+	slots := make(chan struct{}, maxControlConns)
+	var failed acceptFailures
 	for {
 		c, err := ln.Accept()
 		switch {
 		case err == nil:
-			backoff = acceptBackoff
-			handlers.Go(func() { a.handle(ctx, c) })
+			failed.retry.reset()
+			select {
+			case slots <- struct{}{}:
+				handlers.Go(func() { defer func() { <-slots }(); a.handle(ctx, c) })
+			default:
+				a.refuse(c)
+			}
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, net.ErrClosed):
 			return fmt.Errorf("control socket: %w", err)
 		default: // EMFILE and the like: wait, then serve again
-			a.log.Warn("control socket accept failed; retrying", "err", err, "in", backoff)
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			failed.note(a.log, err)
+			time.Sleep(failed.retry.next())
 		}
 	}
 }
 
-// acceptBackoff is the first wait after a failed accept.
-const acceptBackoff = 10 * time.Millisecond
+// acceptFailures paces the accept loop after failures (EMFILE and the
+// like), waits doubling from 10 ms to 1 s, and logs them at most every
+// acceptLogEvery.
+type acceptFailures struct {
+	retry  backoff
+	n      int // since the last line
+	logged time.Time
+}
+
+// acceptLogEvery is the least time between two lines on failed accepts.
+const acceptLogEvery = 10 * time.Second
+
+func (f *acceptFailures) note(log *slog.Logger, err error) {
+	f.retry.min, f.retry.max = 10*time.Millisecond, time.Second
+	if f.n++; time.Since(f.logged) >= acceptLogEvery {
+		log.Warn("control socket accept failed; retrying", "err", err, "failures", f.n)
+		f.n, f.logged = 0, time.Now()
+	}
+}
+
+// refuse answers errBusy, if the socket takes it at once, and closes c.
+func (a *Agent) refuse(c net.Conn) {
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	json.NewEncoder(c).Encode(response{Error: errBusy})
+}
 
 // handle answers one request, unless ctx is done first.
 func (a *Agent) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	c.SetDeadline(time.Now().Add(controlTimeout))
-	var req request
+	start := time.Now()
+	c.SetDeadline(start.Add(controlTimeout))
+	c.SetReadDeadline(start.Add(requestTimeout))
 	var resp response
 	if err := peerIsRoot(c); err != nil {
 		resp.Error = err.Error()
-	} else if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
-		resp.Error = "bad request: " + err.Error()
+	} else if req, err := readRequest(c); err != nil {
+		resp.Error = err.Error()
 	} else {
 		resp = a.answer(req)
 	}
 	if err := json.NewEncoder(c).Encode(resp); err != nil {
 		a.log.Debug("control reply failed", "err", err)
 	}
+}
+
+// readRequest reads one request of at most maxRequest bytes.
+func readRequest(r io.Reader) (request, error) {
+	var req request
+	lr := &io.LimitedReader{R: r, N: maxRequest}
+	err := json.NewDecoder(lr).Decode(&req)
+	switch {
+	case err != nil && lr.N == 0:
+		return req, fmt.Errorf("bad request: longer than %d bytes", maxRequest)
+	case err != nil:
+		return req, fmt.Errorf("bad request: %w", err)
+	}
+	return req, nil
 }
 
 func (a *Agent) answer(req request) response {

@@ -5,6 +5,7 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -48,6 +49,9 @@ func (s *Source) dump(ctx context.Context, add func(conntrackmap.Flow)) error {
 			return err
 		}
 		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue // a signal (the Go runtime's preemption): SO_RCVTIMEO keeps the kernel from restarting the call
+		}
 		if err != nil {
 			return opError("dump", err)
 		}
@@ -118,6 +122,9 @@ func (s *Source) decodeDump(b []byte, add func(conntrackmap.Flow)) (done bool, e
 }
 
 func (s *Source) decodeMessage(m netlink.Message, add func(conntrackmap.Flow)) (done bool, err error) {
+	if m.Header.Flags&netlink.DumpInterrupted != 0 {
+		return true, errDumpInterrupted
+	}
 	switch m.Header.Type {
 	case netlink.Done:
 		return true, nil

@@ -18,6 +18,10 @@ var (
 	ErrUnsupported = errors.New("conntrack is only available on Linux")
 )
 
+// errDumpInterrupted: the kernel flagged a dump inconsistent
+// (NLM_F_DUMP_INTR), as when its table changed under it: dump again.
+var errDumpInterrupted = errors.New("dump interrupted (NLM_F_DUMP_INTR)")
+
 // OpError is a failed kernel operation.
 type OpError struct {
 	Op  string // "dial", "dump", "listen", ...

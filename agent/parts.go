@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -47,17 +48,19 @@ var (
 type hooks struct {
 	// listen opens the control socket.
 	listen func(path string) (net.Listener, error)
-	// wan reads an interface's addresses.
+	// wan reads the WAN's addresses: errWANGone or the addresses are an
+	// answer, any other error is none (see readWAN).
 	wan func(name string) (report.Interface, error)
-	// watchAddrs calls changed on address changes until ctx is done.
-	watchAddrs func(ctx context.Context, changed func()) error
+	// watchAddrs calls changed on address changes until ctx is done,
+	// logging to log the failures it retries.
+	watchAddrs func(ctx context.Context, log *slog.Logger, changed func()) error
 	// removeVantage removes a probe link an earlier run left.
 	removeVantage func() error
 }
 
 // kernelHooks are the real hooks.
 func kernelHooks() hooks {
-	return hooks{listen: listen, wan: Interface, watchAddrs: watchAddrs, removeVantage: removeVantageLeftover}
+	return hooks{listen: listen, wan: readWAN, watchAddrs: watchAddrs, removeVantage: removeVantageLeftover}
 }
 
 // fill replaces t's flows with one of src's dumps, streamed straight into

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -36,10 +37,12 @@ type rig struct {
 	// wanLast is the last byte of the WAN's address, 203.0.113.x; the
 	// address watch bumps it before each call.
 	wanLast atomic.Uint32
-	kick    chan struct{} // the address watch reports a change for each
-	storm   bool          // the address watch reports changes without pause
-	mu      sync.Mutex
-	ln      net.Listener // the control socket's listener
+	// wanErr, if set, is the error the wan hook returns instead.
+	wanErr atomic.Pointer[error]
+	kick   chan struct{} // the address watch reports a change for each
+	storm  bool          // the address watch reports changes without pause
+	mu     sync.Mutex
+	ln     net.Listener // the control socket's listener
 }
 
 func newRig(t *testing.T) *rig {
@@ -80,12 +83,15 @@ func (r *rig) listener() net.Listener {
 }
 
 func (r *rig) wan(name string) (report.Interface, error) {
+	if err := r.wanErr.Load(); err != nil {
+		return report.Interface{}, *err
+	}
 	addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(r.wanLast.Load())})
 	return report.Interface{Name: name, Addrs: []netip.Addr{addr}}, nil
 }
 
 // watch is the address watch: a change for each kick, or a storm of them.
-func (r *rig) watch(ctx context.Context, changed func()) error {
+func (r *rig) watch(ctx context.Context, _ *slog.Logger, changed func()) error {
 	for {
 		if r.storm {
 			r.wanLast.Add(1)

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/logx"
@@ -39,6 +42,9 @@ type Source struct {
 	events, resyncs, overflows atomic.Uint64
 
 	resync chan struct{} // asks Run for a resync from a dump
+	// sleep waits between sessions after a failure (see loop): the
+	// package's sleep, or a recorder in tests.
+	sleep func(ctx context.Context, d time.Duration) bool
 }
 
 // NewSource returns a Source; it opens nothing until Dump or Run.
@@ -50,7 +56,7 @@ func NewSource(cfg SourceConfig) *Source {
 	if log == nil {
 		log = logx.Discard()
 	}
-	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1)}
+	return &Source{cfg: cfg, log: log.With("component", "conntrack"), resync: make(chan struct{}, 1), sleep: sleep}
 }
 
 // Resync asks Run to replace the table with a fresh dump, as when the WAN
@@ -66,4 +72,54 @@ func (s *Source) Resync() {
 // safe to call while Run runs.
 func (s *Source) Stats() report.SourceStats {
 	return report.SourceStats{Events: s.events.Load(), Resyncs: s.resyncs.Load(), Overflows: s.overflows.Load()}
+}
+
+// Why a session of Run ends without failing: the next starts at once.
+var (
+	// errResync: a resync was requested.
+	errResync = errors.New("resync requested")
+	// errOverflow: the kernel dropped events (ENOBUFS on the event socket).
+	errOverflow = errors.New("conntrack events overflowed the receive buffer")
+)
+
+// The waits before the next session after a transient failure.
+const (
+	sourceRetry    = 100 * time.Millisecond
+	sourceRetryMax = 10 * time.Second
+)
+
+// loop runs session until ctx is done or it fails for good, and returns
+// that failure (nil when ctx is done). A session fills the table from a
+// dump and follows events; filled reports whether its dump got into the
+// table, and first whether none had before. A requested resync or an
+// overflow starts the next session at once; a transient failure (EMFILE,
+// ENOBUFS, an interrupted dump: see transient) after a backoff, the table
+// kept as it is meanwhile; anything else ends the loop.
+func (s *Source) loop(ctx context.Context, session func(first bool) (filled bool, err error)) error {
+	retry := backoff{min: sourceRetry, max: sourceRetryMax}
+	for first := true; ; {
+		filled, err := session(first)
+		if filled {
+			first = false
+			retry.reset()
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errResync):
+			s.log.Info("resyncing from a dump on request")
+		case errors.Is(err, errOverflow):
+			s.overflows.Add(1)
+			s.log.Warn("conntrack events overflowed the receive buffer; resyncing from a dump",
+				"read_buffer", s.cfg.ReadBuffer, "overflows", s.overflows.Load())
+		case transient(err):
+			d := retry.next()
+			s.log.Warn("conntrack failed for now; keeping the table, retrying", "err", err, "in", d)
+			if !s.sleep(ctx, d) {
+				return nil
+			}
+		default:
+			return err
+		}
+	}
 }

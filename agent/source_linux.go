@@ -13,9 +13,6 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 )
 
-// errResync ends a subscription for a requested resync.
-var errResync = errors.New("resync requested")
-
 // eventBatch bounds how many queued events are applied under one lock.
 const eventBatch = 256
 
@@ -26,37 +23,27 @@ const eventQueue = 512
 
 // Run fills t from a dump and keeps it equal to the kernel's table from
 // events until ctx is done. When the kernel drops events it resyncs: a new
-// subscription, a new dump, t.Replace. ready, if non-nil, is closed after
-// the first dump is in t. Run returns nil when ctx is done, or the error
-// that stopped it.
+// subscription, a new dump, t.Replace. A transient failure (see loop) is
+// retried with backoff, t kept meanwhile. ready, if non-nil, is closed
+// after the first dump is in t. Run returns nil when ctx is done, or the
+// error that stopped it.
 func (s *Source) Run(ctx context.Context, t *conntrackmap.Table, ready chan<- struct{}) error {
-	for first := true; ; first = false {
+	return s.loop(ctx, func(first bool) (bool, error) {
 		sub, err := s.subscribe()
 		if err != nil {
-			return err
+			return false, err
 		}
-		err = s.sync(ctx, sub, t, first, ready)
-		sub.close()
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, errResync):
-			s.log.Info("resyncing from a dump on request")
-		case errors.Is(err, unix.ENOBUFS):
-			s.overflows.Add(1)
-			s.log.Warn("conntrack events overflowed the receive buffer; resyncing from a dump",
-				"read_buffer", s.cfg.ReadBuffer, "overflows", s.overflows.Load())
-		default:
-			return err
-		}
-	}
+		defer sub.close()
+		return s.sync(ctx, sub, t, first, ready)
+	})
 }
 
-// sync dumps into t, then applies sub's events until an error.
-func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Table, first bool, ready chan<- struct{}) error {
+// sync dumps into t, then applies sub's events until an error. filled
+// reports whether the dump got into t.
+func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Table, first bool, ready chan<- struct{}) (filled bool, err error) {
 	n, err := fill(ctx, s, t)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if s.cfg.OnFill != nil {
 		s.cfg.OnFill()
@@ -70,7 +57,7 @@ func (s *Source) sync(ctx context.Context, sub *subscription, t *conntrackmap.Ta
 		s.resyncs.Add(1)
 		s.log.Info("resynced from a dump", "flows", n, "resyncs", s.resyncs.Load())
 	}
-	return s.follow(ctx, sub, t)
+	return true, s.follow(ctx, sub, t)
 }
 
 // follow applies events in batches until ctx is done or the socket fails.
@@ -81,6 +68,9 @@ func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-sub.errs:
+			if errors.Is(err, unix.ENOBUFS) {
+				return errOverflow
+			}
 			return opError("listen", err)
 		case <-s.resync:
 			return errResync

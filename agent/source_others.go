@@ -4,6 +4,7 @@ package agent
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 )
@@ -18,4 +19,4 @@ func (s *Source) Run(context.Context, *conntrackmap.Table, chan<- struct{}) erro
 	return ErrUnsupported
 }
 
-func watchAddrs(context.Context, func()) error { return ErrUnsupported }
+func watchAddrs(context.Context, *slog.Logger, func()) error { return ErrUnsupported }

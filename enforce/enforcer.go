@@ -129,6 +129,7 @@ func (e *Enforcer) Start() error {
 	same := e.cfg.StatePath == "" || e.cfg.Rules.namedBy(e.state.Rules, e.cfg.Backend.Name())
 	keep := ok && same && len(rejected) == 0
 	if !keep {
+		e.recordFootprint()
 		if err := e.cfg.Backend.Install(e.planner.Pins()); err != nil {
 			return err
 		}

@@ -59,6 +59,10 @@ type IPT struct {
 	run     iptRunner // runs the tools: execRunner, or a fake in tests
 	list    []string  // iptables' path and options, for -t nat -S CHAIN
 	restore []string  // iptables-restore's path and options
+	// nft: iptables-nft, whose tables are nf_tables tables; nat reads and
+	// deletes its nat table's objects (nil: over netlink).
+	nft bool
+	nat natObjects
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
@@ -94,7 +98,7 @@ func newIPT(r Rules, run iptRunner) (*IPT, error) {
 		list = append(list, "-w", strconv.Itoa(iptWait))
 		args = append(args, "-w", strconv.Itoa(iptWait))
 	}
-	return &IPT{rules: r, run: run, list: list, restore: args}, nil
+	return &IPT{rules: r, run: run, list: list, restore: args, nft: strings.Contains(string(version), "(nf_tables)")}, nil
 }
 
 // parseVersion reads "iptables v1.8.9 (nf_tables)".

@@ -22,6 +22,18 @@ type State struct {
 	Backend string         `json:"backend,omitempty"`
 	Rules   string         `json:"rules,omitempty"` // Rules.ID of the rules in the kernel
 	Sysctls map[string]int `json:"sysctls"`         // originals, by full name
+	// IPTNat is the iptables nat table as it was before the first
+	// install on iptables-nft, which creates the table and its base
+	// chains when a rule first goes in them: cleanup deletes those it
+	// created that are empty then. Nil: not recorded (another backend,
+	// iptables-legacy, or an older agent's state), and cleanup leaves them.
+	IPTNat *NATTable `json:"iptables_nat,omitempty"`
+}
+
+// NATTable is what of nf_tables' family ip table "nat" exists.
+type NATTable struct {
+	Exists bool     `json:"exists"`
+	Chains []string `json:"chains"` // its base chains, as PREROUTING
 }
 
 // LoadState reads the state file; a missing file is an empty State.
