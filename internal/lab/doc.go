@@ -36,7 +36,12 @@
 // OpenWrt's firewall does: an unsolicited packet that reached the router's
 // own stack would become a conntrack entry and take the tuple a LAN
 // host's hole punch needs. Lab.StartTURN runs coturn as a TURN relay on
-// 203.0.113.20:3478 (relay ports 50000-50999). Lab.First and Lab.Second
+// 203.0.113.20:3478 (relay ports 50000-50999). The WAN host and both
+// routers route everything else to 203.0.113.254, the rest of the
+// internet, whose neighbour entry names a MAC address nobody has: a packet
+// to an address that no lab host has (the other router's LAN, which ICE
+// tries) vanishes silently instead of failing at once with "network
+// unreachable" (coturn closes a TURN allocation whose relay cannot send). Lab.First and Lab.Second
 // describe the two routers alike (Site). Building one waits until every
 // bridge port forwards (a veth's carrier reaches its bridge through the
 // kernel's link watch, up to a second later).

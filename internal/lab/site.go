@@ -134,6 +134,7 @@ func (l *Lab) setupSharedWAN(ctx context.Context) error {
 	for _, a := range l.wanHostAddrs() {
 		steps = append(steps, step{w, []string{"addr", "add", a.String() + "/24", "dev", wanBridge}})
 	}
+	steps = append(steps, l.internetSteps()...)
 	if err := l.ipSteps(ctx, steps); err != nil {
 		return err
 	}
@@ -173,6 +174,34 @@ func (n *NS) waitForwarding(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("lab: %s: bridge ports not forwarding within %v:\n%s", n.Name, bridgeWait, last)
+}
+
+// internetGW is the WAN's way to the rest of the internet in a
+// two-router lab: an address on the WAN that no host has, with a MAC
+// address no interface has (permanent neighbour entries), where packets
+// vanish.
+var (
+	internetGW  = netip.MustParseAddr("203.0.113.254")
+	internetMAC = mac(7, 0, 1)
+)
+
+// internetSteps give the WAN host and every router a default route via
+// internetGW. A packet to an address no lab host has (a LAN address of the
+// other router, say, which ICE tries) then disappears silently, as on the
+// internet, instead of failing at once with "network unreachable": coturn
+// closes a TURN allocation whose relay cannot send to a peer.
+func (l *Lab) internetSteps() []step {
+	var steps []step
+	for _, r := range []struct {
+		ns  *NS
+		dev string
+	}{{l.WAN, wanBridge}, {l.sites[0].Router, wanIface}, {l.sites[1].Router, wanIface}} {
+		steps = append(steps,
+			step{r.ns, []string{"neigh", "replace", internetGW.String(), "lladdr", internetMAC,
+				"dev", r.dev, "nud", "permanent"}},
+			step{r.ns, []string{"route", "add", "default", "via", internetGW.String()}})
+	}
+	return steps
 }
 
 // wanLinkSteps connects site s (the i-th) to the WAN bridge.
