@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/natp2p/natp2p/internal/lab"
@@ -23,7 +24,8 @@ const agentWait = 10 * time.Second
 type Agent struct {
 	Site   *lab.Site
 	Bin    string
-	Socket string // control socket
+	Socket string    // control socket
+	Daemon *exec.Cmd // the daemon's process
 }
 
 // StartAgent starts `natp2p-agent run` in the router of site, on its
@@ -34,9 +36,11 @@ type Agent struct {
 func StartAgent(ctx context.Context, site *lab.Site, bin, dir string, args ...string) (*Agent, error) {
 	a := &Agent{Site: site, Bin: bin, Socket: filepath.Join(dir, "agent.sock")}
 	argv := append([]string{"run", "--socket", a.Socket, "--wan", site.WANIface, "--lan", site.LANIface}, args...)
-	if _, err := site.Router.Start(ctx, bin, argv...); err != nil {
+	cmd, err := site.Router.Start(ctx, bin, argv...)
+	if err != nil {
 		return nil, err
 	}
+	a.Daemon = cmd
 	enforce := false
 	for _, arg := range args {
 		enforce = enforce || arg == "enforce"
@@ -89,4 +93,33 @@ func (a *Agent) Run(ctx context.Context, args ...string) ([]byte, error) {
 		err = fmt.Errorf("icelab: natp2p-agent %s exited %d: %s", args[0], exit.ExitCode(), bytes.TrimSpace(stderr.Bytes()))
 	}
 	return out, err
+}
+
+// Stop stops the daemon (SIGTERM) and waits for it; enforce mode's rules
+// stay in place, as on a router (`natp2p-agent cleanup` removes them).
+func (a *Agent) Stop() error {
+	if err := a.Daemon.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := a.Site.Router.Wait(a.Daemon); err != nil {
+		return fmt.Errorf("icelab: natp2p-agent in %s: %w", a.Site.Router.Name, err)
+	}
+	return nil
+}
+
+// WaitProbes waits, at most limit, until the daemon's report holds its
+// probes from both vantages (the router's WAN and the LAN side).
+func (a *Agent) WaitProbes(ctx context.Context, limit time.Duration) error {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, _ := a.Run(ctx, "report", "--json")
+		var r struct {
+			Probe *struct {
+				LAN, WAN *json.RawMessage
+			} `json:"probe"`
+		}
+		if json.Unmarshal(out, &r) == nil && r.Probe != nil && r.Probe.LAN != nil && r.Probe.WAN != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("icelab: no probes in the report of %s within %v", a.Site.Router.Name, limit)
 }
