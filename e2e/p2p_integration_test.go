@@ -57,19 +57,22 @@ var acrossRouters = []session{{name: "across the routers", other: true}}
 // relayed through two fully-random NATs; direct again with natp2p's
 // enforce mode on both routers (each backend: nftables; iptables with
 // --preserve-ports); and direct, host to host, between two hosts behind
-// one router.
+// one router. natp2p-agent runs in both routers (observe mode where it
+// does not enforce) and its report's mapping.udp and, where the agent
+// has it, p2p.udp must agree with what ICE achieved between the routers.
 func TestICE(t *testing.T) {
+	observe := []string{"--mode", "observe"}
 	fullyRandom := []session{{name: "across the routers", other: true, relayed: true},
 		{name: "behind one router", a: 0, b: 1}}
 	for _, tc := range []struct {
 		name     string
 		nat      lab.NAT
 		backend  lab.Backend
-		enforce  []string // natp2p-agent run flags; nil: no agent
+		agent    []string // natp2p-agent run flags
 		sessions []session
 	}{
-		{"masquerade", lab.Masquerade, lab.Nftables, nil, acrossRouters},
-		{"fully-random", lab.MasqueradeFullyRandom, lab.Nftables, nil, fullyRandom},
+		{"masquerade", lab.Masquerade, lab.Nftables, observe, acrossRouters},
+		{"fully-random", lab.MasqueradeFullyRandom, lab.Nftables, observe, fullyRandom},
 		{"fully-random-enforce-nftables", lab.MasqueradeFullyRandom, lab.Nftables,
 			[]string{"--mode", "enforce", "--backend", "nftables"}, acrossRouters},
 		{"fully-random-enforce-iptables", lab.MasqueradeFullyRandom, lab.Iptables,
@@ -78,17 +81,54 @@ func TestICE(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			l := newP2PLab(t, tc.nat, tc.backend)
-			if tc.enforce != nil {
-				for _, s := range l.Sites() {
-					if _, err := icelab.StartAgent(testCtx(t), s, bins.Agent, t.TempDir(), tc.enforce...); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			agents := startAgents(t, l, tc.agent)
 			for _, s := range tc.sessions {
 				t.Run(s.name, func(t *testing.T) { runSession(t, l, s) })
 			}
+			checkReports(t, agents, !tc.sessions[0].relayed)
 		})
+	}
+}
+
+// startAgents starts natp2p-agent with args on both routers, probing the
+// introducer.
+func startAgents(t *testing.T, l *lab.Lab, args []string) []*icelab.Agent {
+	t.Helper()
+	args = append(args, "--introducer", netip.AddrPortFrom(l.ServerAddrs[0], lab.STUNPort).String())
+	var agents []*icelab.Agent
+	for _, s := range l.Sites() {
+		a, err := icelab.StartAgent(testCtx(t), s, bins.Agent, t.TempDir(), args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		agents = append(agents, a)
+	}
+	return agents
+}
+
+// checkReports asserts each router's report agrees with ICE: mapping.udp
+// passes when ICE went direct between the routers and fails when it was
+// relayed, and so does p2p.udp when the agent has that check and a
+// verdict for it.
+func checkReports(t *testing.T, agents []*icelab.Agent, direct bool) {
+	t.Helper()
+	ctx := testCtx(t)
+	want := map[bool]string{true: "PASS", false: "FAIL"}[direct]
+	for _, a := range agents {
+		if err := a.WaitProbes(ctx, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"mapping.udp", "p2p.udp"} {
+			verdict, summary, err := a.Check(ctx, id)
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case verdict == "" || (id == "p2p.udp" && verdict != "PASS" && verdict != "FAIL"):
+				t.Logf("%s: no verdict for %s in this agent's report (%q)", a.Site.Router.Name, id, summary)
+			case verdict != want:
+				t.Errorf("%s: %s %s (%s), but ICE went direct: %v", a.Site.Router.Name, id, verdict, summary, direct)
+			}
+		}
 	}
 }
 

@@ -123,3 +123,26 @@ func (a *Agent) WaitProbes(ctx context.Context, limit time.Duration) error {
 	}
 	return fmt.Errorf("icelab: no probes in the report of %s within %v", a.Site.Router.Name, limit)
 }
+
+// Check returns the verdict and summary of check id in the daemon's
+// report, or empty strings if the report has no such check.
+func (a *Agent) Check(ctx context.Context, id string) (verdict, summary string, err error) {
+	out, err := a.Run(ctx, "report", "--json")
+	if len(out) == 0 {
+		return "", "", err
+	}
+	var r struct {
+		Checks []struct {
+			ID, Verdict, Summary string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return "", "", fmt.Errorf("icelab: report --json: %w", err)
+	}
+	for _, c := range r.Checks {
+		if c.ID == id {
+			return c.Verdict, c.Summary, nil
+		}
+	}
+	return "", "", nil
+}
