@@ -3,6 +3,7 @@ module github.com/natp2p/natp2p/e2e
 go 1.24.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/natp2p/natp2p v0.0.0
 	github.com/pion/ice/v4 v4.4.9
 	github.com/pion/stun/v4 v4.0.1

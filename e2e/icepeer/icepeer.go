@@ -86,10 +86,13 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	if werr := enc.Encode(res); werr != nil {
 		err = errors.Join(err, werr)
 	}
-	if err == nil && !cfg.Controlling {
+	if err != nil {
+		return fmt.Errorf("icepeer: %w", err)
+	}
+	if !cfg.Controlling {
 		drain(lines, cfg.ConnectTimeout)
 	}
-	return err
+	return nil
 }
 
 func newAgent(cfg Config) (*ice.Agent, error) {
