@@ -16,26 +16,18 @@ func mac(seg, idx, side int) string {
 }
 
 var (
-	wanRtrMAC  = siteA.wanMAC
+	bridgeMAC  = mac(0, 0, 1)
+	wanRtrMAC  = mac(2, 0, 1)
 	wanHostMAC = mac(2, 0, 2)
 )
 
 // build creates the namespaces and wires them up.
 func (l *Lab) build(ctx context.Context) error {
-	if err := l.createNamespaces(ctx); err != nil {
-		return err
+	steps := []func(context.Context) error{
+		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
+		l.setupNAT, l.setupConntrack,
 	}
-	var steps []func(context.Context) error
-	for _, s := range l.sites {
-		steps = append(steps, s.setupRouter, s.setupLANs)
-	}
-	steps = append(steps, l.setupWAN)
-	for _, s := range l.sites {
-		steps = append(steps, s.setupNAT, s.setupConntrack)
-	}
-	if l.cfg.Second != nil {
-		steps = append(steps, l.waitForwarding)
-	}
+	steps = append(steps, l.setupSecond)
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -46,7 +38,7 @@ func (l *Lab) build(ctx context.Context) error {
 
 func (l *Lab) createNamespaces(ctx context.Context) error {
 	var err error
-	if l.Router, err = l.addNS(ctx, "r", siteA.routerLAN()); err != nil {
+	if l.Router, err = l.addNS(ctx, "r", routerLAN); err != nil {
 		return err
 	}
 	if l.WAN, err = l.addNS(ctx, "w", l.wanHostAddrs()...); err != nil {
@@ -115,13 +107,13 @@ func (l *Lab) ipSteps(ctx context.Context, steps []step) error {
 	return nil
 }
 
-func (s *Site) setupRouter(ctx context.Context) error {
-	r, l := s.Router, s.lab
+func (l *Lab) setupRouter(ctx context.Context) error {
+	r := l.Router
 	err := l.ipSteps(ctx, []step{
-		{r, []string{"link", "add", s.LANIface, "address", s.plan.bridgeMAC(), "type", "bridge",
+		{r, []string{"link", "add", lanIface, "address", bridgeMAC, "type", "bridge",
 			"stp_state", "0", "forward_delay", "0"}},
-		{r, []string{"addr", "add", s.RouterLAN.String() + "/24", "dev", s.LANIface}},
-		{r, []string{"link", "set", s.LANIface, "up"}},
+		{r, []string{"addr", "add", routerLAN.String() + "/24", "dev", lanIface}},
+		{r, []string{"link", "set", lanIface, "up"}},
 	})
 	if err != nil {
 		return err
@@ -129,23 +121,27 @@ func (s *Site) setupRouter(ctx context.Context) error {
 	if _, err = r.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 		return err
 	}
-	return bridgeWithoutNetfilter(ctx, r)
+	return l.bridgeWithoutNetfilter(ctx)
 }
 
 // brNFSysctl is br_netfilter's switch; the key exists only while the
 // module is loaded (Docker loads it on many hosts).
 const brNFSysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
-// bridgeWithoutNetfilter makes the bridges of n plain bridges, as on
-// OpenWrt, where br_netfilter is not loaded: with it, a packet DNATed to a
-// host on the port it came from is bridged back to that port and dropped,
-// so a host could not hairpin to itself.
-func bridgeWithoutNetfilter(ctx context.Context, n *NS) error {
+// bridgeWithoutNetfilter makes br-lan a plain bridge, as on OpenWrt, where
+// br_netfilter is not loaded: with it, a packet DNATed to a host on the
+// port it came from is bridged back to that port and dropped, so a host
+// could not hairpin to itself.
+func (l *Lab) bridgeWithoutNetfilter(ctx context.Context) error {
 	if _, err := os.Stat(brNFSysctl); err != nil {
 		return nil
 	}
-	_, err := n.Run(ctx, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0")
+	_, err := l.Router.Run(ctx, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0")
 	return err
+}
+
+func (l *Lab) setupLANs(ctx context.Context) error {
+	return l.First().setupLANs(ctx)
 }
 
 func (s *Site) setupLANs(ctx context.Context) error {
@@ -270,6 +266,11 @@ func (l *Lab) routerWANAddrs() []netip.Addr {
 
 // setupConntrack turns conntrack events on and applies UDPTimeout. It runs
 // after setupNAT, which makes sure conntrack is loaded in the namespace.
+func (l *Lab) setupConntrack(ctx context.Context) error {
+	return l.First().setupConntrack(ctx)
+}
+
+// setupConntrack is Lab.setupConntrack for the site's router.
 func (s *Site) setupConntrack(ctx context.Context) error {
 	args := []string{"-q", "-w", "net.netfilter.nf_conntrack_events=1"}
 	if t := s.lab.cfg.UDPTimeout; t > 0 {

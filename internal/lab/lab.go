@@ -56,10 +56,6 @@ type Config struct {
 	NAT      NAT     // zero value means Masquerade
 	Backend  Backend // zero value means Nftables
 	LANHosts int     // number of LAN hosts (1..200); zero means 2
-	// UDPTimeout, if non-zero, sets net.netfilter.nf_conntrack_udp_timeout
-	// and nf_conntrack_udp_timeout_stream in the router namespace
-	// (seconds). Zero leaves the kernel defaults (30/120).
-	UDPTimeout int
 	// Second, if non-nil, makes a two-router lab: a second router with a
 	// LAN of its own (192.0.2.0/24) on the same WAN, whose WAN host also
 	// holds a TURN relay's address (see Lab.Second, Lab.StartTURN). Both
@@ -68,12 +64,17 @@ type Config struct {
 	// MasqueradeFullyRandom profiles, on either router. UDPTimeout applies
 	// to both routers.
 	Second *SiteConfig
+	// UDPTimeout, if non-zero, sets net.netfilter.nf_conntrack_udp_timeout
+	// and nf_conntrack_udp_timeout_stream in the router namespace
+	// (seconds). Zero leaves the kernel defaults (30/120).
+	UDPTimeout int
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)
 }
 
 // Fixed addressing of every lab.
 var (
+	routerLAN   = netip.MustParseAddr("198.51.100.1")
 	routerWAN   = netip.MustParseAddr("203.0.113.1")
 	cgnInside   = netip.MustParseAddr("100.64.0.1")
 	routerCGN   = netip.MustParseAddr("100.64.0.2")
@@ -203,7 +204,7 @@ func (c Config) logf(format string, args ...any) { c.Logf(format, args...) }
 
 func newLab(cfg Config) *Lab {
 	l := &Lab{
-		RouterLAN:   siteA.routerLAN(),
+		RouterLAN:   routerLAN,
 		RouterWAN:   routerWAN,
 		Public:      routerWAN,
 		ServerAddrs: append([]netip.Addr(nil), serverAddrs...),

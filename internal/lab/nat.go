@@ -67,6 +67,11 @@ func natTable(rule, extra string) string {
 		NFTTable, rule, extra)
 }
 
+// setupNAT installs the NAT profile in the router namespace.
+func (l *Lab) setupNAT(ctx context.Context) error {
+	return l.First().setupNAT(ctx)
+}
+
 // setupNAT installs the site's NAT profile in its router namespace and,
 // in a two-router lab, drops new inbound traffic on its WAN.
 func (s *Site) setupNAT(ctx context.Context) error {

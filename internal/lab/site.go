@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 )
@@ -58,7 +59,7 @@ type sitePlan struct {
 
 var (
 	siteA = sitePlan{lan: [3]byte{198, 51, 100}, wan: routerWAN, lanSeg: 0,
-		wanMAC: mac(2, 0, 1), wanPortMAC: mac(2, 1, 2)}
+		wanMAC: wanRtrMAC, wanPortMAC: mac(2, 1, 2)}
 	siteB = sitePlan{lan: [3]byte{192, 0, 2}, wan: netip.MustParseAddr("203.0.113.3"), lanSeg: 4,
 		wanMAC: mac(6, 0, 1), wanPortMAC: mac(6, 0, 2)}
 	// turnAddr is the TURN relay's address on the WAN host of a
@@ -110,6 +111,53 @@ func (l *Lab) createSecond(ctx context.Context) error {
 	return nil
 }
 
+// setupSecond finishes a two-router lab, after the first router and the
+// WAN: the second router and its LAN, then a wait until every bridge
+// forwards. Other labs have nothing to do here.
+func (l *Lab) setupSecond(ctx context.Context) error {
+	if l.Second == nil {
+		return nil
+	}
+	s := l.Second
+	for _, step := range []func(context.Context) error{
+		s.setupRouter, s.setupLANs, s.setupNAT, s.setupConntrack, l.waitForwarding,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupRouter makes the second router's LAN bridge and lets it forward,
+// as Lab.setupRouter does for the first.
+func (s *Site) setupRouter(ctx context.Context) error {
+	r := s.Router
+	err := s.lab.ipSteps(ctx, []step{
+		{r, []string{"link", "add", s.LANIface, "address", s.plan.bridgeMAC(), "type", "bridge",
+			"stp_state", "0", "forward_delay", "0"}},
+		{r, []string{"addr", "add", s.RouterLAN.String() + "/24", "dev", s.LANIface}},
+		{r, []string{"link", "set", s.LANIface, "up"}},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err = r.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		return err
+	}
+	return plainBridges(ctx, r)
+}
+
+// plainBridges turns bridge netfilter off in n, if br_netfilter is
+// loaded: its bridges are then plain bridges, as on OpenWrt.
+func plainBridges(ctx context.Context, n *NS) error {
+	if _, err := os.Stat(brNFSysctl); err != nil {
+		return nil
+	}
+	_, err := n.Run(ctx, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0")
+	return err
+}
+
 // wanHostAddrs returns the WAN host's addresses: the servers', and the
 // TURN relay's in a two-router lab.
 func (l *Lab) wanHostAddrs() []netip.Addr {
@@ -138,7 +186,7 @@ func (l *Lab) setupSharedWAN(ctx context.Context) error {
 	if err := l.ipSteps(ctx, steps); err != nil {
 		return err
 	}
-	return bridgeWithoutNetfilter(ctx, w)
+	return plainBridges(ctx, w)
 }
 
 // bridgeWait bounds how long a new bridge port may take to forward.
