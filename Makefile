@@ -4,10 +4,12 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 AGENT    := bin/natp2p-agent
 INTRODUCER := bin/natp2p-introducer
+ICEPEER  := bin/icepeer
 NAT      ?= masquerade
 BACKEND  ?= nftables
 MODE     ?= observe
 FUZZTIME ?= 30s
+P2P      ?=
 
 .PHONY: build deps demo test test-cross cross ipk bench fuzz clean
 
@@ -21,8 +23,14 @@ deps:
 	sh scripts/deps.sh
 
 ## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root; MODE=enforce to enforce)
+##       P2P=1: two fully-random NATs and an ICE session (pion/ice) between them, relayed vs direct before and after enforce mode
 demo: deps build
+ifeq ($(P2P),1)
+	cd e2e && $(GO) build -o ../$(ICEPEER) ./cmd/icepeer
+	cd e2e && $(GO) run ./cmd/natp2p-p2pdemo --agent ../$(AGENT) --introducer ../$(INTRODUCER) --peer ../$(ICEPEER) --backend $(BACKEND)
+else
 	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND) --mode $(MODE)
+endif
 
 ## test: the whole suite, lab tests included when root
 test: deps

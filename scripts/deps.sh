@@ -39,3 +39,7 @@ if [ -z "$minor" ] || [ "$minor" -lt 23 ]; then
 	echo "deps: $(go env GOVERSION) is too old: natp2p needs Go 1.23 or newer" >&2
 	exit 1
 fi
+if [ "$minor" -lt 24 ] && [ "$(go env GOTOOLCHAIN)" = local ]; then
+	echo "deps: $(go env GOVERSION) with GOTOOLCHAIN=local cannot build the end-to-end tests (e2e/ needs Go 1.24 for pion/ice v4): install Go 1.24 or newer, or set GOTOOLCHAIN=auto" >&2
+	exit 1
+fi

@@ -1,7 +1,10 @@
 #!/bin/sh
 # The whole test suite: formatting, vet, every test (unit, fuzz seed
 # corpora, and the netns lab tests through the built binary) under the race
-# detector, and a build with Go 1.23, the Go of OpenWrt 24.10's SDK.
+# detector, and a build with Go 1.23, the Go of OpenWrt 24.10's SDK; then
+# the end-to-end tests of the nested module e2e/ (real P2P software, pion/ice,
+# through two NATs; Go 1.24; not under the race detector, which would only
+# instrument the test driver and pion at a large compile-time cost).
 # Lab tests need root; without it they skip, unless NATP2P_REQUIRE_LAB=1
 # (CI) turns a skip into a failure. Closes with "tests: N passed, ...".
 set -eu
@@ -23,6 +26,7 @@ fi
 echo "== go vet"
 go vet ./...
 go vet -tags integration ./...
+(cd e2e && go vet ./... && go vet -tags integration ./...)
 
 echo "== go vet off Linux (darwin, freebsd): the kernel code has stubs"
 GOOS=darwin go vet ./...
@@ -40,6 +44,8 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 go test -race -tags integration -count=1 -json ./... >"$out" || status=$?
+echo "== e2e: real P2P software through two NATs (go test -tags integration ./... in e2e/)"
+(cd e2e && go test -tags integration -count=1 -json ./...) >>"$out" || status=$?
 echo "== the same packages for mips and arm, under qemu-user"
 sh scripts/test-cross.sh >>"$out" || status=$?
 go run ./internal/cmd/testsummary <"$out" || exit 1

@@ -27,6 +27,7 @@ func (l *Lab) build(ctx context.Context) error {
 		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
 		l.setupNAT, l.setupConntrack,
 	}
+	steps = append(steps, l.setupSecond)
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
@@ -40,21 +41,31 @@ func (l *Lab) createNamespaces(ctx context.Context) error {
 	if l.Router, err = l.addNS(ctx, "r", routerLAN); err != nil {
 		return err
 	}
-	if l.WAN, err = l.addNS(ctx, "w", serverAddrs...); err != nil {
+	if l.WAN, err = l.addNS(ctx, "w", l.wanHostAddrs()...); err != nil {
 		return err
 	}
-	for i := 0; i < l.cfg.LANHosts; i++ {
-		n, err := l.addNS(ctx, fmt.Sprintf("l%d", i), lanHostAddr(i))
-		if err != nil {
-			return err
-		}
-		l.LAN = append(l.LAN, n)
+	if l.LAN, err = l.addHosts(ctx, "l", siteA, l.cfg.LANHosts); err != nil {
+		return err
+	}
+	l.sites = []*Site{l.first()}
+	if l.cfg.Second != nil {
+		return l.createSecond(ctx)
 	}
 	return nil
 }
 
-func lanHostAddr(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+// addHosts creates n LAN hosts named role0, role1, ... with the addresses
+// of plan's LAN.
+func (l *Lab) addHosts(ctx context.Context, role string, plan sitePlan, n int) ([]*NS, error) {
+	var hosts []*NS
+	for i := 0; i < n; i++ {
+		h, err := l.addNS(ctx, fmt.Sprintf("%s%d", role, i), plan.host(i))
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
 }
 
 // addNS creates one namespace, brings lo up and disables IPv6 in it (the
@@ -130,33 +141,40 @@ func (l *Lab) bridgeWithoutNetfilter(ctx context.Context) error {
 }
 
 func (l *Lab) setupLANs(ctx context.Context) error {
-	for i, h := range l.LAN {
-		if err := l.ipSteps(ctx, l.lanSteps(i, h)); err != nil {
+	return l.First().setupLANs(ctx)
+}
+
+func (s *Site) setupLANs(ctx context.Context) error {
+	for i, h := range s.LAN {
+		if err := s.lab.ipSteps(ctx, s.lanSteps(i, h)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// lanSteps connects LAN host i: router port lanp<i> on br-lan <-> eth0.
-func (l *Lab) lanSteps(i int, h *NS) []step {
-	r, port, hostMAC := l.Router, fmt.Sprintf("lanp%d", i), mac(1, i, 2)
-	addr := h.Addr().String()
+// lanSteps connects LAN host i: router port lanp<i> on the bridge <-> eth0.
+func (s *Site) lanSteps(i int, h *NS) []step {
+	r, port, hostMAC := s.Router, fmt.Sprintf("lanp%d", i), s.plan.portMAC(i, 2)
+	addr, gw := h.Addr().String(), s.RouterLAN.String()
 	return []step{
-		{r, []string{"link", "add", port, "address", mac(1, i, 1), "type", "veth",
+		{r, []string{"link", "add", port, "address", s.plan.portMAC(i, 1), "type", "veth",
 			"peer", "name", "eth0", "address", hostMAC, "netns", h.Name}},
-		{r, []string{"link", "set", port, "master", lanIface, "up"}},
+		{r, []string{"link", "set", port, "master", s.LANIface, "up"}},
 		{h, []string{"addr", "add", addr + "/24", "dev", "eth0"}},
 		{h, []string{"link", "set", "eth0", "up"}},
-		{h, []string{"route", "add", "default", "via", routerLAN.String()}},
-		{h, []string{"neigh", "replace", routerLAN.String(), "lladdr", bridgeMAC,
+		{h, []string{"route", "add", "default", "via", gw}},
+		{h, []string{"neigh", "replace", gw, "lladdr", s.plan.bridgeMAC(),
 			"dev", "eth0", "nud", "permanent"}},
 		{r, []string{"neigh", "replace", addr, "lladdr", hostMAC,
-			"dev", lanIface, "nud", "permanent"}},
+			"dev", s.LANIface, "nud", "permanent"}},
 	}
 }
 
 func (l *Lab) setupWAN(ctx context.Context) error {
+	if l.cfg.Second != nil {
+		return l.setupSharedWAN(ctx)
+	}
 	if l.cfg.NAT == DoubleNAT {
 		return l.setupDoubleNAT(ctx)
 	}
@@ -249,13 +267,18 @@ func (l *Lab) routerWANAddrs() []netip.Addr {
 // setupConntrack turns conntrack events on and applies UDPTimeout. It runs
 // after setupNAT, which makes sure conntrack is loaded in the namespace.
 func (l *Lab) setupConntrack(ctx context.Context) error {
+	return l.First().setupConntrack(ctx)
+}
+
+// setupConntrack is Lab.setupConntrack for the site's router.
+func (s *Site) setupConntrack(ctx context.Context) error {
 	args := []string{"-q", "-w", "net.netfilter.nf_conntrack_events=1"}
-	if t := l.cfg.UDPTimeout; t > 0 {
+	if t := s.lab.cfg.UDPTimeout; t > 0 {
 		args = append(args,
 			fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout=%d", t),
 			fmt.Sprintf("net.netfilter.nf_conntrack_udp_timeout_stream=%d", t))
 	}
-	_, err := l.Router.Run(ctx, "sysctl", args...)
+	_, err := s.Router.Run(ctx, "sysctl", args...)
 	return err
 }
 

@@ -26,10 +26,19 @@ type Flow struct {
 // Flows lists the router's conntrack table (`conntrack -L`, plus extra
 // args such as "-p", "udp") and parses it.
 func (l *Lab) Flows(ctx context.Context, args ...string) ([]Flow, error) {
-	cmd := l.Router.Command(ctx, "conntrack", append([]string{"-L"}, args...)...)
+	return flows(ctx, l.Router, args)
+}
+
+// Flows is Lab.Flows for this site's router.
+func (s *Site) Flows(ctx context.Context, args ...string) ([]Flow, error) {
+	return flows(ctx, s.Router, args)
+}
+
+func flows(ctx context.Context, router *NS, args []string) ([]Flow, error) {
+	cmd := router.Command(ctx, "conntrack", append([]string{"-L"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	l.cfg.logf("lab: run: %s", cmdline(cmd))
+	router.lab.cfg.logf("lab: run: %s", cmdline(cmd))
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, wrapCmdErr(cmd, err, stderr.Bytes())

@@ -56,6 +56,14 @@ type Config struct {
 	NAT      NAT     // zero value means Masquerade
 	Backend  Backend // zero value means Nftables
 	LANHosts int     // number of LAN hosts (1..200); zero means 2
+	// Second, if non-nil, makes a two-router lab: a second router with a
+	// LAN of its own (192.0.2.0/24) on the same WAN, whose WAN host also
+	// holds a TURN relay's address (see Lab.Second, Lab.StartTURN). Both
+	// routers then drop new inbound traffic on their WAN, as OpenWrt's
+	// firewall does. A two-router lab takes only the Masquerade and
+	// MasqueradeFullyRandom profiles, on either router. UDPTimeout applies
+	// to both routers.
+	Second *SiteConfig
 	// UDPTimeout, if non-zero, sets net.netfilter.nf_conntrack_udp_timeout
 	// and nf_conntrack_udp_timeout_stream in the router namespace
 	// (seconds). Zero leaves the kernel defaults (30/120).
@@ -98,7 +106,16 @@ type Lab struct {
 	LANIface    string       // "br-lan", the router's LAN interface
 	WANIface    string       // "wan0", the router's WAN interface
 
+	// Second is the second router of a two-router lab (Config.Second),
+	// else nil: router 192.0.2.1/24 on its br-lan and 203.0.113.3/24 on its
+	// wan0, hosts 192.0.2.10, .11, ...
+	Second *Site
+	// TURNAddr is the TURN relay's address on the WAN host of a
+	// two-router lab (203.0.113.20), else the zero Addr.
+	TURNAddr netip.Addr
+
 	cfg     Config
+	sites   []*Site // First, then Second if any
 	prefix  string
 	mu      sync.Mutex
 	nss     []*NS    // every namespace created, in creation order
@@ -143,6 +160,10 @@ func (c Config) normalize() (Config, error) {
 	if c.Logf == nil {
 		c.Logf = discard
 	}
+	if c.Second != nil {
+		second := c.Second.normalize()
+		c.Second = &second
+	}
 	return c, c.validate()
 }
 
@@ -156,6 +177,25 @@ func (c Config) validate() error {
 		return fmt.Errorf("lab: LANHosts %d out of range 1..%d", c.LANHosts, maxLAN)
 	case c.UDPTimeout < 0:
 		return fmt.Errorf("lab: negative UDPTimeout %d", c.UDPTimeout)
+	case c.Second != nil:
+		return c.validateSecond()
+	}
+	return nil
+}
+
+// validateSecond checks a two-router lab's profiles.
+func (c Config) validateSecond() error {
+	s := c.Second
+	for _, n := range []NAT{c.NAT, s.NAT} {
+		if n != Masquerade && n != MasqueradeFullyRandom {
+			return fmt.Errorf("lab: NAT profile %q in a two-router lab: use %s or %s", n, Masquerade, MasqueradeFullyRandom)
+		}
+	}
+	switch {
+	case s.Backend != Nftables && s.Backend != Iptables:
+		return fmt.Errorf("lab: unknown backend %q of the second router", s.Backend)
+	case s.LANHosts < 1 || s.LANHosts > maxLAN:
+		return fmt.Errorf("lab: second router's LANHosts %d out of range 1..%d", s.LANHosts, maxLAN)
 	}
 	return nil
 }
@@ -175,6 +215,9 @@ func newLab(cfg Config) *Lab {
 	}
 	if cfg.NAT == DoubleNAT {
 		l.RouterWAN = routerCGN
+	}
+	if cfg.Second != nil {
+		l.TURNAddr = turnAddr
 	}
 	return l
 }

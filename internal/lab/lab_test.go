@@ -68,7 +68,14 @@ func TestConfigNormalize(t *testing.T) {
 	if err != nil || c.NAT != Masquerade || c.Backend != Nftables || c.LANHosts != 2 || c.Logf == nil {
 		t.Errorf("defaults = %+v, %v", c, err)
 	}
-	for _, bad := range []Config{{NAT: "x"}, {Backend: "pf"}, {LANHosts: 201}, {LANHosts: -1}, {UDPTimeout: -1}} {
+	second := &SiteConfig{}
+	c, err = Config{Second: second}.normalize()
+	if err != nil || *c.Second != (SiteConfig{NAT: Masquerade, Backend: Nftables, LANHosts: 1}) || *second != (SiteConfig{}) {
+		t.Errorf("second router's defaults = %+v, %v (caller's config now %+v)", c.Second, err, second)
+	}
+	for _, bad := range []Config{{NAT: "x"}, {Backend: "pf"}, {LANHosts: 201}, {LANHosts: -1}, {UDPTimeout: -1},
+		{NAT: DMZ, Second: &SiteConfig{}}, {Second: &SiteConfig{NAT: SNATPool}}, {Second: &SiteConfig{Backend: "pf"}},
+		{Second: &SiteConfig{LANHosts: 201}}} {
 		if _, err := bad.normalize(); err == nil {
 			t.Errorf("normalize(%+v) accepted", bad)
 		}

@@ -22,7 +22,7 @@ var natRule = map[NAT]string{
 
 // dmzHost is where DMZ sends unsolicited inbound traffic: the first LAN
 // host.
-var dmzHost = lanHostAddr(0)
+var dmzHost = siteA.host(0)
 
 // iptablesRule is the iptables rule of each profile.
 var iptablesRule = map[NAT][]string{
@@ -69,18 +69,56 @@ func natTable(rule, extra string) string {
 
 // setupNAT installs the NAT profile in the router namespace.
 func (l *Lab) setupNAT(ctx context.Context) error {
-	if l.cfg.Backend == Iptables {
-		if l.cfg.NAT == DMZ {
-			if _, err := l.Router.Run(ctx, "iptables", append([]string{"-w"}, iptablesDMZ...)...); err != nil {
+	return l.First().setupNAT(ctx)
+}
+
+// setupNAT installs the site's NAT profile in its router namespace and,
+// in a two-router lab, drops new inbound traffic on its WAN.
+func (s *Site) setupNAT(ctx context.Context) error {
+	if err := s.installNAT(ctx); err != nil {
+		return err
+	}
+	if s.lab.cfg.Second == nil {
+		return nil
+	}
+	return s.dropNewFromWAN(ctx)
+}
+
+func (s *Site) installNAT(ctx context.Context) error {
+	if s.Backend == Iptables {
+		if s.NAT == DMZ {
+			if _, err := s.Router.Run(ctx, "iptables", append([]string{"-w"}, iptablesDMZ...)...); err != nil {
 				return err
 			}
 		}
-		args := append([]string{"-w"}, iptablesRule[l.cfg.NAT]...)
-		_, err := l.Router.Run(ctx, "iptables", args...)
+		args := append([]string{"-w"}, iptablesRule[s.NAT]...)
+		_, err := s.Router.Run(ctx, "iptables", args...)
 		return err
 	}
-	script := nftScript(l.cfg.NAT)
-	l.cfg.logf("lab: nft script:\n%s", script)
-	_, err := l.Router.runStdin(ctx, []byte(script), "nft", "-f", "-")
+	script := nftScript(s.NAT)
+	s.lab.cfg.logf("lab: nft script:\n%s", script)
+	_, err := s.Router.runStdin(ctx, []byte(script), "nft", "-f", "-")
+	return err
+}
+
+// nftWANInput drops new inbound traffic on the WAN, as the WAN zone of
+// OpenWrt's firewall does (there with a reject).
+var nftWANInput = fmt.Sprintf("table ip %s {\n\tchain input {\n"+
+	"\t\ttype filter hook input priority filter; policy accept;\n"+
+	"\t\tiifname \"%s\" ct state new drop\n\t}\n}\n", NFTTable, wanIface)
+
+// iptablesWANInput is nftWANInput for the iptables backend.
+var iptablesWANInput = []string{"-w", "-A", "INPUT", "-i", wanIface, "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"}
+
+// dropNewFromWAN keeps inbound traffic that matches no connection from
+// reaching the router's own stack: there it would become a confirmed
+// conntrack entry and take the tuple a LAN host's outbound flow needs (see
+// DESIGN.md, "Unsolicited inbound can steal a mapping").
+func (s *Site) dropNewFromWAN(ctx context.Context) error {
+	if s.Backend == Iptables {
+		_, err := s.Router.Run(ctx, "iptables", iptablesWANInput...)
+		return err
+	}
+	_, err := s.Router.runStdin(ctx, []byte(nftWANInput), "nft", "-f", "-")
 	return err
 }

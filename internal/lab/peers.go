@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,16 +39,66 @@ func CoturnArgs(dir string) []string {
 		"--db", filepath.Join(dir, "turndb")}
 }
 
-// StartCoturn runs CoturnArgs in the WAN host and waits until it listens.
-// The lab stops it, and removes its files, on Close.
-func (l *Lab) StartCoturn(ctx context.Context) error {
-	dir, err := os.MkdirTemp("", l.prefix+"-coturn-")
+// TURNPort is where the TURN relay of a two-router lab listens (UDP and
+// TCP) on Lab.TURNAddr; it relays from ports TURNRelayPorts of that address.
+const TURNPort = 3478
+
+// TURNRelayPorts is the range of relay ports the lab's TURN server uses.
+var TURNRelayPorts = [2]uint16{50000, 50999}
+
+// TURNArgs is the command line of coturn's turnserver as the TURN relay
+// of a two-router lab: long-term credentials with one static user, no
+// TLS or DTLS, listening and relaying only on addr; -n (no config file),
+// and its pid file and database in dir.
+func TURNArgs(dir string, addr netip.Addr, user, pass string) []string {
+	return []string{"turnserver", "-n", "--lt-cred-mech", "--user", user + ":" + pass, "--realm", "natp2p.lab",
+		"--no-cli", "--no-tls", "--no-dtls", "--listening-ip", addr.String(), "--relay-ip", addr.String(),
+		"--listening-port", fmt.Sprint(TURNPort),
+		"--min-port", fmt.Sprint(TURNRelayPorts[0]), "--max-port", fmt.Sprint(TURNRelayPorts[1]),
+		"--log-file", "stdout", "--simple-log", "--pidfile", filepath.Join(dir, "turnserver.pid"),
+		"--db", filepath.Join(dir, "turndb")}
+}
+
+// StartTURN runs TURNArgs on the WAN host of a two-router lab and waits
+// until it listens on Lab.TURNAddr. The lab stops it, and removes its
+// files, on Close.
+func (l *Lab) StartTURN(ctx context.Context, user, pass string) error {
+	if !l.TURNAddr.IsValid() {
+		return errors.New("lab: StartTURN: only a two-router lab (Config.Second) has a TURN address")
+	}
+	dir, err := l.tmpDir("turn")
 	if err != nil {
 		return err
+	}
+	argv := TURNArgs(dir, l.TURNAddr, user, pass)
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return fmt.Errorf("%w: %s", ErrMissingTool, argv[0])
+	}
+	if _, err := l.WAN.Start(ctx, argv[0], argv[1:]...); err != nil {
+		return err
+	}
+	return l.WAN.waitUDPOn(ctx, netip.AddrPortFrom(l.TURNAddr, TURNPort).String()+" ", 1)
+}
+
+// tmpDir makes a folder for a peer's files, removed on Close.
+func (l *Lab) tmpDir(what string) (string, error) {
+	dir, err := os.MkdirTemp("", l.prefix+"-"+what+"-")
+	if err != nil {
+		return "", err
 	}
 	l.mu.Lock()
 	l.tmpDirs = append(l.tmpDirs, dir)
 	l.mu.Unlock()
+	return dir, nil
+}
+
+// StartCoturn runs CoturnArgs in the WAN host and waits until it listens.
+// The lab stops it, and removes its files, on Close.
+func (l *Lab) StartCoturn(ctx context.Context) error {
+	dir, err := l.tmpDir("coturn")
+	if err != nil {
+		return err
+	}
 	return l.startPeer(ctx, CoturnArgs(dir), 2)
 }
 
@@ -93,14 +144,19 @@ func (l *Lab) startPeer(ctx context.Context, argv []string, sockets int) error {
 // WaitUDP waits until at least n UDP sockets listen on port in this
 // namespace (`ss -uln`).
 func (n *NS) WaitUDP(ctx context.Context, port uint16, count int) error {
-	suffix := fmt.Sprintf(":%d ", port)
+	return n.waitUDPOn(ctx, fmt.Sprintf(":%d ", port), count)
+}
+
+// waitUDPOn waits until at least count lines of `ss -uln` contain local
+// (an address and port, or ":port", followed by a space).
+func (n *NS) waitUDPOn(ctx context.Context, local string, count int) error {
 	var last string
 	for deadline := time.Now().Add(listenWait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		out, err := n.Run(ctx, "ss", "-uln")
-		if err == nil && strings.Count(string(out), suffix) >= count {
+		if err == nil && strings.Count(string(out), local) >= count {
 			return nil
 		}
 		last = string(out)
 	}
-	return fmt.Errorf("lab: %s: no %d UDP sockets on port %d within %v:\n%s", n.Name, count, port, listenWait, last)
+	return fmt.Errorf("lab: %s: no %d UDP sockets on %q within %v:\n%s", n.Name, count, local, listenWait, last)
 }
