@@ -80,6 +80,9 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("%s: %w", d.config, err)
+	}
 	wan := s.WAN
 	if wan == "" {
 		wan = "the default route's"
