@@ -67,8 +67,8 @@ type Config struct {
 	// needs br_netfilter loaded.
 	BridgeNetfilter bool
 	// ForwardDropLAN makes the router's forward chain drop traffic between
-	// its LAN interfaces (client isolation): every forwarded packet that
-	// neither comes in nor leaves through the WAN.
+	// its LAN bridges (client isolation): br-lan to br-lan, and to and from
+	// the bridges of AddLANBridge.
 	ForwardDropLAN bool
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)

@@ -40,23 +40,25 @@ func (l *Lab) setupBridgeNetfilter(ctx context.Context) error {
 // NFTForwardTable is the nftables table (family ip) of ForwardDropLAN.
 const NFTForwardTable = "labfwd"
 
-// setupForwardDrop installs ForwardDropLAN's rule: forwarded packets that
-// neither come in nor leave through the WAN are dropped.
+// setupForwardDrop installs ForwardDropLAN's rule: forwarded packets
+// from a LAN bridge (br-lan, and those of AddLANBridge, named br-lan...)
+// to one are dropped.
 func (l *Lab) setupForwardDrop(ctx context.Context) error {
 	if !l.cfg.ForwardDropLAN {
 		return nil
 	}
 	if l.cfg.Backend == Iptables {
-		_, err := l.Router.Run(ctx, "iptables", "-w", "-I", "FORWARD", "1", "!", "-i", wanIface, "!", "-o", wanIface, "-j", "DROP")
+		_, err := l.Router.Run(ctx, "iptables", "-w", "-I", "FORWARD", "1", "-i", lanIface+"+", "-o", lanIface+"+", "-j", "DROP")
 		return err
 	}
 	script := fmt.Sprintf("table ip %s {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n"+
-		"\t\tiifname != %q oifname != %q drop\n\t}\n}\n", NFTForwardTable, wanIface, wanIface)
+		"\t\tiifname \"%s*\" oifname \"%s*\" drop\n\t}\n}\n", NFTForwardTable, lanIface, lanIface)
 	_, err := l.Router.runStdin(ctx, []byte(script), "nft", "-f", "-")
 	return err
 }
 
-// AddLANBridge gives the router another LAN bridge, name with the router
+// AddLANBridge gives the router another LAN bridge, name (br-lan2, say:
+// ForwardDropLAN covers bridges named br-lan...) with the router
 // at prefix's address (e.g. 192.0.2.1/24), and hosts LAN hosts on it, in
 // namespaces of their own (roles m0, m1, ...) with the addresses after
 // the router's (.10, .11, ...), routed through the router. Their
