@@ -39,21 +39,27 @@ func newHairpinLab(t *testing.T, cfg lab.Config) *hairpinLab {
 		t.Fatal(err)
 	}
 	hl := &hairpinLab{Lab: l, hosts: append(slices.Clone(l.LAN), other...)}
+	hl.install(t, Rules{WAN: l.WANIface, LAN: []string{l.LANIface, "br-lan2"}, Mapping: true, Hairpin: true,
+		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), lan2.Masked()}})
+	return hl
+}
+
+// install starts the hosts' echo servers and installs the backend of r
+// with their pins.
+func (hl *hairpinLab) install(t *testing.T, r Rules) {
+	t.Helper()
 	for i, h := range hl.hosts {
 		private := netip.AddrPortFrom(h.Addr(), 6000)
 		if err := h.UDPEcho(private); err != nil {
 			t.Fatal(err)
 		}
-		hl.pins = append(hl.pins, Pin{conntrackmap.UDP, private, netip.AddrPortFrom(l.Public, uint16(41000+i))})
-		hl.senders = append(hl.senders, Pin{conntrackmap.UDP, netip.AddrPortFrom(h.Addr(), 5000), netip.AddrPortFrom(l.Public, uint16(40000+i))})
+		hl.pins = append(hl.pins, Pin{conntrackmap.UDP, private, netip.AddrPortFrom(hl.Public, uint16(41000+i))})
+		hl.senders = append(hl.senders, Pin{conntrackmap.UDP, netip.AddrPortFrom(h.Addr(), 5000), netip.AddrPortFrom(hl.Public, uint16(40000+i))})
 	}
-	r := Rules{WAN: l.WANIface, LAN: []string{l.LANIface, "br-lan2"}, Mapping: true, Hairpin: true,
-		Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), lan2.Masked()}}
-	hl.b = newRouterBackend(t, l, r)
+	hl.b = newRouterBackend(t, hl.Lab, r)
 	if err := hl.b.Install(append(slices.Clone(hl.pins), hl.senders...)); err != nil {
 		t.Fatal(err)
 	}
-	return hl
 }
 
 // newRouterBackend returns the backend of the lab's firewall, running in
@@ -159,20 +165,8 @@ func TestHairpinOnlyFromLAN(t *testing.T) {
 				t.Fatal(err)
 			}
 			hl.hosts = hl.LAN
-			for i, h := range hl.hosts {
-				private := netip.AddrPortFrom(h.Addr(), 6000)
-				if err := h.UDPEcho(private); err != nil {
-					t.Fatal(err)
-				}
-				hl.pins = append(hl.pins, Pin{conntrackmap.UDP, private, netip.AddrPortFrom(hl.Public, uint16(41000+i))})
-				hl.senders = append(hl.senders, Pin{conntrackmap.UDP, netip.AddrPortFrom(h.Addr(), 5000), netip.AddrPortFrom(hl.Public, uint16(40000+i))})
-			}
-			r := Rules{WAN: hl.WANIface, LAN: []string{hl.LANIface, "wan1"}, Mapping: true, Hairpin: true,
-				Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
-			hl.b = newRouterBackend(t, hl.Lab, r)
-			if err := hl.b.Install(append(slices.Clone(hl.pins), hl.senders...)); err != nil {
-				t.Fatal(err)
-			}
+			hl.install(t, Rules{WAN: hl.WANIface, LAN: []string{hl.LANIface, "wan1"}, Mapping: true, Hairpin: true,
+				Sources: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
 			far, err := up.OpenUDP(netip.AddrPortFrom(up.Addr(), 5555))
 			if err != nil {
 				t.Fatal(err)
