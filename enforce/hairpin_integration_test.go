@@ -20,13 +20,15 @@ var lan2 = netip.MustParsePrefix("192.0.2.1/24")
 
 // hairpinLab is a fully-random masquerading router with two LAN bridges:
 // hosts 0 and 1 on br-lan, host 2 on br-lan2, each with a UDP echo server
-// on port 6000, pins for port 6000 and for port 5000, the port it sends
-// from, and a backend hairpinning on both bridges.
+// on port 6000 and a TCP one on 6001, pins for them and for ports 5000
+// (UDP) and 5001 (TCP), the ports it sends from, and a backend
+// hairpinning on both bridges.
 type hairpinLab struct {
 	*lab.Lab
 	hosts   []*lab.NS
-	pins    []Pin // each host's port 6000
-	senders []Pin // each host's port 5000
+	pins    []Pin // each host's UDP port 6000
+	senders []Pin // each host's UDP port 5000
+	tcp     []Pin // each host's TCP port 6001, then its TCP port 5001
 	b       Backend
 }
 
@@ -55,9 +57,14 @@ func (hl *hairpinLab) install(t *testing.T, r Rules) {
 		}
 		hl.pins = append(hl.pins, Pin{conntrackmap.UDP, private, netip.AddrPortFrom(hl.Public, uint16(41000+i))})
 		hl.senders = append(hl.senders, Pin{conntrackmap.UDP, netip.AddrPortFrom(h.Addr(), 5000), netip.AddrPortFrom(hl.Public, uint16(40000+i))})
+		if err := h.TCPEcho(netip.AddrPortFrom(h.Addr(), 6001)); err != nil {
+			t.Fatal(err)
+		}
+		hl.tcp = append(hl.tcp, Pin{conntrackmap.TCP, netip.AddrPortFrom(h.Addr(), 6001), netip.AddrPortFrom(hl.Public, uint16(43000+i))},
+			Pin{conntrackmap.TCP, netip.AddrPortFrom(h.Addr(), 5001), netip.AddrPortFrom(hl.Public, uint16(42000+i))})
 	}
 	hl.b = newRouterBackend(t, hl.Lab, r)
-	if err := hl.b.Install(append(slices.Clone(hl.pins), hl.senders...)); err != nil {
+	if err := hl.b.Install(slices.Concat(hl.pins, hl.senders, hl.tcp)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -144,6 +151,32 @@ func testHairpin(t *testing.T, cfg lab.Config) {
 		if seen != deliver {
 			t.Errorf("%s: host %d saw %v, want %v among them: %v", c.what, c.to, peers, c.seenAs, deliver)
 		}
+	}
+	hl.tcpHairpin(t, deliver)
+}
+
+// tcpHairpin: host 0 connects from its pinned TCP port to host 1's pinned
+// public endpoint, which sees it come from host 0's.
+func (hl *hairpinLab) tcpHairpin(t *testing.T, deliver bool) {
+	t.Helper()
+	from, to := hl.tcp[1], hl.tcp[2]
+	c, err := hl.hosts[0].DialTCP(context.Background(), from.Private, to.Public)
+	if (err == nil) != deliver {
+		t.Errorf("tcp %v -> %v: connect error %v, want a connection: %v", from.Private, to.Public, err, deliver)
+	}
+	if err == nil {
+		c.Close()
+	}
+	var want []netip.AddrPort
+	if deliver {
+		want = []netip.AddrPort{from.Public}
+	}
+	got := hl.hosts[1].Peers(to.Private)
+	for end := time.Now().Add(time.Second); !slices.Equal(got, want) && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		got = hl.hosts[1].Peers(to.Private) // the echo server notes a peer once it accepted
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tcp: host 1 saw %v, want %v", got, want)
 	}
 }
 
