@@ -80,9 +80,10 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if err := s.Check(); err != nil && d.config != "" {
-		return fmt.Errorf("%s: %w", d.config, err)
-	} else if err != nil {
+	if err := s.Check(); err != nil {
+		if d.config != "" {
+			err = fmt.Errorf("%s: %w", d.config, err)
+		}
 		return err
 	}
 	wan := s.WAN
