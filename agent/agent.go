@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -134,8 +136,15 @@ func (a *Agent) findInterfaces() error {
 		return fmt.Errorf("WAN %w", err)
 	}
 	a.wan.Store(&wan)
+	if err := checkWANNotLAN(a.cfg.WAN, a.cfg.LAN); err != nil {
+		return err
+	}
 	if len(a.cfg.LAN) == 0 {
-		a.lan = LANInterfaces(a.cfg.WAN)
+		var uplinks map[string]string
+		a.lan, uplinks = a.cfg.System.LANInterfaces(a.cfg.WAN)
+		for _, name := range slices.Sorted(maps.Keys(uplinks)) {
+			a.log.Info("not taken for a LAN interface: an uplink", "interface", name, "because", uplinks[name])
+		}
 		return nil
 	}
 	for _, name := range a.cfg.LAN {

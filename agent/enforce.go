@@ -109,8 +109,13 @@ func (a *Agent) setupEnforcer() error {
 			}
 			a.preserving = len(rules.Preserve) > 0
 		}
-		if ec.Hairpin && len(rules.LAN) == 0 {
-			return fmt.Errorf("hairpinning needs a LAN interface: name it with --lan, or switch hairpinning off")
+		if ec.Hairpin {
+			if len(rules.LAN) == 0 {
+				return fmt.Errorf("hairpinning needs a LAN interface: name it with --lan, or switch hairpinning off")
+			}
+			if rules.Sources, err = LANPrefixes(rules.LAN); err != nil {
+				return fmt.Errorf("hairpinning: %w", err)
+			}
 		}
 		if cfg.Backend, err = newBackend(name, rules); err != nil {
 			return err

@@ -77,7 +77,7 @@ var Options = []Option{
 		set: stringOpt(func(s *Settings) *string { return &s.WANInterface }, checkUCIName)},
 	{Name: "wan", Example: "eth0.2", Doc: "WAN `interface` (default: the IPv4 default route's)",
 		set: stringOpt(func(s *Settings) *string { return &s.WAN }, func(v string) error { return checkIface(v, true) })},
-	{Name: "lan", Example: "br-lan br-guest", List: true, Doc: "LAN `interfaces`, a list (default: the other interfaces with an IPv4 address)",
+	{Name: "lan", Example: "br-lan br-guest", List: true, Doc: "LAN `interfaces`, a list, never the WAN (default: the other interfaces with an IPv4 address that are no uplink: no default route, public or 100.64/10 address or fw4 wan zone)",
 		set: setLAN},
 	{Name: "socket", Example: "/tmp/natp2p/agent.sock", Default: DefaultSocket, Doc: "control socket `path` (the enforcement state file lies beside it)",
 		set: stringOpt(func(s *Settings) *string { return &s.Socket }, checkPath)},

@@ -1,9 +1,9 @@
 package agent
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -19,8 +19,9 @@ import (
 // System reads the router's state from procfs and sysfs. Its zero value
 // reads /proc and /sys; tests and saved snapshots point it elsewhere.
 type System struct {
-	Proc string // procfs mount; if empty, /proc
-	Sys  string // sysfs mount; if empty, /sys
+	Proc     string // procfs mount; if empty, /proc
+	Sys      string // sysfs mount; if empty, /sys
+	FW4State string // fw4's state file; if empty, DefaultFW4State
 }
 
 func (s System) proc(p ...string) string {
@@ -53,23 +54,35 @@ func (s System) Sysctls(names []string) map[string]int {
 	return out
 }
 
+// SysctlBridgeNF is br_netfilter's switch: 1 when bridged IPv4 traffic
+// passes the iptables and nftables hooks. It exists only while the module
+// is loaded, and is per network namespace.
+const SysctlBridgeNF = "net.bridge.bridge-nf-call-iptables"
+
+// BridgeNetfilter reports whether bridged IPv4 traffic passes the
+// iptables and nftables hooks (br_netfilter loaded, SysctlBridgeNF 1): a
+// hairpinned packet between two ports of one bridge is then bridged, not
+// routed, and a forward chain that drops LAN-to-LAN traffic drops all of
+// it. known is false when it cannot be told (procfs unreadable).
+func (s System) BridgeNetfilter() (on, known bool) {
+	if _, err := os.Stat(s.proc("sys", "net", "bridge")); errors.Is(err, fs.ErrNotExist) {
+		return false, true // br_netfilter not loaded
+	}
+	v, ok := s.Sysctls([]string{SysctlBridgeNF})[SysctlBridgeNF]
+	return ok && v != 0, ok
+}
+
 // DefaultRouteInterface returns the interface of the IPv4 default route,
 // from /proc/net/route.
 func (s System) DefaultRouteInterface() (string, error) {
-	f, err := os.Open(s.proc("net", "route"))
+	ifs, err := s.defaultRouteInterfaces()
 	if err != nil {
-		return "", fmt.Errorf("read the routing table: %w", err)
+		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// Iface Destination Gateway Flags RefCnt Use Metric Mask ...
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 8 && fields[1] == "00000000" && fields[7] == "00000000" {
-			return fields[0], nil
-		}
+	if len(ifs) == 0 {
+		return "", errors.New("no IPv4 default route: name the WAN interface with --wan")
 	}
-	return "", errors.New("no IPv4 default route: name the WAN interface with --wan")
+	return ifs[0], nil
 }
 
 // Interface returns a named interface and its global unicast addresses.
@@ -103,25 +116,6 @@ func interfacePrefixes(name string) ([]netip.Prefix, error) {
 		}
 	}
 	return out, nil
-}
-
-// LANInterfaces returns the interfaces that are up, not loopback, not the
-// WAN and have an IPv4 address: the sides a LAN host can stand on.
-func LANInterfaces(wan string) []report.Interface {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []report.Interface
-	for _, ifi := range ifs {
-		if ifi.Name == wan || ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		if i, err := Interface(ifi.Name); err == nil && hasIPv4(i.Addrs) {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 func hasIPv4(addrs []netip.Addr) bool {
@@ -190,7 +184,7 @@ func (rw sysctlRW) Set(name string, v int) error {
 }
 
 // LANPrefixes returns the IPv4 networks of the named interfaces: the
-// sources whose flows a LAN-wide rule covers.
+// sources whose flows a LAN-wide rule covers (hairpinning, preserve_ports).
 func LANPrefixes(names []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, name := range names {
@@ -205,7 +199,7 @@ func LANPrefixes(names []string) ([]netip.Prefix, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no IPv4 network on the LAN interfaces %v to preserve ports of", names)
+		return nil, fmt.Errorf("no IPv4 network on the LAN interfaces %v", names)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package enforce
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Backend puts pins in the kernel's firewall. Every method touches only
@@ -33,6 +34,10 @@ type learner interface{ LearnsPins() bool }
 type Rules struct {
 	WAN string   // pinned flows leave through it: the SNAT runs on its output
 	LAN []string // hairpinned packets arrive and leave through them
+	// Sources are the LAN networks: hairpinning serves only packets from
+	// them that arrive on a LAN interface, so that an interface wrongly
+	// taken for a LAN (an uplink) opens nothing to the internet.
+	Sources []netip.Prefix
 	// Mapping adds the SNAT of pinned endpoints' flows on WAN output, which
 	// makes their mappings endpoint-independent. Without it the pins only
 	// serve hairpinning, with the mappings the router's NAT chose.
@@ -65,12 +70,32 @@ func (r Rules) validate() error {
 			return fmt.Errorf("enforce: bad prefix to preserve ports of %v", p)
 		}
 	}
-	if r.Hairpin && len(r.LAN) == 0 {
-		return fmt.Errorf("enforce: hairpinning needs a LAN interface")
+	if err := r.validateLAN(); err != nil {
+		return err
 	}
 	for _, name := range append([]string{r.WAN}, r.LAN...) {
 		if len(name) == 0 || len(name) >= ifNameSize {
 			return fmt.Errorf("enforce: bad interface name %q", name)
+		}
+	}
+	return nil
+}
+
+// validateLAN: hairpinning needs LAN interfaces and their networks, and
+// the WAN is none of them.
+func (r Rules) validateLAN() error {
+	if r.Hairpin && len(r.LAN) == 0 {
+		return fmt.Errorf("enforce: hairpinning needs a LAN interface")
+	}
+	if r.Hairpin && len(r.Sources) == 0 {
+		return fmt.Errorf("enforce: hairpinning needs the LAN networks")
+	}
+	if slices.Contains(r.LAN, r.WAN) {
+		return fmt.Errorf("enforce: the WAN %s is among the LAN interfaces", r.WAN)
+	}
+	for _, p := range r.Sources {
+		if !p.IsValid() || !p.Addr().Is4() || p != p.Masked() || p.Bits() == 0 {
+			return fmt.Errorf("enforce: bad LAN network %v", p)
 		}
 	}
 	return nil

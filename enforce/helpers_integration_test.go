@@ -3,9 +3,13 @@
 package enforce
 
 import (
+	"net/netip"
 	"regexp"
 	"strings"
 )
+
+// labLAN is the network of the lab's br-lan.
+var labLAN = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 
 var (
 	counters = regexp.MustCompile(`\[\d+:\d+\]`)

@@ -58,7 +58,7 @@ func TestIPTManyPins(t *testing.T) {
 				useLegacy(t)
 			}
 			l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: lab.Iptables, LANHosts: 1})
-			ipt, err := NewIPT(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true})
+			ipt, err := NewIPT(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestIPTManyPins(t *testing.T) {
 // pins read back from the hairpin rules.
 func TestIPTJumps(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.Masquerade, Backend: lab.Iptables, LANHosts: 1})
-	r := Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true}
+	r := Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true}
 	newB := func(r Rules) routerBackend {
 		ipt, err := NewIPT(r)
 		if err != nil {
@@ -131,7 +131,7 @@ func TestIPTJumps(t *testing.T) {
 		t.Errorf("%s or %s still there after an Install without hairpinning:\n%s", IPTPre, IPTHair, out)
 	}
 
-	b = newB(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Hairpin: true})
+	b = newB(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Hairpin: true})
 	if err := b.Install([]Pin{pin}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestIPTPreservePorts(t *testing.T) {
 	}
 	before := save()
 	lanNet := netip.PrefixFrom(bl.LAN[0].Addr(), 24).Masked()
-	r := Rules{WAN: bl.WANIface, LAN: []string{bl.LANIface}, Mapping: true, Hairpin: true}
+	r := Rules{WAN: bl.WANIface, LAN: []string{bl.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true}
 	plain, err := NewIPT(r)
 	if err != nil {
 		t.Fatal(err)

@@ -38,10 +38,10 @@ const iptWait = 10
 //	per pin, in NATP2P_POST:
 //	    -o WAN -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB   (mapping)
 //	    -o LAN -m conntrack --ctstate DNAT -p P -s PRIV_IP --sport PRIV_PORT -j SNAT --to-source PUB
-//	in NATP2P_HAIR (hairpinning, senders without a pin):
-//	    -o LAN -m conntrack --ctstate DNAT --ctorigdst PUB_IP --ctorigdstport PUB_PORT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
-//	and in NATP2P_PRE (hairpinning):
-//	    -i LAN -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
+//	in NATP2P_HAIR (hairpinning, senders without a pin), per LAN network NET:
+//	    -o LAN -m conntrack --ctstate DNAT --ctorigsrc NET --ctorigdst PUB_IP --ctorigdstport PUB_PORT -p P -d PRIV_IP --dport PRIV_PORT -j SNAT --to-source PUB_IP
+//	and in NATP2P_PRE (hairpinning), per LAN network NET:
+//	    -i LAN -s NET -p P -d PUB_IP --dport PUB_PORT -j DNAT --to-destination PRIV
 //	with Rules.Preserve, -I POSTROUTING 2 -j NATP2P_MASQ and, per prefix:
 //	    -s PREFIX -o WAN -j MASQUERADE
 //

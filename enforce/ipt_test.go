@@ -16,12 +16,15 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 )
 
+// lanNets are the LAN networks of the tests' hairpin rules.
+var lanNets = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("192.168.2.0/24")}
+
 func TestRestoreScript(t *testing.T) {
 	pin := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("203.0.113.1:40000")}
 	moved := Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}
 	wanOnly := Rules{WAN: "wan0", Mapping: true}
-	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Mapping: true, Hairpin: true}
-	hairpinOnly := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Hairpin: true}
+	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Sources: lanNets, Mapping: true, Hairpin: true}
+	hairpinOnly := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Hairpin: true}
 	tests := []struct {
 		name      string
 		r         Rules
@@ -38,16 +41,20 @@ func TestRestoreScript(t *testing.T) {
 		{name: "hairpin", r: hairpin, add: []Pin{moved}, want: []string{
 			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i br-lan -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i br-lan -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 192.168.2.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i br-lan -s 192.168.2.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 			"-A NATP2P_POST -o lan2 -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
-			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i lan2 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i lan2 -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigsrc 192.168.2.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i lan2 -s 192.168.2.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 		}},
 		{name: "hairpin only", r: hairpinOnly, add: []Pin{pin}, want: []string{
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigdst 203.0.113.1 --ctorigdstport 40000 -p udp -d 10.0.0.1 --dport 5000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i br-lan -p udp -d 203.0.113.1 --dport 40000 -j DNAT --to-destination 10.0.0.1:5000",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 40000 -p udp -d 10.0.0.1 --dport 5000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i br-lan -s 10.0.0.0/24 -p udp -d 203.0.113.1 --dport 40000 -j DNAT --to-destination 10.0.0.1:5000",
 		}},
 		{name: "deletions first", r: wanOnly, head: []string{"-I POSTROUTING 1 -j NATP2P_POST"}, add: []Pin{moved}, del: []Pin{pin}, want: []string{
 			"-I POSTROUTING 1 -j NATP2P_POST",
@@ -131,8 +138,8 @@ func TestParsePinRule(t *testing.T) {
 func TestParsePinRuleRoundTrip(t *testing.T) {
 	pin := Pin{conntrackmap.TCP, netip.MustParseAddrPort("192.168.1.20:51413"), netip.MustParseAddrPort("198.51.100.7:51413")}
 	for _, r := range []Rules{
-		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Mapping: true, Hairpin: true},
-		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Hairpin: true},
+		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Sources: lanNets, Mapping: true, Hairpin: true},
+		{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Sources: lanNets, Hairpin: true},
 	} {
 		oif, dnat := r.WAN, false
 		if !r.Mapping {

@@ -124,7 +124,7 @@ var fakePin = Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), ne
 // Install, Update and Remove: the listings they read, the script they
 // feed iptables-restore.
 func TestIPTCommands(t *testing.T) {
-	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Mapping: true, Hairpin: true}
+	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true}
 	moved := fakePin
 	moved.Public = netip.MustParseAddrPort("203.0.113.1:40100")
 	wanRule := func(p Pin) string {
@@ -149,7 +149,7 @@ func TestIPTCommands(t *testing.T) {
 			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
 				"-X NATP2P_MASQ", "COMMIT"}, "\n") + "\n"}},
-		{"install, jumps missing, preserving ports", Rules{WAN: "wan0", LAN: []string{"br-lan"}, Mapping: true, Hairpin: true,
+		{"install, jumps missing, preserving ports", Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true,
 			Preserve: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}, nil, func(b *IPT) error { return b.Install(nil) },
 			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
@@ -185,7 +185,7 @@ func TestIPTCommands(t *testing.T) {
 // Installed: every jump there; Pins: the WAN rules, none without the chain.
 func TestIPTIntegrity(t *testing.T) {
 	f := newFakeIPT()
-	b := f.backend(t, Rules{WAN: "wan0", LAN: []string{"br-lan"}, Mapping: true, Hairpin: true})
+	b := f.backend(t, Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true})
 	if ok, err := b.Installed(); ok || err != nil {
 		t.Errorf("Installed() with no jumps = %v, %v; want false", ok, err)
 	}

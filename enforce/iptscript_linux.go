@@ -113,15 +113,29 @@ func pinRules(r Rules, p Pin) []string {
 		return rules
 	}
 	for _, lan := range r.LAN {
-		rules = append(rules,
-			IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from,
-			// Only natp2p's own hairpin DNAT: the original destination is
-			// the pin (a port forward's packets keep their source).
-			IPTHair+" -o "+lan+" -m conntrack --ctstate DNAT --ctorigdst "+p.Public.Addr().String()+
-				" --ctorigdstport "+strconv.Itoa(int(p.Public.Port()))+proto+" -d "+p.Private.Addr().String()+
-				" --dport "+strconv.Itoa(int(p.Private.Port()))+" -j SNAT --to-source "+p.Public.Addr().String(),
-			IPTPre+" -i "+lan+proto+" -d "+p.Public.Addr().String()+" --dport "+strconv.Itoa(int(p.Public.Port()))+
-				" -j DNAT --to-destination "+p.Private.String())
+		// No input interface: under bridge netfilter, postrouting sees
+		// none for a packet hairpinned within one bridge.
+		rules = append(rules, IPTPost+" -o "+lan+" -m conntrack --ctstate DNAT"+from)
+		for _, src := range r.Sources {
+			rules = append(rules, hairpinRules(lan, src.String(), proto, p)...)
+		}
 	}
 	return rules
+}
+
+// hairpinRules are a pin's rules for hairpinned packets from LAN network
+// src: the SNAT for senders without a pin, and the DNAT of packets that
+// arrive on lan.
+func hairpinRules(lan, src, proto string, p Pin) []string {
+	pub, pubPort := p.Public.Addr().String(), strconv.Itoa(int(p.Public.Port()))
+	return []string{
+		// Only natp2p's own hairpin DNAT: the original destination is the
+		// pin and the source a LAN host (a port forward's packets keep
+		// their source).
+		IPTHair + " -o " + lan + " -m conntrack --ctstate DNAT --ctorigsrc " + src + " --ctorigdst " + pub +
+			" --ctorigdstport " + pubPort + proto + " -d " + p.Private.Addr().String() +
+			" --dport " + strconv.Itoa(int(p.Private.Port())) + " -j SNAT --to-source " + pub,
+		IPTPre + " -i " + lan + " -s " + src + proto + " -d " + pub + " --dport " + pubPort +
+			" -j DNAT --to-destination " + p.Private.String(),
+	}
 }

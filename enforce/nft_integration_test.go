@@ -41,7 +41,7 @@ func newBackendLab(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend
 			t.Fatal(err)
 		}
 	}
-	b, err := newBackend(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true})
+	b, err := newBackend(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +160,8 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		listing := bl.ruleset(t, fw)
 		for _, want := range []string{
 			`oifname "wan0" snat ip to meta l4proto . ip saddr . th sport map @pins`,
-			`iifname "br-lan" oifname "br-lan" ct status dnat snat ip to meta l4proto . ip saddr . th sport map @pins`,
-			`iifname "br-lan" dnat ip to meta l4proto . ip daddr . th dport map @rev`,
+			`oifname "br-lan" ct status dnat ct original ip saddr 198.51.100.0/24 snat ip to meta l4proto . ip saddr . th sport map @pins`,
+			`iifname "br-lan" ip saddr 198.51.100.0/24 dnat ip to meta l4proto . ip daddr . th dport map @rev`,
 			`udp . 198.51.100.10 . 5000 : 203.0.113.1 . 40000`,
 			`type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service`,
 			`add @pins { meta l4proto . ct original ip saddr . ct original proto-src : ip saddr . udp sport }`,
@@ -378,14 +378,16 @@ func manyPins(public netip.Addr, n int) []Pin {
 	return pins
 }
 
-// TestNFTManyLANs: hairpinning on 16 LAN interfaces is 529 rules, more than
-// one transaction holds, and more answers than a receive buffer would if
-// each message asked for one; it installs and reads back as installed.
+// TestNFTManyLANs: hairpinning on 16 LAN interfaces with 16 networks is
+// 771 rules, more than one transaction holds, and more answers than a
+// receive buffer would if each message asked for one; it installs and
+// reads back as installed.
 func TestNFTManyLANs(t *testing.T) {
 	l := labtest.New(t, lab.Config{NAT: lab.Masquerade, LANHosts: 1})
 	r := Rules{WAN: l.WANIface, Mapping: true, Hairpin: true}
 	for i := range 16 {
 		r.LAN = append(r.LAN, fmt.Sprintf("lan%d", i)) // matched by name: they need not exist
+		r.Sources = append(r.Sources, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
 	}
 	nft, err := NewNFT(r)
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 // The rules and pins of the golden files: hairpinning on one LAN with
 // mapping, two pins installed, one moved.
 var (
-	seamRules = Rules{WAN: "wan0", LAN: []string{"br-lan"}, Mapping: true, Hairpin: true}
+	seamRules = Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: seamLAN, Mapping: true, Hairpin: true}
+	seamLAN   = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
 	seamPins  = []Pin{
 		{conntrackmap.UDP, netip.MustParseAddrPort("192.168.1.20:5000"), netip.MustParseAddrPort("203.0.113.1:40000")},
 		{conntrackmap.TCP, netip.MustParseAddrPort("192.168.1.21:6000"), netip.MustParseAddrPort("203.0.113.1:41000")},
@@ -34,7 +35,7 @@ func TestNFTSends(t *testing.T) {
 		call   func(*NFT) error
 	}{
 		{"nft_install.txt", seamRules, func(n *NFT) error { return n.Install(seamPins) }},
-		{"nft_install_hairpin_only.txt", Rules{WAN: "wan0", LAN: []string{"br-lan"}, Hairpin: true},
+		{"nft_install_hairpin_only.txt", Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: seamLAN, Hairpin: true},
 			func(n *NFT) error { return n.Install(seamPins[:1]) }},
 		{"nft_update.txt", seamRules, func(n *NFT) error { return n.Update([]Pin{moved}, seamPins[:1]) }},
 		{"nft_remove.txt", seamRules, func(n *NFT) error { return n.Remove() }},

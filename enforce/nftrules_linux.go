@@ -4,6 +4,8 @@ package enforce
 
 import (
 	"encoding/binary"
+	"net"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 
@@ -59,25 +61,28 @@ func (n *NFT) postRules() [][]rawExpr {
 		rules = append(rules, append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN), natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
 	}
 	if n.rules.Hairpin {
-		for _, r := range n.lanToLAN() {
+		for _, r := range n.hairpinned() {
 			rules = append(rules, append(r, natFromMap(nftPins, 12, 0, unix.NFT_NAT_SNAT)...))
 		}
-		for _, r := range n.lanToLAN() {
+		for _, r := range n.hairpinned() {
 			rules = append(rules, append(r, publicOfTarget()...))
 		}
 	}
 	return rules
 }
 
-// lanToLAN matches DNATed packets from a LAN interface to a LAN interface:
-// hairpinned ones. A port forward's packets come in from the WAN and stay
-// as they are.
-func (n *NFT) lanToLAN() [][]rawExpr {
+// hairpinned matches DNATed packets to a LAN interface whose flow began at
+// a LAN source: hairpinned ones. It asks conntrack where the flow came
+// from rather than the input interface: under bridge netfilter a packet
+// hairpinned between two ports of one bridge is bridged, and postrouting
+// sees no input interface. A port forward's packets come from the
+// internet and stay as they are.
+func (n *NFT) hairpinned() [][]rawExpr {
 	var out [][]rawExpr
-	for _, in := range n.rules.LAN {
-		for _, o := range n.rules.LAN {
-			r := append(ifaceIs(unix.NFT_META_IIFNAME, in), ifaceIs(unix.NFT_META_OIFNAME, o)...)
-			out = append(out, append(r, ctStatusDNAT()...))
+	for _, o := range n.rules.LAN {
+		for _, src := range n.rules.Sources {
+			r := append(ifaceIs(unix.NFT_META_OIFNAME, o), ctStatusDNAT()...)
+			out = append(out, append(r, prefixIs(ctOriginal(nftCtSrcIP, regWide), src)...))
 		}
 	}
 	return out
@@ -138,11 +143,16 @@ func (n *NFT) learnRule(p conntrackmap.Proto) []rawExpr {
 	return r
 }
 
-// preRules: the hairpin DNAT of pinned public endpoints on LAN input.
+// preRules: the hairpin DNAT of pinned public endpoints, for packets that
+// arrive on a LAN interface from a LAN source; nothing else is ever
+// DNATed, so inbound filtering stays as the router has it.
 func (n *NFT) preRules() [][]rawExpr {
 	var rules [][]rawExpr
 	for _, lan := range n.rules.LAN {
-		rules = append(rules, append(ifaceIs(unix.NFT_META_IIFNAME, lan), natFromMap(nftRev, 16, 2, unix.NFT_NAT_DNAT)...))
+		for _, src := range n.rules.Sources {
+			r := append(ifaceIs(unix.NFT_META_IIFNAME, lan), prefixIs(payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, regWide), src)...)
+			rules = append(rules, append(r, natFromMap(nftRev, 16, 2, unix.NFT_NAT_DNAT)...))
+		}
 	}
 	return rules
 }
@@ -163,6 +173,15 @@ func ifaceIs(key uint32, name string) []rawExpr {
 	b := make([]byte, ifNameSize)
 	copy(b, name)
 	return []rawExpr{metaLoad(key, regWide), compare(unix.NFT_CMP_EQ, regWide, b)}
+}
+
+// prefixIs matches when the address load puts in regWide is in p.
+func prefixIs(load rawExpr, p netip.Prefix) []rawExpr {
+	out := []rawExpr{load}
+	if p.Bits() < 32 {
+		out = append(out, and(regWide, net.CIDRMask(p.Bits(), 32)))
+	}
+	return append(out, compare(unix.NFT_CMP_EQ, regWide, p.Masked().Addr().AsSlice()))
 }
 
 func ctStatusDNAT() []rawExpr {

@@ -17,8 +17,12 @@ const rulesIDVersion = "rules/v1"
 // it is not zero, so that the rules of routers that leave it unset keep
 // their ID across the upgrade.
 func (r Rules) ID(backend string) string {
-	return fmt.Sprintf("%s %s wan=%q lan=%q mapping=%t hairpin=%t preserve=%v",
+	id := fmt.Sprintf("%s %s wan=%q lan=%q mapping=%t hairpin=%t preserve=%v",
 		rulesIDVersion, backend, r.WAN, r.LAN, r.Mapping, r.Hairpin, r.Preserve)
+	if len(r.Sources) > 0 {
+		id += fmt.Sprintf(" sources=%v", r.Sources)
+	}
+	return id
 }
 
 // rulesV0 is Rules as the agents before rules/v1 knew it, frozen: they

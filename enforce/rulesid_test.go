@@ -10,6 +10,7 @@ import (
 
 // everyField is Rules with every field set.
 var everyField = Rules{WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"}, Mapping: true, Hairpin: true,
+	Sources:  []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("192.168.3.0/24")},
 	Preserve: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24"), netip.MustParsePrefix("100.64.0.0/10")}}
 
 // TestRulesID: the IDs routers save in their state files, and those the
@@ -22,7 +23,12 @@ func TestRulesID(t *testing.T) {
 		backend    string
 		id, legacy string
 	}{
+		// Sources came with the rules that match hairpinned flows by their
+		// LAN source: no older agent made them.
 		{"every field", everyField, NameIptables,
+			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10] sources=[192.168.1.0/24 192.168.3.0/24]`,
+			""},
+		{"before the LAN sources", Rules{WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"}, Mapping: true, Hairpin: true, Preserve: everyField.Preserve}, NameIptables,
 			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10]`,
 			"iptables {WAN:eth0.2 LAN:[br-lan br-guest] Mapping:true Hairpin:true Preserve:[192.168.1.0/24 100.64.0.0/10]}"},
 		{"mapping only", Rules{WAN: "pppoe-wan", Mapping: true}, NameNftables,
@@ -49,6 +55,8 @@ func TestRulesID(t *testing.T) {
 func TestUpgradeKeepsTheSameRules(t *testing.T) {
 	rules := Rules{WAN: "eth0.2", LAN: []string{"br-lan"}, Mapping: true, Hairpin: true}
 	other := Rules{WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"}, Mapping: true, Hairpin: true}
+	withSources := rules
+	withSources.Sources = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 	for _, tt := range []struct {
 		name      string
 		saved     string // the state file's rules
@@ -61,6 +69,9 @@ func TestUpgradeKeepsTheSameRules(t *testing.T) {
 		{"this agent, other rules", `rules/v1 mem wan="eth0.2" lan=["br-lan"] mapping=true hairpin=true preserve=[]`, other, true},
 		{"another backend's rules", "iptables {WAN:eth0.2 LAN:[br-lan] Mapping:true Hairpin:true Preserve:[]}", rules, true},
 		{"no rules saved", "", rules, true},
+		{"hairpin rules made before the LAN sources", `rules/v1 mem wan="eth0.2" lan=["br-lan"] mapping=true hairpin=true preserve=[]`,
+			withSources, true},
+		{"this agent, hairpin rules with the LAN sources", withSources.ID("mem"), withSources, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newMem()

@@ -74,6 +74,9 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"check-config", "--config", good, "--probe-netns-addr", "192.168.1.x"}, exitUsage, "",
 			`--probe-netns-addr: "192.168.1.x" is not an IPv4 address`},
 		{[]string{"check-config", "--config", good, "--probe-netns=false", "--probe-netns-addr", "192.168.1.254"}, exitOK, "ok", ""},
+		{[]string{"check-config", "--config", good, "--lan", "br-lan,eth0.2"}, exitUsage, "",
+			good + ": the WAN eth0.2 is among the LAN interfaces (lan)"},
+		{[]string{"check-config", "--config", good, "--wan", "br-lan", "--lan", "br-lan"}, exitUsage, "", "the WAN br-lan is among the LAN"},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -80,6 +80,12 @@ func execCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	if err := s.Check(); err != nil {
+		if d.config != "" {
+			err = fmt.Errorf("%s: %w", d.config, err)
+		}
+		return err
+	}
 	wan := s.WAN
 	if wan == "" {
 		wan = "the default route's"

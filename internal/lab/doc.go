@@ -72,6 +72,13 @@
 // address is picked by hashing source and destination IP only for the
 // first flow of each internal endpoint (or when the reused tuple clashes).
 //
+// Router variants: Config.BridgeNetfilter passes bridged IPv4 traffic
+// through the router's hooks (br_netfilter; off by default, as on
+// OpenWrt), Config.ForwardDropLAN drops forwarding between LAN bridges;
+// AddLANBridge adds a second LAN bridge with hosts (192.0.2.0/24, say),
+// AddUplink a second internet connection (100.64.0.0/10, say) with a host
+// behind it, and FW4Forward a forward chain like OpenWrt fw4's.
+//
 // Package labtest wraps New for tests (skip or fail when the lab cannot
 // run, Close on cleanup).
 package lab

@@ -327,7 +327,8 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 		return nil, err
 	}
 	defer l.Close()
-	rules := enforce.Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true}
+	rules := enforce.Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true,
+		Sources: []netip.Prefix{netip.PrefixFrom(l.RouterLAN, 24).Masked()}} // br-lan's network
 	var be enforce.Backend
 	err = l.Router.Do(func() (err error) {
 		if b == lab.Iptables {

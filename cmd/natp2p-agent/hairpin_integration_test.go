@@ -1,0 +1,140 @@
+//go:build integration
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/natp2p/natp2p/internal/lab"
+	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/report"
+)
+
+// TestEnforceHairpinBridgeNetfilter runs enforce mode through the binary
+// on both backends, with the router's bridge netfilter off (OpenWrt) and
+// on (Debian-based routers, docker hosts): a LAN host sending to another's
+// public endpoint reaches it from its own public endpoint, never from its
+// private one (RFC 4787 REQ-9a).
+func TestEnforceHairpinBridgeNetfilter(t *testing.T) {
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		for _, brnf := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bridge-nf=%t", fw, brnf), func(t *testing.T) {
+				l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, BridgeNetfilter: brnf})
+				el := &enforceLab{Lab: l, fw: fw}
+				if err := l.WAN.UDPEcho(server(l, 0, 4000)); err != nil {
+					t.Fatal(err)
+				}
+				el.startEnforcing(t, newAgent(t, l))
+				privA, privB := netip.AddrPortFrom(l.LAN[0].Addr(), 5000), netip.AddrPortFrom(l.LAN[1].Addr(), 6000)
+				sA, sB := udp(t, l.LAN[0], privA, server(l, 0, 4000)), udp(t, l.LAN[1], privB, server(l, 0, 4000))
+				pubA, pubB := onePublic(t, l, privA), onePublic(t, l, privB)
+				if _, err := sA.Send(context.Background(), pubB); err != nil {
+					t.Fatal(err)
+				}
+				if heard := sB.Heard(context.Background(), pubA, privA); !slices.Equal(heard, []netip.AddrPort{pubA}) {
+					t.Errorf("B heard A's hairpinned datagram from %v, want only A's public endpoint %v (A is %v)", heard, pubA, privA)
+				}
+			})
+		}
+	}
+}
+
+// onePublic returns private's one public endpoint, as conntrack shows it.
+func onePublic(t *testing.T, l *lab.Lab, private netip.AddrPort) netip.AddrPort {
+	t.Helper()
+	pubs := kernelPublics(t, l, "udp", private)
+	if len(pubs) != 1 {
+		t.Fatalf("%v has public endpoints %v, want one", private, pubs)
+	}
+	return pubs[0]
+}
+
+// TestEnforceUplinkStaysClosed: a router with a second uplink, whose
+// forward chain accepts anything DNATed as fw4's does: the agent, left to
+// detect the LAN interfaces, does not take the uplink for one (by its
+// carrier-shared address, or by the default route through it), and an
+// unsolicited datagram from the uplink's side to a LAN host's public
+// endpoint does not reach it. Hairpinning on the LAN still works.
+func TestEnforceUplinkStaysClosed(t *testing.T) {
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		for _, up := range []struct {
+			name         string
+			router, host string
+			defaultRoute bool
+		}{
+			{"shared-address", "100.64.1.1/24", "100.64.1.10/24", false},
+			{"default-route", "192.0.2.1/24", "192.0.2.10/24", true},
+		} {
+			t.Run(string(fw)+"/"+up.name, func(t *testing.T) {
+				l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
+				ctx := context.Background()
+				far, err := l.AddUplink(ctx, "wan1", netip.MustParsePrefix(up.router), netip.MustParsePrefix(up.host), up.defaultRoute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := l.FW4Forward(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.WAN.UDPEcho(server(l, 0, 4000)); err != nil {
+					t.Fatal(err)
+				}
+				a := newAgent(t, l)
+				if err := a.Start(ctx, "--mode", "enforce", "--backend", string(fw)); err != nil {
+					t.Fatal(err)
+				}
+				if r, _ := getReport(t, a); slices.ContainsFunc(r.LAN, func(i report.Interface) bool { return i.Name == "wan1" }) {
+					t.Errorf("the uplink wan1 was taken for a LAN interface: %+v", r.LAN)
+				}
+				privB := netip.AddrPortFrom(l.LAN[1].Addr(), 6000)
+				sB := udp(t, l.LAN[1], privB, server(l, 0, 4000))
+				waitPins(t, a, 1)
+				pubB := onePublic(t, l, privB)
+				s, err := far.OpenUDP(netip.AddrPortFrom(far.Addr(), 5555))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if replied, _ := s.Send(ctx, pubB); len(replied) != 0 {
+					t.Errorf("the uplink's side got an answer from %v", pubB)
+				}
+				// Heard from anywhere: a hairpin SNAT would show it from the
+				// router's public address.
+				if heard := sB.Heard(ctx, s.Local, netip.AddrPortFrom(l.Public, 0)); len(heard) != 0 {
+					t.Errorf("B heard %v from the uplink's side: inbound opened", heard)
+				}
+				sA := udp(t, l.LAN[0], netip.AddrPortFrom(l.LAN[0].Addr(), 5000), server(l, 0, 4000))
+				sA.Send(ctx, pubB)
+				if heard := sB.Heard(ctx, netip.AddrPortFrom(l.Public, 0)); len(heard) != 1 {
+					t.Errorf("B heard nothing of A's hairpinned datagram to %v", pubB)
+				}
+			})
+		}
+	}
+}
+
+// TestEnforceWANAsLANRefused: the WAN named among the LAN interfaces is a
+// configuration error: check-config reports it, and the daemon refuses to
+// start, so nothing opens inbound.
+func TestEnforceWANAsLANRefused(t *testing.T) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	a := newAgent(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounds a daemon that starts
+	defer cancel()
+	lan := l.LANIface + "," + l.WANIface
+	if _, stderr, code, err := a.Run(ctx, "check-config", "--config", "", "--wan", l.WANIface, "--lan", lan); err != nil || code != exitUsage ||
+		!strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
+		t.Errorf("check-config with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
+	}
+	_, stderr, code, err := a.Run(ctx, "run", "--socket", a.Socket, "--mode", "enforce", "--wan", l.WANIface, "--lan", lan)
+	if err != nil || code != exitUsage || !strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
+		t.Errorf("run with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
+	}
+	if out, _ := l.Router.Run(ctx, "nft", "list", "ruleset"); strings.Contains(string(out), "natp2p") {
+		t.Errorf("rules installed:\n%s", out)
+	}
+}
