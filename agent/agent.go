@@ -87,6 +87,11 @@ type Agent struct {
 	preserving bool
 	wanMu      sync.Mutex // serializes refreshWAN: the poll and the rtnetlink watch both call it
 	hooks      hooks      // how Run reaches the router besides source and enforcer
+	lanNets    []netip.Prefix
+	filter     Filter // the source's
+	// replies looks up which hairpinned flows got a reply (repliedNow);
+	// nil where the kernel cannot be asked.
+	replies func([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Event
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -101,7 +106,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logx.Discard()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks(), replies: repliedNow}
 	a.host, _ = os.Hostname()
 	if err := a.findInterfaces(); err != nil {
 		return nil, err
@@ -111,7 +116,8 @@ func New(cfg Config) (*Agent, error) {
 	if err := a.setupEnforcer(); err != nil {
 		return nil, err
 	}
-	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger}
+	a.filter = Filter{Public: a.isPublic, LAN: a.isLAN}
+	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: a.filter, Logger: cfg.Logger}
 	if a.enforcer != nil {
 		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
 		if cfg.Enforce.Hairpin {
@@ -137,7 +143,6 @@ func (a *Agent) findInterfaces() error {
 	a.wan.Store(&wan)
 	if len(a.cfg.LAN) == 0 {
 		a.lan = LANInterfaces(a.cfg.WAN)
-		return nil
 	}
 	for _, name := range a.cfg.LAN {
 		lan, err := Interface(name)
@@ -146,6 +151,11 @@ func (a *Agent) findInterfaces() error {
 		}
 		a.lan = append(a.lan, lan)
 	}
+	names := make([]string, len(a.lan))
+	for i, l := range a.lan {
+		names[i] = l.Name
+	}
+	a.lanNets = lanNetworks(names)
 	return nil
 }
 
@@ -164,6 +174,9 @@ func (a *Agent) Table() *conntrackmap.Table { return a.table }
 
 // Report evaluates the checks on what the agent has seen.
 func (a *Agent) Report(source string) report.Report {
+	if source == report.SourceDaemon {
+		a.refreshReplies()
+	}
 	in := report.Input{Now: a.cfg.Now(), Host: a.host, Source: source, Table: a.table.Summary(),
 		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan}
 	if source == report.SourceDaemon {
@@ -176,6 +189,7 @@ func (a *Agent) Report(source string) report.Report {
 		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
 	} else {
 		in.Sysctls, in.NATHelpers = a.cfg.System.Sysctls(report.Sysctls()), a.cfg.System.NATHelpers()
+		in.BridgeNFCallIptables = a.bridgeNF()
 	}
 	return report.Build(in)
 }

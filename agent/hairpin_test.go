@@ -1,0 +1,42 @@
+package agent
+
+import (
+	"testing"
+
+	"github.com/natp2p/natp2p/conntrackmap"
+)
+
+// TestRefreshReplies: before a report the agent asks the kernel about the
+// live hairpinned flows without a reply, and only those; a reply it
+// learns reaches the table.
+func TestRefreshReplies(t *testing.T) {
+	answered := conntrackmap.Flow{Proto: conntrackmap.UDP,
+		Orig:    conntrackmap.Tuple{Src: ap("198.51.100.10:5000"), Dst: ap("203.0.113.1:61854")},
+		Reply:   conntrackmap.Tuple{Src: ap("198.51.100.11:6000"), Dst: ap("203.0.113.1:7482")},
+		Hairpin: conntrackmap.HairpinPublic, Replied: true}
+	silent := answered
+	silent.Orig.Src, silent.Replied = ap("198.51.100.12:5000"), false
+	pending := answered
+	pending.Replied = false
+	a := &Agent{table: conntrackmap.New(conntrackmap.Config{})}
+	a.table.ApplyAll([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: pending},
+		{Type: conntrackmap.EventNew, Flow: silent}})
+	var asked []conntrackmap.HairpinFlow
+	a.replies = func(hs []conntrackmap.HairpinFlow, _ Filter) []conntrackmap.Event {
+		asked = append(asked, hs...)
+		return []conntrackmap.Event{{Type: conntrackmap.EventUpdate, Flow: answered}}
+	}
+	a.refreshReplies()
+	if len(asked) != 2 {
+		t.Errorf("asked about %d flows, want the 2 without a reply: %+v", len(asked), asked)
+	}
+	if h := a.table.Summary().Hairpin; h.Replied != 1 || h.SeenWorking != 1 {
+		t.Errorf("after the lookup: %+v, want 1 replied and working", h)
+	}
+	asked = nil
+	a.table.ApplyAll([]conntrackmap.Event{{Type: conntrackmap.EventDestroy, Flow: silent}})
+	a.refreshReplies()
+	if len(asked) != 0 {
+		t.Errorf("asked again about %+v, though every live hairpinned flow has its reply", asked)
+	}
+}
