@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 )
 
 // Fixed, locally administered MAC addresses. Every lab is its own set of
@@ -25,7 +24,7 @@ var (
 func (l *Lab) build(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
-		l.setupNAT, l.setupConntrack,
+		l.setupNAT, l.setupForwardDrop, l.setupConntrack,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -110,23 +109,7 @@ func (l *Lab) setupRouter(ctx context.Context) error {
 	if _, err = r.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 		return err
 	}
-	return l.bridgeWithoutNetfilter(ctx)
-}
-
-// brNFSysctl is br_netfilter's switch; the key exists only while the
-// module is loaded (Docker loads it on many hosts).
-const brNFSysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-
-// bridgeWithoutNetfilter makes br-lan a plain bridge, as on OpenWrt, where
-// br_netfilter is not loaded: with it, a packet DNATed to a host on the
-// port it came from is bridged back to that port and dropped, so a host
-// could not hairpin to itself.
-func (l *Lab) bridgeWithoutNetfilter(ctx context.Context) error {
-	if _, err := os.Stat(brNFSysctl); err != nil {
-		return nil
-	}
-	_, err := l.Router.Run(ctx, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=0")
-	return err
+	return l.setupBridgeNetfilter(ctx)
 }
 
 func (l *Lab) setupLANs(ctx context.Context) error {

@@ -60,6 +60,16 @@ type Config struct {
 	// and nf_conntrack_udp_timeout_stream in the router namespace
 	// (seconds). Zero leaves the kernel defaults (30/120).
 	UDPTimeout int
+	// BridgeNetfilter passes the router's bridged IPv4 traffic through its
+	// iptables and nftables hooks (br_netfilter's
+	// net.bridge.bridge-nf-call-iptables=1, as on Debian-based routers and
+	// anything running docker). Off: a plain bridge, as on OpenWrt. On
+	// needs br_netfilter loaded.
+	BridgeNetfilter bool
+	// ForwardDropLAN makes the router's forward chain drop traffic between
+	// its LAN interfaces (client isolation): every forwarded packet that
+	// neither comes in nor leaves through the WAN.
+	ForwardDropLAN bool
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)
 }
