@@ -151,3 +151,23 @@ func TestProbeFailureNamesPreservePorts(t *testing.T) {
 		t.Errorf("without a random NAT, mapping.udp still names preserve_ports: %q", c.Summary)
 	}
 }
+
+// TestEnforcedText checks an enforce-mode screen against a golden file:
+// mappings seen working, a hairpinned flow whose receiver saw the
+// sender's private address under bridge netfilter, and a mapping.stable
+// with pins.
+func TestEnforcedText(t *testing.T) {
+	const a, b, pubB = "198.51.100.10:5000", "198.51.100.11:6000", "203.0.113.1:61854"
+	in := input(nat(conntrackmap.UDP, a, "203.0.113.10:3478", "203.0.113.1:7482"),
+		nat(conntrackmap.UDP, a, "203.0.113.11:3478", "203.0.113.1:7482"),
+		nat(conntrackmap.UDP, b, "203.0.113.10:3478", pubB),
+		hairpinned(a, pubB, b, a, false))
+	in.Enforcement = enforcing(status.Status{Installed: true, PlannerStats: status.PlannerStats{Pins: 2, Pinned: 2}})
+	in.BridgeNFCallIptables = ptr(1)
+	r := Build(in)
+	var buf bytes.Buffer
+	if err := WriteText(&buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report_enforce.txt", buf.Bytes())
+}
