@@ -119,7 +119,7 @@ func New(cfg Config) (*Agent, error) {
 	a.filter = Filter{Public: a.isPublic, LAN: a.isLAN}
 	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: a.filter, Logger: cfg.Logger}
 	if a.enforcer != nil {
-		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
+		sc.OnEvents, sc.OnFill = enforcerEvents(a.enforcer.Events), a.enforcer.Resynced
 		if cfg.Enforce.Hairpin {
 			sc.Filter.Missed = a.enforcer.Missed
 		}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 )
@@ -62,4 +63,18 @@ func (a *Agent) bridgeNF() *int {
 		return nil
 	}
 	return &v
+}
+
+// enforcerEvents hands the enforcer the events it acts on: every one but
+// those of hairpinned flows whose receiver saw a private source. No
+// source NAT to a WAN address touched those, so they carry no mapping to
+// pin, and the filter kept them for the report only.
+func enforcerEvents(next func([]conntrackmap.Event)) func([]conntrackmap.Event) {
+	private := func(ev conntrackmap.Event) bool { return ev.Flow.Hairpin == conntrackmap.HairpinPrivate }
+	return func(evs []conntrackmap.Event) {
+		if slices.ContainsFunc(evs, private) {
+			evs = slices.DeleteFunc(slices.Clone(evs), private)
+		}
+		next(evs)
+	}
 }

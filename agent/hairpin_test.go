@@ -40,3 +40,21 @@ func TestRefreshReplies(t *testing.T) {
 		t.Errorf("asked again about %+v, though every live hairpinned flow has its reply", asked)
 	}
 }
+
+// TestEnforcerEvents: the enforcer never sees a hairpinned flow whose
+// receiver saw a private source (it has no mapping to pin); every other
+// event reaches it, in order.
+func TestEnforcerEvents(t *testing.T) {
+	private := conntrackmap.Event{Type: conntrackmap.EventNew, Flow: conntrackmap.Flow{Proto: conntrackmap.UDP,
+		Orig:    conntrackmap.Tuple{Src: ap("198.51.100.10:5000"), Dst: ap("203.0.113.1:61854")},
+		Reply:   conntrackmap.Tuple{Src: ap("198.51.100.11:6000"), Dst: ap("198.51.100.10:5000")},
+		Hairpin: conntrackmap.HairpinPrivate}}
+	public := private
+	public.Flow.Reply.Dst, public.Flow.Hairpin = ap("203.0.113.1:7482"), conntrackmap.HairpinPublic
+	mapped := conntrackmap.Event{Type: conntrackmap.EventNew, Flow: natFlow}
+	var got []conntrackmap.Event
+	enforcerEvents(func(evs []conntrackmap.Event) { got = append(got, evs...) })([]conntrackmap.Event{mapped, private, public})
+	if len(got) != 2 || got[0] != mapped || got[1] != public {
+		t.Errorf("the enforcer got %+v, want the mapped and the public hairpinned flow", got)
+	}
+}
