@@ -98,7 +98,13 @@ func TestEnforceHairpinBridgeNetfilter(t *testing.T) {
 // lost, conntrack has no entry for it, and the verdict fails naming the
 // probe's flow and the forward chain.
 func TestEnforceHairpinForwardDrop(t *testing.T) {
-	el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: lab.Nftables, ForwardDropLAN: true})
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		t.Run(string(fw), func(t *testing.T) { testForwardDrop(t, fw) })
+	}
+}
+
+func testForwardDrop(t *testing.T, fw lab.Backend) {
+	el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, ForwardDropLAN: true})
 	a := newAgent(t, el.Lab)
 	el.startEnforcing(t, a)
 	x := exchange(t, el, a)
