@@ -91,7 +91,7 @@ type Agent struct {
 	filter     Filter // the source's
 	// replies looks up which hairpinned flows got a reply (repliedNow);
 	// nil where the kernel cannot be asked.
-	replies func([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Event
+	replies func([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Flow
 }
 
 // New checks the configuration and finds the interfaces. It opens no

@@ -51,7 +51,7 @@ func (a *Agent) refreshReplies() {
 		}
 	}
 	if len(ask) > 0 {
-		a.table.ApplyAll(a.replies(ask, a.filter))
+		a.table.MarkReplied(a.replies(ask, a.filter))
 	}
 }
 

@@ -9,15 +9,15 @@ import (
 )
 
 // repliedNow looks hairpinned flows up in the kernel's table and returns
-// an update event for each that got a reply (IPS_SEEN_REPLY). Flows gone
-// meanwhile are skipped: their destroy event tells.
-func repliedNow(flows []conntrackmap.HairpinFlow, filter Filter) []conntrackmap.Event {
+// those that got a reply (IPS_SEEN_REPLY). Flows gone meanwhile are
+// skipped: their destroy event tells.
+func repliedNow(flows []conntrackmap.HairpinFlow, filter Filter) []conntrackmap.Flow {
 	c, err := conntrack.Dial(nil)
 	if err != nil {
 		return nil
 	}
 	defer c.Close()
-	var evs []conntrackmap.Event
+	var out []conntrackmap.Flow
 	for _, h := range flows {
 		s, p := h.Sender, h.Public
 		got, err := c.Get(conntrack.NewFlow(uint8(h.Proto), 0, s.Addr(), p.Addr(), s.Port(), p.Port(), 0, 0))
@@ -25,8 +25,8 @@ func repliedNow(flows []conntrackmap.HairpinFlow, filter Filter) []conntrackmap.
 			continue
 		}
 		if f, ok := filter.Flow(&got); ok && f.Hairpin != conntrackmap.NotHairpin {
-			evs = append(evs, conntrackmap.Event{Type: conntrackmap.EventUpdate, Flow: f})
+			out = append(out, f)
 		}
 	}
-	return evs
+	return out
 }

@@ -5,4 +5,4 @@ package agent
 import "github.com/natp2p/natp2p/conntrackmap"
 
 // repliedNow needs the kernel's conntrack table: Linux only.
-func repliedNow([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Event { return nil }
+func repliedNow([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Flow { return nil }

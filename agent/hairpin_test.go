@@ -22,9 +22,9 @@ func TestRefreshReplies(t *testing.T) {
 	a.table.ApplyAll([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: pending},
 		{Type: conntrackmap.EventNew, Flow: silent}})
 	var asked []conntrackmap.HairpinFlow
-	a.replies = func(hs []conntrackmap.HairpinFlow, _ Filter) []conntrackmap.Event {
+	a.replies = func(hs []conntrackmap.HairpinFlow, _ Filter) []conntrackmap.Flow {
 		asked = append(asked, hs...)
-		return []conntrackmap.Event{{Type: conntrackmap.EventUpdate, Flow: answered}}
+		return []conntrackmap.Flow{answered}
 	}
 	a.refreshReplies()
 	if len(asked) != 2 {
@@ -38,6 +38,12 @@ func TestRefreshReplies(t *testing.T) {
 	a.refreshReplies()
 	if len(asked) != 0 {
 		t.Errorf("asked again about %+v, though every live hairpinned flow has its reply", asked)
+	}
+	// A flow that ended between the lookup and the answer stays ended.
+	a.table.ApplyAll([]conntrackmap.Event{{Type: conntrackmap.EventDestroy, Flow: pending}})
+	a.table.MarkReplied([]conntrackmap.Flow{answered})
+	if h := a.table.Summary().Hairpin; h.Flows != 0 || h.SeenWorking != 1 {
+		t.Errorf("a reply to an ended flow brought it back: %+v", h)
 	}
 }
 

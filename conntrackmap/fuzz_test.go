@@ -14,7 +14,8 @@ import (
 // Each event takes 4 bytes: type+proto+hairpin, private, remote, public.
 // Bit 0x04 of the first makes a hairpinned flow (to a public endpoint of
 // the NAT, sent on to a LAN host), 0x08 a replied one, 0x10 one whose
-// receiver sees the private source.
+// receiver sees the private source; a replied hairpinned update is a
+// Table.MarkReplied.
 func eventsFrom(data []byte) []Event {
 	var evs []Event
 	for ; len(data) >= 4 && len(evs) < 1024; data = data[4:] {
@@ -74,6 +75,15 @@ func (m model) apply(ev Event) {
 	m.hairpins[fk] = h
 }
 
+// markReplied marks a live hairpinned flow replied; it adds none.
+func (m model) markReplied(f Flow) {
+	fk, _, _ := keysOf[[16]byte](f)
+	if h, ok := m.hairpins[fk]; ok {
+		h.Replied = true
+		m.hairpins[fk] = h
+	}
+}
+
 // all returns every flow the model holds, as a dump would show them.
 func (m model) all() []Flow {
 	out := make([]Flow, 0, len(m.flows)+len(m.hairpins))
@@ -114,12 +124,16 @@ func FuzzTableMatchesModel(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tab, m := New(Config{Evidence: 4}), newModel()
 		for _, ev := range eventsFrom(data) {
-			if ev.Type == 0 {
+			switch {
+			case ev.Type == 0:
 				resyncChangesNothing(t, tab, m)
-				continue
+			case ev.Type == EventUpdate && ev.Flow.Hairpin != NotHairpin && ev.Flow.Replied:
+				tab.MarkReplied([]Flow{ev.Flow}) // the daemon's lookup before a report
+				m.markReplied(ev.Flow)
+			default:
+				tab.Apply(ev)
+				m.apply(ev)
 			}
-			tab.Apply(ev)
-			m.apply(ev)
 		}
 		checkAgainstModel(t, tab, m)
 	})

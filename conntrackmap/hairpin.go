@@ -246,3 +246,38 @@ func (t *Table) LiveHairpins(max int) []HairpinFlow {
 	summarizeHairpins(&s, t.v6, t.at)
 	return hairpinEvidence(s.Hairpins, max, nil)
 }
+
+// MarkReplied records that live hairpinned flows got a reply, as the
+// kernel shows them now. Unlike an Update event it never adds a flow: one
+// the table no longer holds ended meanwhile, and stays ended.
+func (t *Table) MarkReplied(flows []Flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range flows {
+		if !f.valid() || !f.sameFamily() {
+			continue
+		}
+		var working bool
+		if f.Private().Addr().Is4() {
+			working = markReplied(t.v4, f)
+		} else {
+			working = markReplied(t.v6, f)
+		}
+		if working {
+			t.hairpin.SeenWorking++
+		}
+	}
+}
+
+// markReplied marks f's hairpinned flow replied, if s holds it, and
+// reports whether that shows it working.
+func markReplied[A addr](s *shard[A], f Flow) bool {
+	fk := keyOf[A](f)
+	v, ok := s.hairpins[fk]
+	if !ok || v.replied {
+		return false
+	}
+	v.replied = true
+	s.hairpins[fk] = v
+	return v.seen == SourceMapping
+}

@@ -354,3 +354,18 @@ func TestHairpinResync(t *testing.T) {
 		t.Errorf("after the resync (-want +got):\n%s", diff)
 	}
 }
+
+// TestMarkReplied: a reply marks a live hairpinned flow once, and never
+// brings back one that ended.
+func TestMarkReplied(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	f := hairpin(UDP, "198.51.100.10:5000", "203.0.113.1:61854", "198.51.100.11:6000", "203.0.113.1:7482", false)
+	ended := hairpin(UDP, "198.51.100.12:5000", "203.0.113.1:61854", "198.51.100.11:6000", "203.0.113.1:7483", false)
+	tab.ApplyAll(append(newEvents(f, ended), Event{Type: EventDestroy, Flow: ended}))
+	f.Replied, ended.Replied = true, true
+	tab.MarkReplied([]Flow{f, ended, f})
+	want := HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 2, SeenWorking: 1, SeenUnreplied: 1}
+	if diff := cmp.Diff(want, tab.Summary().Hairpin); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
