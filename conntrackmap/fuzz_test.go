@@ -204,7 +204,7 @@ func checkHairpinsAgainstModel(t *testing.T, s Summary, m model) {
 	for _, h := range s.Hairpins {
 		if h.Live {
 			live++
-			if _, ok := m.hairpins[keyOf[[16]byte](Flow{Proto: h.Proto, Orig: Tuple{Src: h.Sender, Dst: h.Public}})]; !ok {
+			if _, ok := m.hairpins[hairpinKeyOf(Flow{Proto: h.Proto, Orig: Tuple{Src: h.Sender, Dst: h.Public}})]; !ok {
 				t.Fatalf("live hairpinned flow %+v is not in the model", h)
 			}
 		}

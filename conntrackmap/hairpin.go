@@ -89,119 +89,105 @@ type HairpinSummary struct {
 	SeenUnreplied uint64 `json:"seen_unreplied"` // flows that ended without a reply
 }
 
+// hairpinKey is a hairpinned flow's original tuple. Both families use the
+// 16-byte form (IPv4 as IPv4-mapped): hairpinned flows are few, and one
+// form keeps one copy of the code.
+type hairpinKey = flowKey[[16]byte]
+
 // hairpinVal is what the table keeps of a live hairpinned flow.
-type hairpinVal[A addr] struct {
-	target, source endpoint[A]
+type hairpinVal struct {
+	target, source endpoint[[16]byte]
 	since          uint32
 	gen            uint8
 	seen           SourceSeen
 	replied        bool
 }
 
-// addHairpin adds or updates a hairpinned flow: a flow the shard holds
+func hairpinKeyOf(f Flow) hairpinKey {
+	return hairpinKey{proto: f.Proto, priv: endpointOf[[16]byte](f.Private()), remote: endpointOf[[16]byte](f.Remote())}
+}
+
+// addHairpin adds or updates a hairpinned flow: a flow the table holds
 // already only takes a reply it did not have and the generation.
 func (t *Table) addHairpin(f Flow) {
-	var o hairpinOutcome
-	if f.Private().Addr().Is4() {
-		o = t.v4.addHairpin(f, t.clock(), t.gen)
-	} else {
-		o = t.v6.addHairpin(f, t.clock(), t.gen)
-	}
-	h := &t.hairpin
-	if o.added {
-		h.SeenFlows++
-		if o.seen == SourcePrivate {
-			h.SeenPrivate++
-		}
-	}
-	if o.working {
-		h.SeenWorking++
-	}
-}
-
-type hairpinOutcome struct {
-	added, working bool
-	seen           SourceSeen
-}
-
-func (s *shard[A]) addHairpin(f Flow, now uint32, gen uint8) hairpinOutcome {
-	fk, priv, pub := keysOf[A](f)
-	v, ok := s.hairpins[fk]
+	k := hairpinKeyOf(f)
+	v, ok := t.hairpins[k]
 	if ok {
-		newly := f.Replied && !v.replied
-		v.replied = v.replied || f.Replied
-		v.gen = gen
-		s.hairpins[fk] = v
-		return hairpinOutcome{working: newly && v.seen == SourceMapping}
+		if f.Replied && !v.replied && v.seen == SourceMapping {
+			t.hairpin.SeenWorking++
+		}
+		v.replied, v.gen = v.replied || f.Replied, t.gen
+		t.hairpins[k] = v
+		return
 	}
-	v = hairpinVal[A]{target: endpointOf[A](f.Reply.Src), source: pub.ep, since: now, gen: gen,
-		seen: SourcePrivate, replied: f.Replied}
+	v = hairpinVal{target: endpointOf[[16]byte](f.Reply.Src), source: endpointOf[[16]byte](f.Public()),
+		since: t.clock(), gen: t.gen, seen: SourcePrivate, replied: f.Replied}
 	if f.Hairpin == HairpinPublic {
 		v.seen = SourceMapping
-		if first, ok := s.mappings.first[priv]; ok && first.v != pub.ep {
+		if first, ok := t.firstPublic(f.Proto, f.Private()); ok && first != f.Public() {
 			v.seen = SourceOtherPublic
 		}
 	}
-	s.hairpins[fk] = v
-	return hairpinOutcome{added: true, working: v.replied && v.seen == SourceMapping, seen: v.seen}
+	t.hairpins[k] = v
+	t.hairpin.SeenFlows++
+	if v.seen == SourcePrivate {
+		t.hairpin.SeenPrivate++
+	}
+	if v.replied && v.seen == SourceMapping {
+		t.hairpin.SeenWorking++
+	}
+}
+
+// firstPublic is the first public endpoint of a private endpoint's live
+// mapping.
+func (t *Table) firstPublic(p Proto, private netip.AddrPort) (netip.AddrPort, bool) {
+	if private.Addr().Is4() {
+		return publicOf(t.v4, p, private)
+	}
+	return publicOf(t.v6, p, private)
 }
 
 // endHairpin removes a hairpinned flow, keeping it as ended evidence.
-func (t *Table) endHairpin(f Flow) {
-	if f.Private().Addr().Is4() {
-		t.endHairpinKey(hairpinOf(t.v4, keyOf[[4]byte](f), t.at))
-	} else {
-		t.endHairpinKey(hairpinOf(t.v6, keyOf[[16]byte](f), t.at))
-	}
-}
+func (t *Table) endHairpin(f Flow) { t.endHairpinKey(hairpinKeyOf(f)) }
 
-func keyOf[A addr](f Flow) flowKey[A] {
-	fk, _, _ := keysOf[A](f)
-	return fk
-}
-
-// hairpinOf removes fk's hairpinned flow from s and returns it, ended.
-func hairpinOf[A addr](s *shard[A], fk flowKey[A], at func(uint32) time.Time) (HairpinFlow, bool) {
-	v, ok := s.hairpins[fk]
-	if !ok {
-		return HairpinFlow{}, false
-	}
-	delete(s.hairpins, fk)
-	h := v.flow(fk, at)
-	h.Live = false
-	return h, true
-}
-
-// endHairpinKey keeps an ended hairpinned flow as evidence.
-func (t *Table) endHairpinKey(h HairpinFlow, ok bool) {
+// endHairpinKey removes k's hairpinned flow, if the table holds it, and
+// keeps it as ended evidence.
+func (t *Table) endHairpinKey(k hairpinKey) {
+	v, ok := t.hairpins[k]
 	if !ok {
 		return
 	}
-	if !h.Replied {
+	delete(t.hairpins, k)
+	if !v.replied {
 		t.hairpin.SeenUnreplied++
 	}
+	h := v.flow(k, t.at)
+	h.Live = false
 	t.ended.push(h)
 }
 
 // flow writes v, live, as a HairpinFlow.
-func (v hairpinVal[A]) flow(fk flowKey[A], at func(uint32) time.Time) HairpinFlow {
-	return HairpinFlow{Proto: fk.proto, Sender: fk.priv.addrPort(), Public: fk.remote.addrPort(),
-		Target: v.target.addrPort(), Source: v.source.addrPort(), Seen: v.seen, Replied: v.replied,
-		Live: true, At: at(v.since)}
+func (v hairpinVal) flow(k hairpinKey, at func(uint32) time.Time) HairpinFlow {
+	unmap := func(e endpoint[[16]byte]) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom16(e.addr).Unmap(), e.port)
+	}
+	return HairpinFlow{Proto: k.proto, Sender: unmap(k.priv), Public: unmap(k.remote), Target: unmap(v.target),
+		Source: unmap(v.source), Seen: v.seen, Replied: v.replied, Live: true, At: at(v.since)}
 }
 
-// sweepHairpins ends the hairpinned flows not seen in generation gen.
-func sweepHairpins[A addr](t *Table, s *shard[A], gen uint8) {
-	for fk, v := range s.hairpins {
-		if v.gen != gen {
-			t.endHairpinKey(hairpinOf(s, fk, t.at))
+// sweepHairpins ends the hairpinned flows not seen in the current
+// generation.
+func (t *Table) sweepHairpins() {
+	for k, v := range t.hairpins {
+		if v.gen != t.gen {
+			t.endHairpinKey(k)
 		}
 	}
 }
 
-// summarizeHairpins adds s's live hairpinned flows to the summary.
-func summarizeHairpins[A addr](sum *Summary, s *shard[A], at func(uint32) time.Time) {
-	for fk, v := range s.hairpins {
+// liveHairpins appends the live hairpinned flows to the summary.
+func (t *Table) liveHairpins(sum *Summary) {
+	for k, v := range t.hairpins {
 		h := &sum.Hairpin
 		h.Flows++
 		if v.replied {
@@ -210,7 +196,7 @@ func summarizeHairpins[A addr](sum *Summary, s *shard[A], at func(uint32) time.T
 		if v.seen == SourcePrivate {
 			h.Private++
 		}
-		sum.Hairpins = append(sum.Hairpins, v.flow(fk, at))
+		sum.Hairpins = append(sum.Hairpins, v.flow(k, t.at))
 	}
 }
 
@@ -242,8 +228,7 @@ func (t *Table) LiveHairpins(max int) []HairpinFlow {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var s Summary
-	summarizeHairpins(&s, t.v4, t.at)
-	summarizeHairpins(&s, t.v6, t.at)
+	t.liveHairpins(&s)
 	return hairpinEvidence(s.Hairpins, max, nil)
 }
 
@@ -254,30 +239,16 @@ func (t *Table) MarkReplied(flows []Flow) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, f := range flows {
-		if !f.valid() || !f.sameFamily() {
+		if !f.valid() {
 			continue
 		}
-		var working bool
-		if f.Private().Addr().Is4() {
-			working = markReplied(t.v4, f)
-		} else {
-			working = markReplied(t.v6, f)
-		}
-		if working {
-			t.hairpin.SeenWorking++
+		k := hairpinKeyOf(f)
+		if v, ok := t.hairpins[k]; ok && !v.replied {
+			v.replied = true
+			t.hairpins[k] = v
+			if v.seen == SourceMapping {
+				t.hairpin.SeenWorking++
+			}
 		}
 	}
-}
-
-// markReplied marks f's hairpinned flow replied, if s holds it, and
-// reports whether that shows it working.
-func markReplied[A addr](s *shard[A], f Flow) bool {
-	fk := keyOf[A](f)
-	v, ok := s.hairpins[fk]
-	if !ok || v.replied {
-		return false
-	}
-	v.replied = true
-	s.hairpins[fk] = v
-	return v.seen == SourceMapping
 }

@@ -74,8 +74,7 @@ func (t *Table) Summary() Summary {
 		Hairpin: t.hairpin}
 	summarize(&s, t.v4)
 	summarize(&s, t.v6)
-	summarizeHairpins(&s, t.v4, t.at)
-	summarizeHairpins(&s, t.v6, t.at)
+	t.liveHairpins(&s)
 	s.Hairpins = hairpinEvidence(s.Hairpins, len(t.ended.buf), t.ended.newest())
 	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
 		s.Violations = append(s.Violations, t.evidence[k].newest()...)

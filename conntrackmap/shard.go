@@ -6,7 +6,6 @@ type shard[A addr] struct {
 	mappings multiIndex[endpointKey[A], endpoint[A]] // private endpoint -> public endpoints
 	publics  multiIndex[endpointKey[A], endpoint[A]] // public endpoint -> private endpoints
 	hosts    multiIndex[A, A]                        // private address -> public addresses
-	hairpins map[flowKey[A]]hairpinVal[A]            // live hairpinned flows
 }
 
 // flowVal is what the table keeps of a flow: its public endpoint, and the
@@ -23,7 +22,6 @@ func newShard[A addr]() *shard[A] {
 		mappings: newMultiIndex[endpointKey[A], endpoint[A]](),
 		publics:  newMultiIndex[endpointKey[A], endpoint[A]](),
 		hosts:    newMultiIndex[A, A](),
-		hairpins: make(map[flowKey[A]]hairpinVal[A]),
 	}
 }
 

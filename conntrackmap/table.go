@@ -32,9 +32,10 @@ type Table struct {
 	unpaired uint64          // flows that gave a host a second public address
 	ignored  uint64          // flows the table does not model
 	evidence map[Kind]*ring[Violation]
-	hairpin  HairpinSummary     // the Seen hairpin counters
-	ended    *ring[HairpinFlow] // recently ended hairpinned flows
-	gen      uint8              // the current resync generation
+	hairpins map[hairpinKey]hairpinVal // live hairpinned flows
+	hairpin  HairpinSummary            // the Seen hairpin counters
+	ended    *ring[HairpinFlow]        // recently ended hairpinned flows
+	gen      uint8                     // the current resync generation
 }
 
 // New returns an empty Table.
@@ -51,6 +52,7 @@ func New(cfg Config) *Table {
 		v4:       newShard[[4]byte](),
 		v6:       newShard[[16]byte](),
 		evidence: make(map[Kind]*ring[Violation]),
+		hairpins: make(map[hairpinKey]hairpinVal),
 		ended:    newRing[HairpinFlow](cfg.Evidence),
 	}
 	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
@@ -141,8 +143,7 @@ func (t *Table) ReplaceFunc(fill func(add func(Flow)) error) error {
 	defer t.mu.Unlock()
 	t.v4.sweep(t.gen)
 	t.v6.sweep(t.gen)
-	sweepHairpins(t, t.v4, t.gen)
-	sweepHairpins(t, t.v6, t.gen)
+	t.sweepHairpins()
 	return nil
 }
 
