@@ -88,6 +88,11 @@ type Agent struct {
 	preserving bool
 	wanRead    wanRead // refreshWAN's state
 	hooks      hooks   // how Run reaches the router besides source and enforcer
+	lanNets    []netip.Prefix
+	filter     Filter // the source's
+	// replies looks up which hairpinned flows got a reply (repliedNow);
+	// nil where the kernel cannot be asked.
+	replies func([]conntrackmap.HairpinFlow, Filter) []conntrackmap.Flow
 }
 
 // New checks the configuration and finds the interfaces. It opens no
@@ -102,7 +107,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logx.Discard()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks(), replies: repliedNow}
 	a.host, _ = os.Hostname()
 	if err := a.findInterfaces(); err != nil {
 		return nil, err
@@ -112,9 +117,10 @@ func New(cfg Config) (*Agent, error) {
 	if err := a.setupEnforcer(); err != nil {
 		return nil, err
 	}
-	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger}
+	a.filter = Filter{Public: a.isPublic, LAN: a.isLAN}
+	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: a.filter, Logger: cfg.Logger}
 	if a.enforcer != nil {
-		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
+		sc.OnEvents, sc.OnFill = enforcerEvents(a.enforcer.Events), a.enforcer.Resynced
 		if cfg.Enforce.Hairpin {
 			sc.Filter.Missed = a.enforcer.Missed
 		}
@@ -145,7 +151,6 @@ func (a *Agent) findInterfaces() error {
 		for _, name := range slices.Sorted(maps.Keys(uplinks)) {
 			a.log.Info("not taken for a LAN interface: an uplink", "interface", name, "because", uplinks[name])
 		}
-		return nil
 	}
 	for _, name := range a.cfg.LAN {
 		lan, err := Interface(name)
@@ -154,6 +159,11 @@ func (a *Agent) findInterfaces() error {
 		}
 		a.lan = append(a.lan, lan)
 	}
+	names := make([]string, len(a.lan))
+	for i, l := range a.lan {
+		names[i] = l.Name
+	}
+	a.lanNets = lanNetworks(names)
 	return nil
 }
 
@@ -172,6 +182,9 @@ func (a *Agent) Table() *conntrackmap.Table { return a.table }
 
 // Report evaluates the checks on what the agent has seen.
 func (a *Agent) Report(source string) report.Report {
+	if source == report.SourceDaemon {
+		a.refreshReplies()
+	}
 	in := report.Input{Now: a.cfg.Now(), Host: a.host, Source: source, Table: a.table.Summary(),
 		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan}
 	if source == report.SourceDaemon {
@@ -184,6 +197,7 @@ func (a *Agent) Report(source string) report.Report {
 		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
 	} else {
 		in.Sysctls, in.NATHelpers = a.cfg.System.Sysctls(report.Sysctls()), a.cfg.System.NATHelpers()
+		in.BridgeNFCallIptables = a.bridgeNF()
 	}
 	return report.Build(in)
 }

@@ -12,20 +12,45 @@ import (
 
 // Flow converts a conntrack entry (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY,
 // CTA_STATUS) into the table's flow. It reports false for flows the table
-// does not model: not UDP or TCP, not source-NATed (IPS_SRC_NAT), NATed
-// to a non-WAN address, or sent from a WAN address (the router's own).
+// does not model: not UDP or TCP, neither hairpinned (see hairpin) nor
+// source-NATed (IPS_SRC_NAT), NATed to a non-WAN address, or sent from a
+// WAN address (the router's own).
 func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
 	p := conntrackmap.Proto(cf.TupleOrig.Proto.Protocol)
-	if (p != conntrackmap.UDP && p != conntrackmap.TCP) || !cf.Status.SrcNAT() {
+	if p != conntrackmap.UDP && p != conntrackmap.TCP {
 		return conntrackmap.Flow{}, false
 	}
 	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
+	if fl.Hairpin = f.hairpin(cf, fl); fl.Hairpin != conntrackmap.NotHairpin {
+		fl.Replied = cf.Status.SeenReply()
+		return fl, true
+	}
+	if !cf.Status.SrcNAT() {
+		return conntrackmap.Flow{}, false
+	}
 	// The router's own traffic from its WAN address (its probes among it)
 	// is no LAN host's mapping, even when a rule rewrites its port.
 	if f.Public != nil && (!f.Public(fl.Public().Addr()) || f.Public(fl.Private().Addr())) {
 		return conntrackmap.Flow{}, false
 	}
 	return fl, true
+}
+
+// hairpin tells a hairpinned flow: destination-NATed (IPS_DST_NAT) from a
+// LAN host to a public (WAN) address, sent on to a LAN host; its kind is
+// the source the receiver sees, a WAN address (HairpinPublic) or not. A
+// destroy event's filter has no Public: its flow is taken by the LAN
+// addresses alone, so that it leaves the table whatever the WAN has now.
+func (f Filter) hairpin(cf *conntrack.Flow, fl conntrackmap.Flow) conntrackmap.HairpinSource {
+	switch {
+	case f.LAN == nil || !cf.Status.DstNAT() || !f.LAN(fl.Private().Addr()) || !f.LAN(fl.Reply.Src.Addr()):
+		return conntrackmap.NotHairpin
+	case f.Public != nil && !f.Public(fl.Remote().Addr()):
+		return conntrackmap.NotHairpin
+	case cf.Status.SrcNAT() && (f.Public == nil || f.Public(fl.Public().Addr())):
+		return conntrackmap.HairpinPublic
+	}
+	return conntrackmap.HairpinPrivate
 }
 
 // checkMissed passes a hairpin attempt that no NAT touched to f.Missed.

@@ -84,3 +84,47 @@ func TestDestroyIgnoresTheWANFilter(t *testing.T) {
 		t.Errorf("the destroy of a flow on an old WAN address was dropped: %v, %v", ev.Type, ok)
 	}
 }
+
+// hairpinned is a kernel flow 198.51.100.10:5000 -> 203.0.113.1:61854,
+// sent on to 198.51.100.11:6000, which sees source.
+func hairpinned(source netip.AddrPort, status conntrack.Status) conntrack.Flow {
+	f := conntrack.NewFlow(17, status|conntrack.StatusDstNAT, ip("198.51.100.10"), ip("203.0.113.1"), 5000, 61854, 30, 0)
+	f.TupleReply.IP.SourceAddress, f.TupleReply.Proto.SourcePort = ip("198.51.100.11"), 6000
+	f.TupleReply.IP.DestinationAddress, f.TupleReply.Proto.DestinationPort = source.Addr(), source.Port()
+	return f
+}
+
+func TestFilterHairpin(t *testing.T) {
+	lan := func(a netip.Addr) bool { return netip.MustParsePrefix("198.51.100.0/24").Contains(a) }
+	wan := func(a netip.Addr) bool { return a == ip("203.0.113.1") }
+	pubA, privA := netip.MustParseAddrPort("203.0.113.1:7482"), netip.MustParseAddrPort("198.51.100.10:5000")
+	fromWAN := hairpinned(netip.MustParseAddrPort("192.0.2.50:5000"), 0) // a port forward's inbound flow
+	fromWAN.TupleOrig.IP.SourceAddress = ip("192.0.2.50")
+	tests := []struct {
+		name    string
+		f       Filter
+		in      conntrack.Flow
+		want    conntrackmap.HairpinSource
+		replied bool
+		ok      bool
+	}{
+		{"translated to a WAN address, answered", Filter{Public: wan, LAN: lan},
+			hairpinned(pubA, conntrack.StatusSrcNAT|conntrack.StatusSeenReply), conntrackmap.HairpinPublic, true, true},
+		{"not translated: the sender's private source", Filter{Public: wan, LAN: lan},
+			hairpinned(privA, 0), conntrackmap.HairpinPrivate, false, true},
+		{"translated to the router's LAN address", Filter{Public: wan, LAN: lan},
+			hairpinned(netip.MustParseAddrPort("198.51.100.1:5000"), conntrack.StatusSrcNAT), conntrackmap.HairpinPrivate, false, true},
+		{"a port forward from the internet", Filter{Public: wan, LAN: lan}, fromWAN, conntrackmap.NotHairpin, false, false},
+		{"no LAN networks known", Filter{Public: wan}, hairpinned(privA, 0), conntrackmap.NotHairpin, false, false},
+		{"a destroy (no WAN filter), untranslated", Filter{LAN: lan}, hairpinned(privA, 0), conntrackmap.HairpinPrivate, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.f.Flow(&tt.in)
+			if ok != tt.ok || got.Hairpin != tt.want || got.Replied != tt.replied {
+				t.Errorf("Flow = %v (hairpin %d, replied %v), %v; want hairpin %d, replied %v, %v",
+					got, got.Hairpin, got.Replied, ok, tt.want, tt.replied, tt.ok)
+			}
+		})
+	}
+}

@@ -14,6 +14,13 @@
 //   - unpaired pooling (RFC 4787 REQ-2): one private host behind two public
 //     addresses at the same time.
 //
+// It also keeps the hairpinned flows apart (a LAN host sent to a public
+// endpoint of the NAT, which sent it on to a LAN host; the agent's filter
+// marks them): the source the receiver saw (the reply tuple's destination:
+// the sender's mapping, another public endpoint, or a private source, RFC
+// 4787 REQ-9a) and whether anything came back (IPS_SEEN_REPLY). They are
+// the evidence behind enforce mode's hairpin verdict.
+//
 // # Memory
 //
 // Memory is proportional to live flows: every map is keyed by fixed-size,

@@ -66,6 +66,12 @@ type Flow struct {
 	Proto Proto `json:"proto"`
 	Orig  Tuple `json:"orig"`
 	Reply Tuple `json:"reply"`
+	// Replied: a packet came back in the reply direction (conntrack's
+	// IPS_SEEN_REPLY). The table keeps it for hairpinned flows only.
+	Replied bool `json:"replied,omitempty"`
+	// Hairpin marks a hairpinned flow and the kind of source its
+	// receiver sees; NotHairpin for every other flow.
+	Hairpin HairpinSource `json:"hairpin,omitempty"`
 }
 
 // Private is the endpoint the LAN host sent from.
@@ -83,14 +89,16 @@ func (f Flow) SourceNATed() bool { return f.Orig.Src != f.Reply.Dst }
 // valid reports whether the flow has the fields the table relies on.
 func (f Flow) valid() bool {
 	return (f.Proto == UDP || f.Proto == TCP) &&
-		f.Orig.Src.IsValid() && f.Orig.Dst.IsValid() && f.Reply.Dst.IsValid()
+		f.Orig.Src.IsValid() && f.Orig.Dst.IsValid() && f.Reply.Dst.IsValid() &&
+		(f.Hairpin == NotHairpin || f.Reply.Src.IsValid())
 }
 
 // sameFamily reports whether all of the flow's endpoints are of one
 // address family, as they are under NAT44 and NAT66.
 func (f Flow) sameFamily() bool {
 	is4 := f.Orig.Src.Addr().Is4()
-	return f.Orig.Dst.Addr().Is4() == is4 && f.Reply.Dst.Addr().Is4() == is4
+	return f.Orig.Dst.Addr().Is4() == is4 && f.Reply.Dst.Addr().Is4() == is4 &&
+		(f.Hairpin == NotHairpin || f.Reply.Src.Addr().Is4() == is4)
 }
 
 // String formats the flow as "private -> remote via public/proto".

@@ -70,9 +70,12 @@ func latest(a, b time.Time) time.Time {
 func (t *Table) Summary() Summary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Summary{Since: t.epoch, UDP: t.seen[0], TCP: t.seen[1], SeenUnpaired: t.unpaired, Ignored: t.ignored}
+	s := Summary{Since: t.epoch, UDP: t.seen[0], TCP: t.seen[1], SeenUnpaired: t.unpaired, Ignored: t.ignored,
+		Hairpin: t.hairpin}
 	summarize(&s, t.v4)
 	summarize(&s, t.v6)
+	t.liveHairpins(&s)
+	s.Hairpins = hairpinEvidence(s.Hairpins, len(t.ended.buf), t.ended.newest())
 	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
 		s.Violations = append(s.Violations, t.evidence[k].newest()...)
 	}

@@ -30,9 +30,16 @@ type Summary struct {
 	SeenUnpaired uint64 `json:"seen_unpaired"` // flows that gave a host a second public address
 	Ignored      uint64 `json:"ignored"`       // flows not source-NATed or not UDP/TCP
 
+	// Hairpin counts hairpinned flows.
+	Hairpin HairpinSummary `json:"hairpin"`
+
 	// Violations holds recent evidence, newest first, at most
 	// Config.Evidence of each kind.
 	Violations []Violation `json:"-"`
+	// Hairpins holds hairpinned flows: the newest live ones, at most
+	// Config.Evidence, then the last Config.Evidence that ended, each
+	// newest first.
+	Hairpins []HairpinFlow `json:"-"`
 }
 
 // Proto returns the summary of one protocol (TCP or UDP).

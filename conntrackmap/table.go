@@ -31,8 +31,11 @@ type Table struct {
 	seen     [2]ProtoSummary // Seen* counters, by protoIndex
 	unpaired uint64          // flows that gave a host a second public address
 	ignored  uint64          // flows the table does not model
-	evidence map[Kind]*ring
-	gen      uint8 // the current resync generation
+	evidence map[Kind]*ring[Violation]
+	hairpins map[hairpinKey]hairpinVal // live hairpinned flows
+	hairpin  HairpinSummary            // the Seen hairpin counters
+	ended    *ring[HairpinFlow]        // recently ended hairpinned flows
+	gen      uint8                     // the current resync generation
 }
 
 // New returns an empty Table.
@@ -48,10 +51,12 @@ func New(cfg Config) *Table {
 		epoch:    cfg.Now(),
 		v4:       newShard[[4]byte](),
 		v6:       newShard[[16]byte](),
-		evidence: make(map[Kind]*ring),
+		evidence: make(map[Kind]*ring[Violation]),
+		hairpins: make(map[hairpinKey]hairpinVal),
+		ended:    newRing[HairpinFlow](cfg.Evidence),
 	}
 	for _, k := range []Kind{KindMapping, KindOverloading, KindPooling} {
-		t.evidence[k] = newRing(cfg.Evidence)
+		t.evidence[k] = newRing[Violation](cfg.Evidence)
 	}
 	return t
 }
@@ -64,8 +69,11 @@ func protoIndex(p Proto) int {
 }
 
 // Apply applies one event. New and Update add the flow if the table does
-// not hold it yet; Destroy removes it. Flows that are not source-NATed UDP
-// or TCP are counted as ignored. Apply is idempotent per flow.
+// not hold it yet; Destroy removes it. Flows that are neither source-NATed
+// nor hairpinned UDP or TCP are counted as ignored. A hairpinned flow
+// (Flow.Hairpin) is kept apart, and with a public source modelled as a
+// mapping too; an Update or New of one the table holds can add its reply
+// (Flow.Replied). Apply is idempotent per flow.
 func (t *Table) Apply(ev Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -82,15 +90,23 @@ func (t *Table) ApplyAll(evs []Event) {
 }
 
 func (t *Table) apply(ev Event) {
-	if !ev.Flow.valid() || !ev.Flow.SourceNATed() || !ev.Flow.sameFamily() {
+	f := ev.Flow
+	mapped := f.SourceNATed() && f.Hairpin != HairpinPrivate
+	if !f.valid() || !f.sameFamily() || (!mapped && f.Hairpin == NotHairpin) {
 		t.ignored++
 		return
 	}
 	switch ev.Type {
 	case EventNew, EventUpdate:
-		t.add(ev.Flow)
+		if mapped {
+			t.add(f) // first: a hairpinned flow's source is judged against the sender's mapping
+		}
+		if f.Hairpin != NotHairpin {
+			t.addHairpin(f)
+		}
 	case EventDestroy:
-		t.remove(ev.Flow)
+		t.remove(f)
+		t.endHairpin(f)
 	default:
 		t.ignored++
 	}
@@ -127,6 +143,7 @@ func (t *Table) ReplaceFunc(fill func(add func(Flow)) error) error {
 	defer t.mu.Unlock()
 	t.v4.sweep(t.gen)
 	t.v6.sweep(t.gen)
+	t.sweepHairpins()
 	return nil
 }
 

@@ -282,3 +282,90 @@ func TestPortDependenceFoundBeyondTheFirstPublic(t *testing.T) {
 		t.Errorf("evidence pairs the new session with %v via %v, want 203.0.113.11:3478 via 203.0.113.1:1001", v.A.Remote, v.A.Public)
 	}
 }
+
+// hairpin builds a hairpinned flow: sender -> public, sent on to target,
+// which sees source.
+func hairpin(p Proto, sender, public, target, source string, replied bool) Flow {
+	f := Flow{Proto: p, Orig: Tuple{Src: ap(sender), Dst: ap(public)}, Reply: Tuple{Src: ap(target), Dst: ap(source)},
+		Replied: replied, Hairpin: HairpinPublic}
+	if source == sender {
+		f.Hairpin = HairpinPrivate
+	}
+	return f
+}
+
+func TestHairpins(t *testing.T) {
+	const a, b, pubA, pubB = "198.51.100.10:5000", "198.51.100.11:6000", "203.0.113.1:7482", "203.0.113.1:61854"
+	toWAN := nat(UDP, a, "203.0.113.10:4000", pubA)
+	tests := []struct {
+		name   string
+		events []Event
+		want   HairpinSummary
+		flows  []HairpinFlow // Summary.Hairpins without At
+	}{
+		{"translated to the sender's mapping, then replied",
+			append(newEvents(toWAN, hairpin(UDP, a, pubB, b, pubA, false)),
+				Event{Type: EventUpdate, Flow: hairpin(UDP, a, pubB, b, pubA, true)}),
+			HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 1, SeenWorking: 1},
+			[]HairpinFlow{{Proto: UDP, Sender: ap(a), Public: ap(pubB), Target: ap(b), Source: ap(pubA),
+				Seen: SourceMapping, Replied: true, Live: true}}},
+		{"the private source (no source NAT), never replied, ended",
+			append(newEvents(hairpin(UDP, a, pubB, b, a, false)),
+				Event{Type: EventDestroy, Flow: hairpin(UDP, a, pubB, b, a, false)}),
+			HairpinSummary{SeenFlows: 1, SeenPrivate: 1, SeenUnreplied: 1},
+			[]HairpinFlow{{Proto: UDP, Sender: ap(a), Public: ap(pubB), Target: ap(b), Source: ap(a), Seen: SourcePrivate}}},
+		{"another public endpoint than the sender's mapping",
+			newEvents(toWAN, hairpin(UDP, a, pubB, b, "203.0.113.1:9999", true)),
+			HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 1},
+			[]HairpinFlow{{Proto: UDP, Sender: ap(a), Public: ap(pubB), Target: ap(b), Source: ap("203.0.113.1:9999"),
+				Seen: SourceOtherPublic, Replied: true, Live: true}}},
+		{"a reply counts once however often it is told",
+			newEvents(hairpin(TCP, a, pubB, b, pubA, true), hairpin(TCP, a, pubB, b, pubA, true)),
+			HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 1, SeenWorking: 1},
+			[]HairpinFlow{{Proto: TCP, Sender: ap(a), Public: ap(pubB), Target: ap(b), Source: ap(pubA),
+				Seen: SourceMapping, Replied: true, Live: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := New(Config{Now: fixedClock()})
+			tab.ApplyAll(tt.events)
+			s := tab.Summary()
+			if diff := cmp.Diff(tt.want, s.Hairpin); diff != "" {
+				t.Errorf("hairpin summary (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.flows, s.Hairpins, equateNet, cmpopts.IgnoreFields(HairpinFlow{}, "At")); diff != "" {
+				t.Errorf("hairpinned flows (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHairpinResync: a resync whose dump no longer shows a hairpinned
+// flow ends it; one that shows its reply adds the reply.
+func TestHairpinResync(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	gone := hairpin(UDP, "198.51.100.10:5000", "203.0.113.1:61854", "198.51.100.11:6000", "203.0.113.1:7482", false)
+	stays := hairpin(UDP, "198.51.100.11:6000", "203.0.113.1:7482", "198.51.100.10:5000", "203.0.113.1:61854", false)
+	tab.ApplyAll(newEvents(gone, stays))
+	stays.Replied = true
+	tab.Replace([]Flow{stays})
+	want := HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 2, SeenWorking: 1, SeenUnreplied: 1}
+	if diff := cmp.Diff(want, tab.Summary().Hairpin); diff != "" {
+		t.Errorf("after the resync (-want +got):\n%s", diff)
+	}
+}
+
+// TestMarkReplied: a reply marks a live hairpinned flow once, and never
+// brings back one that ended.
+func TestMarkReplied(t *testing.T) {
+	tab := New(Config{Now: fixedClock()})
+	f := hairpin(UDP, "198.51.100.10:5000", "203.0.113.1:61854", "198.51.100.11:6000", "203.0.113.1:7482", false)
+	ended := hairpin(UDP, "198.51.100.12:5000", "203.0.113.1:61854", "198.51.100.11:6000", "203.0.113.1:7483", false)
+	tab.ApplyAll(append(newEvents(f, ended), Event{Type: EventDestroy, Flow: ended}))
+	f.Replied, ended.Replied = true, true
+	tab.MarkReplied([]Flow{f, ended, f})
+	want := HairpinSummary{Flows: 1, Replied: 1, SeenFlows: 2, SeenWorking: 1, SeenUnreplied: 1}
+	if diff := cmp.Diff(want, tab.Summary().Hairpin); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -65,16 +65,17 @@ func (v Violation) Preserving() bool {
 	return v.A.Private.Port() == v.A.Public.Port() || v.B.Private.Port() == v.B.Public.Port()
 }
 
-// ring keeps the newest violations, at most cap(buf) of them.
-type ring struct {
-	buf  []Violation
+// ring keeps the newest values (violations, ended hairpinned flows), at
+// most cap(buf) of them.
+type ring[T any] struct {
+	buf  []T
 	next int
 	full bool
 }
 
-func newRing(n int) *ring { return &ring{buf: make([]Violation, n)} }
+func newRing[T any](n int) *ring[T] { return &ring[T]{buf: make([]T, n)} }
 
-func (r *ring) push(v Violation) {
+func (r *ring[T]) push(v T) {
 	r.buf[r.next] = v
 	r.next++
 	if r.next == len(r.buf) {
@@ -82,13 +83,13 @@ func (r *ring) push(v Violation) {
 	}
 }
 
-// newest returns the kept violations, newest first.
-func (r *ring) newest() []Violation {
+// newest returns the kept values, newest first.
+func (r *ring[T]) newest() []T {
 	n := r.next
 	if r.full {
 		n = len(r.buf)
 	}
-	out := make([]Violation, 0, n)
+	out := make([]T, 0, n)
 	for i := 1; i <= n; i++ {
 		out = append(out, r.buf[(r.next-i+len(r.buf))%len(r.buf)])
 	}

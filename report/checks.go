@@ -47,6 +47,11 @@ type Input struct {
 	Probe, UpstreamProbe *ProbeResult
 	// Enforcement is what enforce mode did; nil in observe mode.
 	Enforcement *Enforcement
+	// BridgeNFCallIptables is net.bridge.bridge-nf-call-iptables, nil when
+	// br_netfilter is not loaded (the key is missing) or it was not read.
+	// 1 makes bridged IPv4 packets, hairpinned ones among them, pass the
+	// ip hooks as bridged traffic: a cause the hairpin check can name.
+	BridgeNFCallIptables *int
 }
 
 // Build evaluates every check.

@@ -85,6 +85,8 @@ func enforced(cs []Check, in *Input) []Check {
 	return cs
 }
 
+// enforcedMapping passes on evidence only: a session that reused a live
+// mapping for another destination (or, later, the probe's view).
 func enforcedMapping(c Check, ps *conntrackmap.ProtoSummary, e *Enforcement) Check {
 	if why := e.broken(); why != "" {
 		c.Verdict, c.Summary = Fail, why
@@ -95,7 +97,11 @@ func enforcedMapping(c Check, ps *conntrackmap.ProtoSummary, e *Enforcement) Che
 		return check(c.ID, Fail, limit(ev), "the kernel still disagrees: %s with a second public endpoint despite the pins",
 			plural(ps.Inconsistent, "endpoint"))
 	}
-	summary := "endpoint-independent: enforced by pins"
+	v, summary := Pass, fmt.Sprintf("endpoint-independent: enforced by pins, and seen: %s reused a live public mapping",
+		plural(ps.SeenReused, "session"))
+	if ps.SeenReused == 0 {
+		v, summary = Unknown, "enforced by pins, not yet seen working: no endpoint has used its mapping for a second destination yet"
+	}
 	if ps.SeenInconsistent > 0 {
 		summary += fmt.Sprintf(" (%s got a second public endpoint before its pin was in place)", plural(ps.SeenInconsistent, "session"))
 	}
@@ -106,9 +112,11 @@ func enforcedMapping(c Check, ps *conntrackmap.ProtoSummary, e *Enforcement) Che
 			"pins after an endpoint's first packet, so a second destination reached within milliseconds gets another "+
 			"port (set preserve_ports)", summary, e.Backend)
 	}
-	return check(c.ID, Pass, limit(ev), "%s", summary)
+	return check(c.ID, v, limit(ev), "%s", summary)
 }
 
+// enforcedOverloading passes on evidence only: live mappings, none of
+// them sharing a public port.
 func enforcedOverloading(c Check, s *conntrackmap.Summary, e *Enforcement) Check {
 	if why := e.broken(); why != "" {
 		c.Verdict, c.Summary = Fail, why
@@ -119,23 +127,10 @@ func enforcedOverloading(c Check, s *conntrackmap.Summary, e *Enforcement) Check
 		return c
 	}
 	ev := append([]string{e.rulesLine()}, c.Evidence...)
-	return check(c.ID, Pass, limit(ev), "pinned public ports are reserved: none shared now")
-}
-
-// enforcedHairpin: the rules in place are not enough when the LAN-side
-// namespace probe, a LAN host's view, saw nothing come back (a firewall
-// that rejects lan->lan forwarding drops hairpinned packets after the
-// rules' DNAT), as mapping.* fail when the probe disagrees.
-func enforcedHairpin(e *Enforcement, in *Input) Check {
-	if why := e.broken(); why != "" {
-		return check(IDHairpin, Fail, nil, "%s", why)
+	if n := s.UDP.Mappings + s.TCP.Mappings; n > 0 {
+		return check(c.ID, Pass, limit(ev), "pinned public ports are reserved: none shared now (%s)", plural(n, "mapping"))
 	}
-	if p := in.Probe; p.ok() != nil && p.Netns && p.Report.Hairpin != nil && !*p.Report.Hairpin {
-		return check(IDHairpin, Fail, []string{e.rulesLine(), describe(p, in.Now) + ": nothing came back through " + p.Report.Public.String()},
-			"natp2p's hairpin rules are in place, but the LAN-side probe saw no hairpin (does the firewall forward lan to lan?)")
-	}
-	return check(IDHairpin, Pass, []string{e.rulesLine()},
-		"enforced: LAN hosts reach each other's pinned public endpoints and see the sender's public endpoint (RFC 4787 REQ-9)")
+	return check(c.ID, Unknown, limit(ev), "pinned public ports are reserved, not yet seen: no mappings now")
 }
 
 // recentError is how long an enforcement error keeps mapping.stable at
@@ -164,7 +159,10 @@ func stableCheck(e *Enforcement, now time.Time) Check {
 	if len(e.QuotaFull) > 0 {
 		return check(IDMappingStable, Warn, limit(ev), "pinned mappings hold; some hosts are at their pin quota")
 	}
-	return check(IDMappingStable, Pass, limit(ev), "pinned mappings hold for every live endpoint")
+	if e.Pins == 0 {
+		return check(IDMappingStable, Unknown, limit(ev), "no pinned endpoint yet: nothing to see hold")
+	}
+	return check(IDMappingStable, Pass, limit(ev), "pinned mappings hold: every pinned endpoint's live flows use its pin")
 }
 
 // raisedLines says which timeouts a check reads natp2p raised, in one line.

@@ -39,7 +39,15 @@ func TestEnforcedChecks(t *testing.T) {
 		{"observe mode fails on history", healed, nil, nil,
 			map[string]Verdict{IDMappingUDP: Fail, IDHairpin: Unknown, IDMappingStable: Unknown}},
 		{"enforced: the history no longer fails", healed, enforcing(ok), nil,
-			map[string]Verdict{IDMappingUDP: Pass, IDHairpin: Pass, IDMappingStable: Pass, IDPortOverloading: Pass}},
+			map[string]Verdict{IDMappingUDP: Pass, IDHairpin: Unknown, IDMappingStable: Pass, IDPortOverloading: Pass}},
+		{"enforced, nothing seen yet", nil, enforcing(status.Status{Installed: true}), nil,
+			map[string]Verdict{IDMappingUDP: Unknown, IDMappingTCP: Unknown, IDHairpin: Unknown, IDMappingStable: Unknown,
+				IDPortOverloading: Unknown}},
+		{"enforced, nothing seen yet, fully-random router NAT", nil, enforcing(status.Status{Installed: true, RandomNAT: true}), nil,
+			map[string]Verdict{IDMappingUDP: Warn}},
+		{"enforced, nothing seen yet, the probe saw it", nil, enforcing(status.Status{Installed: true}),
+			&probe.Report{Mapping: probe.EndpointIndependent, TCPMapping: probe.EndpointIndependent},
+			map[string]Verdict{IDMappingUDP: Pass, IDMappingTCP: Pass}},
 		{"enforced, the kernel disagrees now", split, enforcing(ok), nil,
 			map[string]Verdict{IDMappingUDP: Fail}},
 		{"enforced, the probe disagrees", healed, enforcing(ok), &probe.Report{Mapping: probe.AddressAndPortDependent},
@@ -57,7 +65,8 @@ func TestEnforcedChecks(t *testing.T) {
 		{"fully-random router NAT, the probe saw it", healed, enforcing(status.Status{Installed: true, RandomNAT: true,
 			PlannerStats: status.PlannerStats{Pins: 1}}), &probe.Report{Mapping: probe.AddressAndPortDependent},
 			map[string]Verdict{IDMappingUDP: Fail}},
-		{"an old error", healed, enforcing(status.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
+		{"an old error", healed, enforcing(status.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour)),
+			PlannerStats: status.PlannerStats{Pins: 1}}), nil,
 			map[string]Verdict{IDMappingStable: Pass}},
 	}
 	for _, tt := range tests {
@@ -141,4 +150,24 @@ func TestProbeFailureNamesPreservePorts(t *testing.T) {
 	if c := r.Check(IDMappingUDP); strings.Contains(c.Summary, "preserve_ports") {
 		t.Errorf("without a random NAT, mapping.udp still names preserve_ports: %q", c.Summary)
 	}
+}
+
+// TestEnforcedText checks an enforce-mode screen against a golden file:
+// mappings seen working, a hairpinned flow whose receiver saw the
+// sender's private address under bridge netfilter, and a mapping.stable
+// with pins.
+func TestEnforcedText(t *testing.T) {
+	const a, b, pubB = "198.51.100.10:5000", "198.51.100.11:6000", "203.0.113.1:61854"
+	in := input(nat(conntrackmap.UDP, a, "203.0.113.10:3478", "203.0.113.1:7482"),
+		nat(conntrackmap.UDP, a, "203.0.113.11:3478", "203.0.113.1:7482"),
+		nat(conntrackmap.UDP, b, "203.0.113.10:3478", pubB),
+		hairpinned(a, pubB, b, a, false))
+	in.Enforcement = enforcing(status.Status{Installed: true, PlannerStats: status.PlannerStats{Pins: 2, Pinned: 2}})
+	in.BridgeNFCallIptables = ptr(1)
+	r := Build(in)
+	var buf bytes.Buffer
+	if err := WriteText(&buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report_enforce.txt", buf.Bytes())
 }

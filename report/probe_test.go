@@ -135,33 +135,95 @@ func TestHairpinBehindUpstreamNAT(t *testing.T) {
 	}
 }
 
-// TestEnforcedHairpin: enforce mode's hairpin rules pass unless the
-// namespace probe, a LAN host's view, saw nothing come back; then it
-// fails with the probe's evidence.
+// TestEnforcedHairpin: enforce mode's hairpin verdict comes from
+// evidence, never from the rules alone: the namespace probe and the
+// hairpinned flows conntrack showed. Rules nothing has shown working yet
+// are UNKNOWN; evidence against them fails, naming the cause it can.
 func TestEnforcedHairpin(t *testing.T) {
 	yes, no := true, false
+	const a, b, pubA, pubB = "198.51.100.10:5000", "198.51.100.11:6000", "203.0.113.1:7482", "203.0.113.1:61854"
+	toWAN := nat(conntrackmap.UDP, a, "203.0.113.10:4000", pubA)
+	bridged := 1
 	for _, tt := range []struct {
-		name    string
-		hairpin *bool
-		netns   bool
-		want    Verdict
-		text    string
+		name     string
+		events   []conntrackmap.Event
+		hairpin  *bool // the namespace probe's; nil: not tested
+		netns    bool
+		noProbe  bool
+		bridgeNF *int
+		want     Verdict
+		text     []string
 	}{
-		{"the probe saw it", &yes, true, Pass, "enforced"},
-		{"the probe saw nothing", &no, true, Fail, "nothing came back through 203.0.113.1:40000"},
-		{"the router's own probe cannot tell", &no, false, Pass, "enforced"},
-		{"not tested", nil, true, Pass, "enforced"},
+		{"the probe saw it", nil, &yes, true, false, nil, Pass, []string{"seen working by the LAN-side probe", "ago: hairpinned"}},
+		{"the probe saw nothing, conntrack has no entry", nil, &no, true, false, nil, Fail,
+			[]string{"nothing came back through 203.0.113.1:40000", "no hairpinned flow from 198.51.100.254", "drops LAN-to-LAN"}},
+		{"the probe saw nothing, conntrack translated it",
+			[]conntrackmap.Event{hairpinned("198.51.100.254:5001", "203.0.113.1:40000", "198.51.100.254:5000", "203.0.113.1:40001", false)},
+			&no, true, false, nil, Fail, []string{"lost after the NAT", "198.51.100.254:5001 -> 203.0.113.1:40000/udp"}},
+		{"the router's own probe cannot tell", nil, &no, false, false, nil, Unknown,
+			[]string{"not yet seen working", "cannot hairpin as a LAN host does"}},
+		{"not tested", nil, nil, true, false, nil, Unknown, []string{"not yet seen working", "could not test"}},
+		{"no introducer", nil, nil, true, true, nil, Unknown, []string{"no hairpinned flow in conntrack yet", "no introducer configured"}},
+		{"flows from the sender's mapping, answered", []conntrackmap.Event{toWAN, hairpinned(a, pubB, b, pubA, true)},
+			nil, true, true, nil, Pass, []string{"seen working: 1 hairpinned flow", a + " -> " + pubB + "/udp reached " + b +
+				" from " + pubA + " (the sender's public endpoint), answered"}},
+		{"flows from the sender's mapping, no reply yet", []conntrackmap.Event{toWAN, hairpinned(a, pubB, b, pubA, false)},
+			nil, true, true, nil, Warn, []string{"none got a reply yet", "no reply yet"}},
+		{"translated flows and the probe's delivery", []conntrackmap.Event{toWAN, hairpinned(a, pubB, b, pubA, false)},
+			&yes, true, false, nil, Pass, []string{"seen working by the LAN-side probe", "ago: hairpinned"}},
+		{"the sender's private source, bridge netfilter on", []conntrackmap.Event{hairpinned(a, pubB, b, a, false)},
+			&yes, true, false, &bridged, Fail, []string{"bridge netfilter is on", "bridge-nf-call-iptables = 1",
+				a + " -> " + pubB + "/udp reached " + b + " from " + a + " (the sender's private address), no reply yet"}},
+		{"the sender's private source, no bridge netfilter", []conntrackmap.Event{hairpinned(a, pubB, b, a, false)},
+			nil, true, true, nil, Fail, []string{"did not apply", "REQ-9a"}},
+		{"the router's LAN address", []conntrackmap.Event{hairpinned(a, pubB, b, "198.51.100.1:5000", true)},
+			nil, true, true, nil, Fail, []string{"router's LAN address 198.51.100.1", "NAT reflection"}},
+		{"another public endpoint", []conntrackmap.Event{toWAN, hairpinned(a, pubB, b, "203.0.113.1:9999", true)},
+			nil, true, true, nil, Warn, []string{"another public endpoint than the sender's mapping"}},
+		{"a private source earlier, working since", []conntrackmap.Event{hairpinned(a, pubB, b, a, false),
+			gone(hairpinned(a, pubB, b, a, false)), toWAN, hairpinned(a, pubB, b, pubA, true)},
+			nil, true, true, nil, Pass, []string{"seen working"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			in := input()
-			in.Enforcement = enforcing(status.Status{Installed: true})
-			in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
-			in.Probe.Netns, in.Probe.Report.Hairpin = tt.netns, tt.hairpin
+			in := input(tt.events...)
+			in.LAN = []Interface{{Name: "br-lan", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}}
+			in.Enforcement = enforcing(status.Status{Installed: true, PlannerStats: status.PlannerStats{Pins: 2}})
+			in.BridgeNFCallIptables = tt.bridgeNF
+			if !tt.noProbe {
+				in.Probe = probed("lan", "198.51.100.254", probe.EndpointIndependent, probe.AddressAndPortDependent, true, "203.0.113.1:40000")
+				in.Probe.Netns, in.Probe.Report.Hairpin = tt.netns, tt.hairpin
+				if tt.hairpin != nil && *tt.hairpin {
+					in.Probe.Report.Tests = append(in.Probe.Report.Tests, probe.Test{Name: "hairpin", Answered: true,
+						From: netip.MustParseAddrPort("203.0.113.1:40002")})
+				}
+			}
 			r := Build(in)
 			c := r.Check(IDHairpin)
-			if all := c.Summary + " | " + strings.Join(c.Evidence, " | "); c.Verdict != tt.want || !strings.Contains(all, tt.text) {
-				t.Errorf("hairpin = %s %q, want %s with %q", c.Verdict, all, tt.want, tt.text)
+			all := c.Summary + " | " + strings.Join(c.Evidence, " | ")
+			if c.Verdict != tt.want {
+				t.Errorf("hairpin = %s %q, want %s", c.Verdict, all, tt.want)
+			}
+			for _, text := range tt.text {
+				if !strings.Contains(all, text) {
+					t.Errorf("hairpin %q lacks %q", all, text)
+				}
 			}
 		})
 	}
+}
+
+// hairpinned is a hairpinned flow's event: sender -> public, sent on to
+// target, which saw source.
+func hairpinned(sender, public, target, source string, replied bool) conntrackmap.Event {
+	f := conntrackmap.Flow{Proto: conntrackmap.UDP, Orig: conntrackmap.Tuple{Src: ap(sender), Dst: ap(public)},
+		Reply: conntrackmap.Tuple{Src: ap(target), Dst: ap(source)}, Replied: replied, Hairpin: conntrackmap.HairpinPublic}
+	if !strings.HasPrefix(source, "203.0.113.") {
+		f.Hairpin = conntrackmap.HairpinPrivate
+	}
+	return conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f}
+}
+
+func gone(ev conntrackmap.Event) conntrackmap.Event {
+	ev.Type = conntrackmap.EventDestroy
+	return ev
 }

@@ -31,7 +31,14 @@ type enforceLab struct {
 
 func newEnforceLab(t *testing.T, fw lab.Backend) *enforceLab {
 	t.Helper()
-	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
+	return newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
+}
+
+// newEnforceLabWith is newEnforceLab for a router configured by cfg.
+func newEnforceLabWith(t *testing.T, cfg lab.Config) *enforceLab {
+	t.Helper()
+	fw := cfg.Backend
+	l := labtest.New(t, cfg)
 	var addrs []netip.AddrPort
 	for i := range l.ServerAddrs {
 		addrs = append(addrs, server(l, i, 4000), server(l, i, 4001))
