@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds natp2p-agent for every router target in cross/targets into
-# dist/natp2p-agent_linux_<name>, and natp2p-introducer (a server, not a
-# router program) for amd64 and arm64: static (CGO_ENABLED=0), stripped
+# dist/natp2p-agent_linux_<name>, and natp2p-introducer (the feed's second
+# package) into dist/natp2p-introducer_linux_<name>: static (CGO_ENABLED=0), stripped
 # (-s -w), -trimpath, version stamped. Prints a size table and fails when
 # the mipsle binary breaks its budget (a 16 MB-flash router's share).
 #
@@ -30,13 +30,10 @@ grep -v '^#' cross/targets | while read -r name goarch variant _; do
 	bytes=$(wc -c <"$out")
 	gz=$(gzip -9c "$out" | wc -c)
 	printf '%-8s %-7s %-17s %10d %10d\n' "$name" "$goarch" "$variant" "$bytes" "$gz"
-	case $name in amd64 | arm64)
-		env "$@" go build -trimpath -ldflags "-s -w -X main.version=$VERSION" \
-			-o "$dist/natp2p-introducer_linux_$name" ./cmd/natp2p-introducer
-		printf '%-8s %-7s %-17s %10d %10d\n' "$name" "$goarch" "introducer" \
-			"$(wc -c <"$dist/natp2p-introducer_linux_$name")" "$(gzip -9c "$dist/natp2p-introducer_linux_$name" | wc -c)"
-		;;
-	esac
+	env "$@" go build -trimpath -ldflags "-s -w -X main.version=$VERSION" \
+		-o "$dist/natp2p-introducer_linux_$name" ./cmd/natp2p-introducer
+	printf '%-8s %-7s %-17s %10d %10d\n' "$name" "$goarch" "introducer" \
+		"$(wc -c <"$dist/natp2p-introducer_linux_$name")" "$(gzip -9c "$dist/natp2p-introducer_linux_$name" | wc -c)"
 	if [ "$name" = "$BUDGET_NAME" ] && { [ "$bytes" -gt "$BUDGET_BYTES" ] || [ "$gz" -gt "$BUDGET_GZIP" ]; }; then
 		echo "budget broken: $name is $bytes bytes ($gz gzipped); the budget is $BUDGET_BYTES ($BUDGET_GZIP)" >&2
 		exit 1
