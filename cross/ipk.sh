@@ -159,7 +159,7 @@ dist=${NATP2P_DIST:-dist}
 mkdir -p "$dist"
 packages=$(sed -n 's/^\$(eval \$(call BuildPackage,\(.*\)))$/\1/p' "$mk")
 want=" $* "
-grep -v '^#' cross/targets | while read -r name _ _ arches; do
+grep -v '^#' cross/targets | while read -r name _ _ arches _; do
 	[ -n "$name" ] || continue
 	bins=""
 	for arch in $(echo "$arches" | tr , ' '); do
