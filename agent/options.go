@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/natp2p/natp2p/internal/logx"
 )
 
 // Settings are the daemon's options: the defaults of Options, then the
@@ -17,6 +19,7 @@ type Settings struct {
 	Socket       string   // control socket path
 	EventBuffer  int      // conntrack event socket buffer, bytes
 	LogLevel     string   // debug, info, warn or error
+	LogTarget    string   // logx.TargetAuto, TargetSyslog or TargetStderr
 
 	Introducer     string        // host[:port] of the RFC 5780 server to probe; empty: no probes
 	ProbeInterval  time.Duration // how often to probe
@@ -85,6 +88,9 @@ var Options = []Option{
 		set: intOpt(func(s *Settings) *int { return &s.EventBuffer }, parseBuffer)},
 	{Name: "log_level", Example: "debug", Default: "info", Doc: "log `level`: debug, info, warn or error",
 		set: stringOpt(func(s *Settings) *string { return &s.LogLevel }, CheckLogLevel)},
+	{Name: "log_target", Example: "stderr", Default: logx.TargetAuto,
+		Doc: "where logs go, a `target`: auto (syslog under procd, else stderr), syslog (/dev/log: logread shows each line at its level) or stderr",
+		set: stringOpt(func(s *Settings) *string { return &s.LogTarget }, logx.CheckTarget)},
 	{Name: "introducer", Example: "stun.example.net:3478", Doc: "RFC 5780 introducer to probe, `host[:port]` (port 3478 by default; none: no probes)",
 		set: stringOpt(func(s *Settings) *string { return &s.Introducer }, checkHostPort)},
 	{Name: "probe_interval", Example: "1h", Default: "30m", Doc: "how often to probe, a `duration` (at least 1m)",

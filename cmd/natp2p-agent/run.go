@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"time"
 
 	"github.com/natp2p/natp2p/agent"
+	"github.com/natp2p/natp2p/internal/logx"
 )
 
 // DefaultConfig is where OpenWrt keeps the package's UCI config.
@@ -58,7 +58,7 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := s.Config()
 	cfg.System = agent.System{Proc: d.procfs}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.Level()}))
+	cfg.Logger = logx.New(s.LogTarget, "natp2p-agent", s.Level(), stderr)
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

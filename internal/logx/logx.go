@@ -1,4 +1,7 @@
-// Package logx holds the one slog helper the packages share.
+// Package logx holds the slog helpers the packages and daemons share:
+// Discard for a nil logger, and New, the daemons' logger, which under
+// procd writes to logd's /dev/log through SyslogHandler so that logread
+// shows each line at its level with one timestamp.
 package logx
 
 import (
