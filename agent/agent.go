@@ -113,7 +113,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: Filter{Public: a.isPublic}, Logger: cfg.Logger}
 	if a.enforcer != nil {
-		sc.OnEvents, sc.OnFill = a.enforcer.Events, a.enforcer.Resynced
+		sc.OnEvents, sc.OnFill, sc.Updates = a.enforcer.Events, a.enforcer.Resynced, true
 		if cfg.Enforce.Hairpin {
 			sc.Filter.Missed = a.enforcer.Missed
 		}

@@ -11,7 +11,8 @@ import (
 )
 
 // Flow converts a conntrack entry (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY,
-// CTA_STATUS) into the table's flow. It reports false for flows the table
+// CTA_STATUS, whose IPS_SEEN_REPLY is the flow's Replied) into the table's
+// flow. It reports false for flows the table
 // does not model: not UDP or TCP, not source-NATed (IPS_SRC_NAT), NATed
 // to a non-WAN address, or sent from a WAN address (the router's own).
 func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
@@ -19,7 +20,7 @@ func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
 	if (p != conntrackmap.UDP && p != conntrackmap.TCP) || !cf.Status.SrcNAT() {
 		return conntrackmap.Flow{}, false
 	}
-	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
+	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply), Replied: cf.Status.SeenReply()}
 	// The router's own traffic from its WAN address (its probes among it)
 	// is no LAN host's mapping, even when a rule rewrites its port.
 	if f.Public != nil && (!f.Public(fl.Public().Addr()) || f.Public(fl.Private().Addr())) {
@@ -66,6 +67,9 @@ func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
 	case conntrack.EventNew:
 		t = conntrackmap.EventNew
 	case conntrack.EventUpdate:
+		if ev.Flow == nil || !ev.Flow.Status.SeenReply() {
+			return conntrackmap.Event{}, false // only a reply's news matters
+		}
 		t = conntrackmap.EventUpdate
 	case conntrack.EventDestroy:
 		t = conntrackmap.EventDestroy

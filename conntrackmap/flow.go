@@ -66,6 +66,10 @@ type Flow struct {
 	Proto Proto `json:"proto"`
 	Orig  Tuple `json:"orig"`
 	Reply Tuple `json:"reply"`
+	// Replied: conntrack saw a packet in the reply direction
+	// (IPS_SEEN_REPLY). A flow whose source was forged never answers, so
+	// enforce mode trusts the pins of replied flows more.
+	Replied bool `json:"replied,omitempty"`
 }
 
 // Private is the endpoint the LAN host sent from.

@@ -69,6 +69,8 @@ type Enforcer struct {
 	randomNAT  bool
 	reinstall  bool // an update failed: put everything back
 	reinstalls uint64
+	putBack    uint64 // pins put back with the rules in place
+	missing    bool   // the rules were found missing since the last install
 	lastErr    string
 	lastErrAt  time.Time
 	failures   uint64
@@ -225,6 +227,7 @@ func (e *Enforcer) apply(ch Changes) bool {
 		e.reinstall = true
 		e.log.Warn("a pinned endpoint's new flow missed its pin: the kernel lacks pins; reinstalling")
 	}
+	ch.settle(e.cfg.Planner.KernelPins)
 	e.unlearn(ch.Unlearn)
 	if len(ch.Add) == 0 && len(ch.Delete) == 0 && len(ch.Kill) == 0 {
 		return true
@@ -308,6 +311,18 @@ func (e *Enforcer) check() {
 	if ok && !e.reinstall {
 		return
 	}
+	if !ok {
+		// A flood may hold the kernel back from a listing: missing rules
+		// stay missing, so they are asked for once more.
+		if again, err := e.cfg.Backend.Installed(); err == nil && again {
+			e.installed = true
+			if !e.reinstall {
+				return
+			}
+		} else {
+			e.missing = true
+		}
+	}
 	start := time.Now()
 	pins := e.planner.Pins()
 	if err := e.cfg.Backend.Install(pins); err != nil {
@@ -316,10 +331,17 @@ func (e *Enforcer) check() {
 		return
 	}
 	e.installed, e.reinstall = true, false // lastErr stays: the report shows it while recent
-	e.reinstalls++
+	took := time.Since(start).Round(time.Microsecond)
+	if !e.missing {
+		// The rules were there: an update failed, or the kernel lacked a
+		// pin. No firewall reload.
+		e.putBack++
+		e.log.Warn("pins put back after a failed update", "pins", len(pins), "took", took)
+		return
+	}
+	e.reinstalls, e.missing = e.reinstalls+1, false
 	e.lookAtRouterNAT() // a firewall restart may have changed it
-	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
-		"took", time.Since(start).Round(time.Microsecond))
+	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins), "took", took)
 }
 
 func (e *Enforcer) sweep() {
