@@ -37,6 +37,7 @@ const (
 	admitted   refusal = iota
 	byQuota            // its host holds its quota of trusted pins
 	byPressure         // the port range runs low and its host holds its share
+	byBudget           // a dump's unreplied flow, with the unreplied pins' budget spent
 )
 
 // addrKey is a public address of one protocol: the pins on it share its
@@ -54,19 +55,25 @@ type queued struct {
 }
 
 // admit makes room for pin, a new pin of its host, by evicting unreplied
-// pins when a budget is spent, or says why it cannot have one.
-func (p *Planner) admit(pin Pin, replied bool, ch *Changes) refusal {
+// pins when a budget is spent, or says why it cannot have one. Only a
+// fresh or replied flow evicts: a dump's unreplied flows (a flood's,
+// whose events were lost) would only evict one another.
+func (p *Planner) admit(pin Pin, replied, fresh bool, ch *Changes) refusal {
 	h := pin.Private.Addr()
-	if p.cfg.Quota > 0 && p.hosts[h] >= p.cfg.Quota && !p.evict(h, ch) {
+	mayEvict := fresh || replied
+	if p.cfg.Quota > 0 && p.hosts[h] >= p.cfg.Quota && (!mayEvict || !p.evict(h, ch)) {
 		return byQuota
 	}
-	if !replied && p.cfg.UnrepliedMax > 0 {
+	if !replied && p.cfg.UnrepliedMax > 0 && p.unreplied >= p.cfg.UnrepliedMax {
+		if !fresh {
+			return byBudget
+		}
 		for p.unreplied >= p.cfg.UnrepliedMax && p.evict(netip.Addr{}, ch) {
 		}
 	}
 	full := len(p.pins) >= p.cfg.MaxPins
 	low := p.addrs[addrKey{pin.Proto, pin.Public.Addr()}] >= portSpan-p.cfg.Reserve
-	if (full || low) && !p.evict(netip.Addr{}, ch) && (full || p.hosts[h] >= ReserveShare) {
+	if (full || low) && (!mayEvict || !p.evict(netip.Addr{}, ch)) && (full || p.hosts[h] >= ReserveShare) {
 		return byPressure
 	}
 	return admitted

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
@@ -227,12 +228,26 @@ func (e *Enforcer) apply(ch Changes) bool {
 		e.reinstall = true
 		e.log.Warn("a pinned endpoint's new flow missed its pin: the kernel lacks pins; reinstalling")
 	}
+	if ch.Strays > 0 && !e.reinstall {
+		e.reinstall = true
+		e.log.Warn("unreplied flows (a flood?) over their budget: dropping the pins the kernel learned for them",
+			"flows", ch.Strays)
+	}
 	ch.settle(e.cfg.Planner.KernelPins)
 	e.unlearn(ch.Unlearn)
 	if len(ch.Add) == 0 && len(ch.Delete) == 0 && len(ch.Kill) == 0 {
 		return true
 	}
 	if err := e.cfg.Backend.Update(ch.Add, ch.Delete); err != nil {
+		if e.cfg.Planner.KernelPins && errors.Is(err, syscall.EEXIST) {
+			// Not a fault: the kernel learned a pin the planner refused (a
+			// flood's, whose events were lost) on a port it then chose.
+			if !e.reinstall {
+				e.log.Info("the kernel had learned a pin the agent does not hold; putting every pin back")
+			}
+			e.reinstall = true
+			return false
+		}
 		e.fail("update pins", err)
 		e.reinstall = true
 		return false
@@ -336,7 +351,7 @@ func (e *Enforcer) check() {
 		// The rules were there: an update failed, or the kernel lacked a
 		// pin. No firewall reload.
 		e.putBack++
-		e.log.Warn("pins put back after a failed update", "pins", len(pins), "took", took)
+		e.log.Warn("pins put back (the rules were in place)", "pins", len(pins), "took", took)
 		return
 	}
 	e.reinstalls, e.missing = e.reinstalls+1, false

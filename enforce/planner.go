@@ -78,6 +78,10 @@ type Changes struct {
 	// Reinstall says the kernel disagrees with the planner: put every pin
 	// back.
 	Reinstall bool
+	// Strays counts a dump's unreplied flows left without a pin (their
+	// budget spent: a flood whose events were lost) whose pins the kernel
+	// may have learned (KernelPins): putting every pin back drops them.
+	Strays int
 }
 
 // Planner decides pins from flows. It is pure: it changes nothing itself,
@@ -144,8 +148,11 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		p.pinnedFlow(k, st, f, fresh, ch)
 		return
 	}
-	if why := p.admit(pin, f.Replied, ch); why != admitted {
+	if why := p.admit(pin, f.Replied, fresh, ch); why != admitted {
 		p.refuse(why, fresh)
+		if why == byBudget && p.cfg.KernelPins {
+			ch.Strays++
+		}
 		if _, taken := p.public[pin.publicKey()]; !taken {
 			p.unlearn(pin, fresh, ch)
 		}
@@ -349,11 +356,12 @@ func (p *Planner) Stats() status.PlannerStats {
 	return s
 }
 
-// QuotaFull returns the LAN hosts that hold their quota of pins, sorted.
+// QuotaFull returns the LAN hosts that hold their quota of pins whose
+// flows saw replies (unreplied ones make room), sorted.
 func (p *Planner) QuotaFull() []netip.Addr {
 	var out []netip.Addr
 	for a, n := range p.hosts {
-		if p.cfg.Quota > 0 && n >= p.cfg.Quota {
+		if p.cfg.Quota > 0 && n-p.hostUnreplied[a] >= p.cfg.Quota {
 			out = append(out, a)
 		}
 	}

@@ -57,6 +57,12 @@ func TestEnforcedChecks(t *testing.T) {
 		{"fully-random router NAT, the probe saw it", healed, enforcing(status.Status{Installed: true, RandomNAT: true,
 			PlannerStats: status.PlannerStats{Pins: 1}}), &probe.Report{Mapping: probe.AddressAndPortDependent},
 			map[string]Verdict{IDMappingUDP: Fail}},
+		{"forged sources' pins evicted", healed, enforcing(status.Status{Installed: true,
+			PlannerStats: status.PlannerStats{Pins: 1, Evicted: 52}}), nil,
+			map[string]Verdict{IDMappingStable: Pass, IDMappingUDP: Pass}},
+		{"the public ports ran low", healed, enforcing(status.Status{Installed: true,
+			PlannerStats: status.PlannerStats{Pins: 1, PressureHits: 3}}), nil,
+			map[string]Verdict{IDMappingStable: Warn, IDMappingUDP: Pass}},
 		{"an old error", healed, enforcing(status.Status{Installed: true, Error: "update pins: EBUSY", ErrorAt: ptr(t0.Add(-time.Hour))}), nil,
 			map[string]Verdict{IDMappingStable: Pass}},
 	}
