@@ -112,3 +112,21 @@ func cmpPins(want, got []Pin) string {
 	sortPins(want)
 	return cmp.Diff(want, got, equateNet)
 }
+
+// TestADumpsUnrepliedFlowsNeverEvict: flows found in a dump (a flood's
+// overflowed events) do not evict unreplied pins; over the budget they
+// stay unpinned, counted as strays the kernel may have learned. A
+// replied one is pinned: it is not bound by that budget.
+func TestADumpsUnrepliedFlowsNeverEvict(t *testing.T) {
+	w := newWorld(t, PlannerConfig{UnrepliedMax: 1, KernelPins: true})
+	w.start(udpFlow("198.51.100.100", 20000, 41000))
+	dumped := udpFlow("198.51.100.101", 20000, 41001)
+	w.table.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: dumped})
+	var ch Changes
+	w.p.Observe(dumped, false, w.table, &ch)
+	w.wantChanges("a dump's unreplied flow", ch, Changes{Strays: 1})
+	dumped.Replied = true
+	ch = Changes{}
+	w.p.Observe(dumped, false, w.table, &ch)
+	w.wantChanges("a dump's replied flow", ch, Changes{Add: []Pin{udpPin("198.51.100.101", 20000, 41001)}})
+}

@@ -34,7 +34,7 @@ type PlannerStats struct {
 	Pins      int    `json:"pins"`       // pins held now
 	Pinned    uint64 `json:"pinned"`     // pins made from flows
 	Adopted   uint64 `json:"adopted"`    // pins found in the kernel at start
-	Removed   uint64 `json:"removed"`    // pins dropped: idle past the grace period, or their address left the WAN
+	Removed   uint64 `json:"removed"`    // pins dropped: idle past the grace period, their address left the WAN, evicted or unanswered (below)
 	Moved     uint64 `json:"moved"`      // endpoints moved off another endpoint's pinned port (RFC 4787 REQ-3)
 	Repaired  uint64 `json:"repaired"`   // new flows that missed their pin and were translated again
 	QuotaHits uint64 `json:"quota_hits"` // new flows left unpinned because their host held its quota of replied pins
