@@ -22,8 +22,8 @@ const (
 	// protocol) are kept for hosts holding fewer than ReserveShare pins:
 	// when the pins leave fewer free, the port range runs low (pressure).
 	DefaultReserve = 4096
-	// ReserveShare is how many pins a host may hold and still take one of
-	// the reserved ports.
+	// ReserveShare: a host holding fewer pins than this may still take one
+	// of the reserved ports.
 	ReserveShare = 64
 )
 
