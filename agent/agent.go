@@ -120,7 +120,7 @@ func New(cfg Config) (*Agent, error) {
 	a.filter = Filter{Public: a.isPublic, LAN: a.isLAN}
 	sc := SourceConfig{ReadBuffer: cfg.ReadBuffer, Filter: a.filter, Logger: cfg.Logger}
 	if a.enforcer != nil {
-		sc.OnEvents, sc.OnFill = enforcerEvents(a.enforcer.Events), a.enforcer.Resynced
+		sc.OnEvents, sc.OnFill, sc.Updates = enforcerEvents(a.enforcer.Events), a.enforcer.Resynced, true
 		if cfg.Enforce.Hairpin {
 			sc.Filter.Missed = a.enforcer.Missed
 		}

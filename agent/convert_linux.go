@@ -11,18 +11,17 @@ import (
 )
 
 // Flow converts a conntrack entry (CTA_TUPLE_ORIG, CTA_TUPLE_REPLY,
-// CTA_STATUS) into the table's flow. It reports false for flows the table
-// does not model: not UDP or TCP, neither hairpinned (see hairpin) nor
-// source-NATed (IPS_SRC_NAT), NATed to a non-WAN address, or sent from a
-// WAN address (the router's own).
+// CTA_STATUS, whose IPS_SEEN_REPLY is the flow's Replied) into the table's
+// flow. It reports false for flows the table does not model: not UDP or
+// TCP, neither hairpinned (see hairpin) nor source-NATed (IPS_SRC_NAT),
+// NATed to a non-WAN address, or sent from a WAN address (the router's own).
 func (f Filter) Flow(cf *conntrack.Flow) (conntrackmap.Flow, bool) {
 	p := conntrackmap.Proto(cf.TupleOrig.Proto.Protocol)
 	if p != conntrackmap.UDP && p != conntrackmap.TCP {
 		return conntrackmap.Flow{}, false
 	}
-	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply)}
+	fl := conntrackmap.Flow{Proto: p, Orig: tuple(cf.TupleOrig), Reply: tuple(cf.TupleReply), Replied: cf.Status.SeenReply()}
 	if fl.Hairpin = f.hairpin(cf, fl); fl.Hairpin != conntrackmap.NotHairpin {
-		fl.Replied = cf.Status.SeenReply()
 		return fl, true
 	}
 	if !cf.Status.SrcNAT() {
@@ -91,6 +90,9 @@ func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
 	case conntrack.EventNew:
 		t = conntrackmap.EventNew
 	case conntrack.EventUpdate:
+		if ev.Flow == nil || !ev.Flow.Status.SeenReply() {
+			return conntrackmap.Event{}, false // only a reply's news matters
+		}
 		t = conntrackmap.EventUpdate
 	case conntrack.EventDestroy:
 		t = conntrackmap.EventDestroy

@@ -58,7 +58,8 @@ func TestFilterFlow(t *testing.T) {
 
 func TestFilterEvent(t *testing.T) {
 	f := natted(17, ip("203.0.113.1"), conntrack.StatusSrcNAT)
-	evs := []conntrack.Event{{Type: conntrack.EventNew, Flow: &f}, {Type: conntrack.EventUpdate, Flow: &f},
+	r := natted(17, ip("203.0.113.1"), conntrack.StatusSrcNAT|conntrack.StatusSeenReply)
+	evs := []conntrack.Event{{Type: conntrack.EventNew, Flow: &f}, {Type: conntrack.EventUpdate, Flow: &r},
 		{Type: conntrack.EventDestroy, Flow: &f}}
 	want := []conntrackmap.EventType{conntrackmap.EventNew, conntrackmap.EventUpdate, conntrackmap.EventDestroy}
 	for i := range evs {
@@ -71,6 +72,13 @@ func TestFilterEvent(t *testing.T) {
 		if _, ok := (Filter{}).Event(&ev); ok {
 			t.Errorf("event %v without a flow converted", ev.Type)
 		}
+	}
+	// An update matters only once the flow saw a reply.
+	if got, ok := (Filter{}).Event(&conntrack.Event{Type: conntrack.EventUpdate, Flow: &f}); ok {
+		t.Errorf("update of an unreplied flow converted: %v", got)
+	}
+	if got, _ := (Filter{}).Event(&evs[1]); !got.Flow.Replied {
+		t.Errorf("update of a replied flow: %+v, want Replied", got.Flow)
 	}
 }
 

@@ -31,6 +31,9 @@ type SourceConfig struct {
 	// enforcer pins new flows from them.
 	OnEvents func([]conntrackmap.Event)
 	OnFill   func()
+	// Updates also follows conntrack's UPDATE events of replied flows:
+	// enforce mode learns from them which pins' flows get replies.
+	Updates bool
 }
 
 // Source follows the kernel's conntrack table into a conntrackmap.Table.

@@ -125,6 +125,9 @@ func (s *Source) subscribe() (*subscription, error) {
 	}
 	sub := &subscription{conn: c, events: make(chan conntrack.Event, eventQueue), errs: make(chan error)}
 	groups := []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy}
+	if s.cfg.Updates {
+		groups = append(groups, netfilter.GroupCTUpdate)
+	}
 	errs, err := c.Listen(sub.events, 1, groups)
 	if err != nil {
 		c.Close()

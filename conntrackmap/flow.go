@@ -66,8 +66,10 @@ type Flow struct {
 	Proto Proto `json:"proto"`
 	Orig  Tuple `json:"orig"`
 	Reply Tuple `json:"reply"`
-	// Replied: a packet came back in the reply direction (conntrack's
-	// IPS_SEEN_REPLY). The table keeps it for hairpinned flows only.
+	// Replied: conntrack saw a packet in the reply direction
+	// (IPS_SEEN_REPLY). A flow whose source was forged never answers, so
+	// enforce mode trusts the pins of replied flows more; a hairpinned
+	// flow's tells whether its receiver answered.
 	Replied bool `json:"replied,omitempty"`
 	// Hairpin marks a hairpinned flow and the kind of source its
 	// receiver sees; NotHairpin for every other flow.

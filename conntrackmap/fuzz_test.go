@@ -44,7 +44,7 @@ func eventsFrom(data []byte) []Event {
 // model is the obvious, slow table: the set of live flows, keyed like
 // conntrack by the original tuple; the first flow of a key wins.
 type model struct {
-	flows    map[flowKey[[16]byte]]Flow // modelled as mappings, without Replied and Hairpin
+	flows    map[flowKey[[16]byte]]Flow // modelled as mappings, without Hairpin; Replied once any event had it
 	hairpins map[flowKey[[16]byte]]Flow // hairpinned flows, Replied once any event had it
 }
 
@@ -59,9 +59,12 @@ func (m model) apply(ev Event) {
 		delete(m.hairpins, fk)
 		return
 	}
-	if _, ok := m.flows[fk]; !ok && ev.Flow.Hairpin != HairpinPrivate {
+	if old, ok := m.flows[fk]; ok && ev.Flow.Hairpin != HairpinPrivate {
+		old.Replied = old.Replied || ev.Flow.Replied // a reply sticks, whatever copy comes later
+		m.flows[fk] = old
+	} else if ev.Flow.Hairpin != HairpinPrivate {
 		f := ev.Flow
-		f.Replied, f.Hairpin, f.Reply.Src = false, NotHairpin, f.Orig.Dst
+		f.Hairpin, f.Reply.Src = NotHairpin, f.Orig.Dst
 		m.flows[fk] = f
 	}
 	if ev.Flow.Hairpin == NotHairpin {
@@ -81,6 +84,17 @@ func (m model) markReplied(f Flow) {
 	if h, ok := m.hairpins[fk]; ok {
 		h.Replied = true
 		m.hairpins[fk] = h
+	}
+}
+
+// resynced follows a resync of m.all(): the table re-adds each hairpinned
+// flow it maps, so that flow's reply sticks to its mapping's flow too.
+func (m model) resynced() {
+	for k, h := range m.hairpins {
+		if f, ok := m.flows[k]; ok && h.Replied && h.SourceNATed() && h.Hairpin != HairpinPrivate {
+			f.Replied = true
+			m.flows[k] = f
+		}
 	}
 }
 
@@ -127,6 +141,7 @@ func FuzzTableMatchesModel(f *testing.F) {
 			switch {
 			case ev.Type == 0:
 				resyncChangesNothing(t, tab, m)
+				m.resynced()
 			case ev.Type == EventUpdate && ev.Flow.Hairpin != NotHairpin && ev.Flow.Replied:
 				tab.MarkReplied([]Flow{ev.Flow}) // the daemon's lookup before a report
 				m.markReplied(ev.Flow)

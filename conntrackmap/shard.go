@@ -10,10 +10,11 @@ type shard[A addr] struct {
 
 // flowVal is what the table keeps of a flow: its public endpoint, and the
 // resync generation that last saw it (flows a resync's dump did not show
-// are swept).
+// are swept), and whether conntrack saw a reply (it fits the padding).
 type flowVal[A addr] struct {
-	pub endpoint[A]
-	gen uint8
+	pub     endpoint[A]
+	gen     uint8
+	replied bool
 }
 
 func newShard[A addr]() *shard[A] {
@@ -37,11 +38,11 @@ type outcome struct {
 func (s *shard[A]) add(f Flow, now uint32, gen uint8) outcome {
 	fk, priv, pub := keysOf[A](f)
 	if v, ok := s.flows[fk]; ok {
-		v.gen = gen
+		v.gen, v.replied = gen, v.replied || f.Replied
 		s.flows[fk] = v
 		return outcome{}
 	}
-	s.flows[fk] = flowVal[A]{pub: pub.ep, gen: gen}
+	s.flows[fk] = flowVal[A]{pub: pub.ep, gen: gen, replied: f.Replied}
 	o := outcome{added: true}
 	other, conflict, shared := s.mappings.add(priv, pub.ep, fk.remote, now)
 	o.reused = shared

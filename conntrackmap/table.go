@@ -235,7 +235,7 @@ func appendFlows[A addr](out []Flow, s *shard[A]) []Flow {
 	for fk, v := range s.flows {
 		out = append(out, Flow{Proto: fk.proto,
 			Orig:  Tuple{Src: fk.priv.addrPort(), Dst: fk.remote.addrPort()},
-			Reply: Tuple{Src: fk.remote.addrPort(), Dst: v.pub.addrPort()}})
+			Reply: Tuple{Src: fk.remote.addrPort(), Dst: v.pub.addrPort()}, Replied: v.replied})
 	}
 	return out
 }

@@ -369,3 +369,20 @@ func TestMarkReplied(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestRepliedSticks: a flow's reply, reported by an update, stays with it.
+func TestRepliedSticks(t *testing.T) {
+	tab := New(Config{})
+	f := nat(UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	tab.Apply(Event{Type: EventNew, Flow: f})
+	if got := tab.Flows(); len(got) != 1 || got[0].Replied {
+		t.Fatalf("new flow: %+v, want one, not replied", got)
+	}
+	f.Replied = true
+	tab.Apply(Event{Type: EventUpdate, Flow: f})
+	f.Replied = false // a dump's copy never unsets it
+	tab.Apply(Event{Type: EventNew, Flow: f})
+	if got := tab.Flows(); len(got) != 1 || !got[0].Replied {
+		t.Errorf("after the reply: %+v, want one, replied", got)
+	}
+}

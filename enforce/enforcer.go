@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/natp2p/natp2p/conntrackmap"
@@ -69,6 +70,8 @@ type Enforcer struct {
 	randomNAT  bool
 	reinstall  bool // an update failed: put everything back
 	reinstalls uint64
+	putBack    uint64 // pins put back with the rules in place
+	missing    bool   // the rules were found missing since the last install
 	lastErr    string
 	lastErrAt  time.Time
 	failures   uint64
@@ -226,11 +229,26 @@ func (e *Enforcer) apply(ch Changes) bool {
 		e.reinstall = true
 		e.log.Warn("a pinned endpoint's new flow missed its pin: the kernel lacks pins; reinstalling")
 	}
+	if ch.Strays > 0 && !e.reinstall {
+		e.reinstall = true
+		e.log.Warn("unreplied flows (a flood?) over their budget: dropping the pins the kernel learned for them",
+			"flows", ch.Strays)
+	}
+	ch.settle(e.cfg.Planner.KernelPins)
 	e.unlearn(ch.Unlearn)
 	if len(ch.Add) == 0 && len(ch.Delete) == 0 && len(ch.Kill) == 0 {
 		return true
 	}
 	if err := e.cfg.Backend.Update(ch.Add, ch.Delete); err != nil {
+		if e.cfg.Planner.KernelPins && errors.Is(err, syscall.EEXIST) {
+			// Not a fault: the kernel learned a pin the planner refused (a
+			// flood's, whose events were lost) on a port it then chose.
+			if !e.reinstall {
+				e.log.Info("the kernel had learned a pin the agent does not hold; putting every pin back")
+			}
+			e.reinstall = true
+			return false
+		}
 		e.fail("update pins", err)
 		e.reinstall = true
 		return false
@@ -309,6 +327,18 @@ func (e *Enforcer) check() {
 	if ok && !e.reinstall {
 		return
 	}
+	if !ok {
+		// A flood may hold the kernel back from a listing: missing rules
+		// stay missing, so they are asked for once more.
+		if again, err := e.cfg.Backend.Installed(); err == nil && again {
+			e.installed = true
+			if !e.reinstall {
+				return
+			}
+		} else {
+			e.missing = true
+		}
+	}
 	start := time.Now()
 	pins := e.planner.Pins()
 	if err := e.cfg.Backend.Install(pins); err != nil {
@@ -317,10 +347,17 @@ func (e *Enforcer) check() {
 		return
 	}
 	e.installed, e.reinstall = true, false // lastErr stays: the report shows it while recent
-	e.reinstalls++
+	took := time.Since(start).Round(time.Microsecond)
+	if !e.missing {
+		// The rules were there: an update failed, or the kernel lacked a
+		// pin. No firewall reload.
+		e.putBack++
+		e.log.Warn("pins put back (the rules were in place)", "pins", len(pins), "took", took)
+		return
+	}
+	e.reinstalls, e.missing = e.reinstalls+1, false
 	e.lookAtRouterNAT() // a firewall restart may have changed it
-	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins),
-		"took", time.Since(start).Round(time.Microsecond))
+	e.log.Warn("rules were missing (a firewall reload or flush?); put back", "pins", len(pins), "took", took)
 }
 
 func (e *Enforcer) sweep() {

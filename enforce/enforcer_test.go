@@ -2,8 +2,10 @@ package enforce
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -359,5 +361,27 @@ func TestUnlearnToleratesPinsTheKernelNeverLearned(t *testing.T) {
 	}
 	if got, _ := b.Pins(); !cmp.Equal(got, []Pin{keep}, equateNet) {
 		t.Errorf("kernel pins %v, want the learned one gone and %v added", got, keep)
+	}
+}
+
+// TestACollisionWithALearnedPinIsNoReload: an update the kernel refuses
+// because it learned a pin the agent does not hold (EEXIST, as under a
+// flood) puts every pin back, counted apart from a firewall reload and
+// from failures.
+func TestACollisionWithALearnedPinIsNoReload(t *testing.T) {
+	b := &learningMem{newMem()}
+	tab := conntrackmap.New(conntrackmap.Config{})
+	e := newEnforcer(t, b, tab)
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
+	tab.Apply(conntrackmap.Event{Type: conntrackmap.EventNew, Flow: f})
+	b.failNext = fmt.Errorf("nftables update: %w", syscall.EEXIST)
+	e.Events([]conntrackmap.Event{{Type: conntrackmap.EventNew, Flow: f}})
+	e.check()
+	st := e.Status()
+	if len(b.pins) != 1 || st.PinsPutBack != 1 || st.Reinstalls != 0 || st.Failures != 0 || st.Error != "" {
+		t.Errorf("pins %v, status %+v; want the pin put back, no reinstall, no failure", b.pins, st)
 	}
 }

@@ -55,6 +55,14 @@ type PlannerConfig struct {
 	// off): the router's NAT keeps choosing ports, so a flow off its pin is
 	// no fault, and no endpoint is moved.
 	HairpinOnly bool
+	// UnrepliedMax bounds the pins whose flows never saw a reply (if zero,
+	// DefaultUnrepliedMax; negative: no bound), UnrepliedLife is how long
+	// one lives (if zero, DefaultUnrepliedLife) and Reserve the ports of a
+	// public address kept for hosts with few pins (if zero,
+	// DefaultReserve). See budget.go.
+	UnrepliedMax  int
+	UnrepliedLife time.Duration
+	Reserve       int
 }
 
 // Changes is what the Planner decided: pins to put in the kernel, pins to
@@ -70,6 +78,10 @@ type Changes struct {
 	// Reinstall says the kernel disagrees with the planner: put every pin
 	// back.
 	Reinstall bool
+	// Strays counts a dump's unreplied flows left without a pin (their
+	// budget spent: a flood whose events were lost) whose pins the kernel
+	// may have learned (KernelPins): putting every pin back drops them.
+	Strays int
 }
 
 // Planner decides pins from flows. It is pure: it changes nothing itself,
@@ -79,12 +91,25 @@ type Planner struct {
 	pins   map[endpointKey]*pinState   // private endpoint -> its pin
 	public map[endpointKey]endpointKey // pinned public endpoint -> private endpoint
 	hosts  map[netip.Addr]int          // private address -> pins held
+	addrs  map[addrKey]int             // public address -> pins on it
 	stats  status.PlannerStats
+
+	// Pins whose flows never saw a reply, oldest first (budget.go).
+	queue         []queued
+	seq           uint64
+	unreplied     int
+	hostUnreplied map[netip.Addr]int
 }
 
 type pinState struct {
 	public    netip.AddrPort
 	idleSince time.Time // zero while the endpoint has live flows
+	// replied: a flow of the endpoint saw a reply. Until then the pin is
+	// in the queue as seq, and lives UnrepliedLife from unrepliedSince
+	// (when a sweep first saw it).
+	replied        bool
+	seq            uint64
+	unrepliedSince time.Time
 }
 
 // NewPlanner returns a Planner without pins.
@@ -101,8 +126,9 @@ func NewPlanner(cfg PlannerConfig) *Planner {
 	if cfg.Intn == nil {
 		cfg.Intn = rand.IntN
 	}
-	return &Planner{cfg: cfg, pins: make(map[endpointKey]*pinState),
-		public: make(map[endpointKey]endpointKey), hosts: make(map[netip.Addr]int)}
+	cfg = withBudgets(cfg)
+	return &Planner{cfg: cfg, pins: make(map[endpointKey]*pinState), public: make(map[endpointKey]endpointKey),
+		hosts: make(map[netip.Addr]int), addrs: make(map[addrKey]int), hostUnreplied: make(map[netip.Addr]int)}
 }
 
 // Observe takes one source-NATed flow the kernel reports. The first flow of
@@ -119,19 +145,14 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 	}
 	k := pin.key()
 	if st, ok := p.pins[k]; ok {
-		st.idleSince = time.Time{}
-		if st.public != pin.Public && fresh && !p.cfg.HairpinOnly {
-			// Created in the instant before the pin was in the kernel; a
-			// backend that pins in the kernel has no such instant, so its
-			// kernel lacks the pin: have it reinstalled.
-			p.stats.Repaired++
-			ch.Kill = append(ch.Kill, f)
-			ch.Reinstall = ch.Reinstall || p.cfg.KernelPins
-		}
+		p.pinnedFlow(k, st, f, fresh, ch)
 		return
 	}
-	if (p.cfg.Quota > 0 && p.hosts[pin.Private.Addr()] >= p.cfg.Quota) || len(p.pins) >= p.cfg.MaxPins {
-		p.stats.QuotaHits++
+	if why := p.admit(pin, f.Replied, fresh, ch); why != admitted {
+		p.refuse(why, fresh)
+		if why == byBudget && p.cfg.KernelPins {
+			ch.Strays++
+		}
 		if _, taken := p.public[pin.publicKey()]; !taken {
 			p.unlearn(pin, fresh, ch)
 		}
@@ -161,7 +182,7 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		}
 		pin.Public = netip.AddrPortFrom(pin.Public.Addr(), port)
 	}
-	p.add(pin)
+	p.add(pin, f.Replied)
 	p.stats.Pinned++
 	ch.Add = append(ch.Add, pin)
 	if moved {
@@ -169,6 +190,22 @@ func (p *Planner) Observe(f conntrackmap.Flow, fresh bool, v View, ch *Changes) 
 		if fresh {
 			ch.Kill = append(ch.Kill, f)
 		}
+	}
+}
+
+// pinnedFlow takes a flow of an endpoint pinned already.
+func (p *Planner) pinnedFlow(k endpointKey, st *pinState, f conntrackmap.Flow, fresh bool, ch *Changes) {
+	st.idleSince = time.Time{}
+	if f.Replied {
+		p.replied(k, st)
+	}
+	if st.public != f.Public() && fresh && !p.cfg.HairpinOnly {
+		// Created in the instant before the pin was in the kernel; a
+		// backend that pins in the kernel has no such instant, so its
+		// kernel lacks the pin: have it reinstalled.
+		p.stats.Repaired++
+		ch.Kill = append(ch.Kill, f)
+		ch.Reinstall = ch.Reinstall || p.cfg.KernelPins
 	}
 }
 
@@ -201,10 +238,15 @@ func (p *Planner) freePort(proto conntrackmap.Proto, addr netip.Addr, v View) (u
 	return 0, false
 }
 
-func (p *Planner) add(pin Pin) {
-	p.pins[pin.key()] = &pinState{public: pin.Public}
+func (p *Planner) add(pin Pin, replied bool) {
+	st := &pinState{public: pin.Public, replied: replied}
+	p.pins[pin.key()] = st
 	p.public[pin.publicKey()] = pin.key()
 	p.hosts[pin.Private.Addr()]++
+	p.addrs[addrKey{pin.Proto, pin.Public.Addr()}]++
+	if !replied {
+		p.enqueue(pin.key(), st)
+	}
 }
 
 func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
@@ -212,6 +254,13 @@ func (p *Planner) remove(k endpointKey, st *pinState, ch *Changes) {
 	delete(p.public, endpointKey{k.proto, st.public})
 	if p.hosts[k.ep.Addr()]--; p.hosts[k.ep.Addr()] <= 0 {
 		delete(p.hosts, k.ep.Addr())
+	}
+	a := addrKey{k.proto, st.public.Addr()}
+	if p.addrs[a]--; p.addrs[a] <= 0 {
+		delete(p.addrs, a)
+	}
+	if !st.replied {
+		p.dropUnreplied(k.ep.Addr())
 	}
 	p.stats.Removed++
 	ch.Delete = append(ch.Delete, Pin{Proto: k.proto, Private: k.ep, Public: st.public})
@@ -239,7 +288,7 @@ func (p *Planner) Adopt(pins []Pin, public func(netip.Addr) bool) (rejected []Pi
 			rejected = append(rejected, pin)
 			continue
 		}
-		p.add(pin)
+		p.add(pin, false) // trusted once a flow of it is seen replied
 		p.stats.Adopted++
 	}
 	return rejected
@@ -251,6 +300,11 @@ func (p *Planner) Sweep(now time.Time, v View) Changes {
 	var ch Changes
 	p.stats.Disagreeing = 0
 	for k, st := range p.pins {
+		if p.expired(st, now) {
+			p.remove(k, st, &ch)
+			p.stats.Unanswered++
+			continue
+		}
 		pub, live := v.PublicOf(k.proto, k.ep)
 		switch {
 		case live:
@@ -298,15 +352,16 @@ func (p *Planner) Pins() []Pin {
 // Stats returns the counters.
 func (p *Planner) Stats() status.PlannerStats {
 	s := p.stats
-	s.Pins = len(p.pins)
+	s.Pins, s.Unreplied = len(p.pins), p.unreplied
 	return s
 }
 
-// QuotaFull returns the LAN hosts that hold their quota of pins, sorted.
+// QuotaFull returns the LAN hosts that hold their quota of pins whose
+// flows saw replies (unreplied ones make room), sorted.
 func (p *Planner) QuotaFull() []netip.Addr {
 	var out []netip.Addr
 	for a, n := range p.hosts {
-		if p.cfg.Quota > 0 && n >= p.cfg.Quota {
+		if p.cfg.Quota > 0 && n-p.hostUnreplied[a] >= p.cfg.Quota {
 			out = append(out, a)
 		}
 	}

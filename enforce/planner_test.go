@@ -42,6 +42,16 @@ func (w *world) start(f conntrackmap.Flow) Changes {
 	return ch
 }
 
+// answer starts f and lets it see a reply, as conntrack's UPDATE event
+// reports it: its pin is then trusted.
+func (w *world) answer(f conntrackmap.Flow) Changes {
+	ch := w.start(f)
+	f.Replied = true
+	w.table.Apply(conntrackmap.Event{Type: conntrackmap.EventUpdate, Flow: f})
+	w.p.Observe(f, false, w.table, &ch)
+	return ch
+}
+
 func (w *world) end(f conntrackmap.Flow) {
 	w.table.Apply(conntrackmap.Event{Type: conntrackmap.EventDestroy, Flow: f})
 }
@@ -118,7 +128,7 @@ func TestNoFreePort(t *testing.T) {
 func TestQuota(t *testing.T) {
 	w := newWorld(t, PlannerConfig{Quota: 2})
 	for i, port := range []string{"5000", "5001", "5002"} {
-		ch := w.start(flow(conntrackmap.UDP, "198.51.100.10:"+port, "203.0.113.10:3478", "203.0.113.1:4000"+port[3:]))
+		ch := w.answer(flow(conntrackmap.UDP, "198.51.100.10:"+port, "203.0.113.10:3478", "203.0.113.1:4000"+port[3:]))
 		if got, want := len(ch.Add), map[bool]int{true: 1, false: 0}[i < 2]; got != want {
 			t.Errorf("flow %d: %d pins added, want %d", i, got, want)
 		}
@@ -138,7 +148,7 @@ func TestQuota(t *testing.T) {
 func TestSweepRemovesIdlePinsAfterGrace(t *testing.T) {
 	w := newWorld(t, PlannerConfig{Grace: 30 * time.Second, Quota: 1})
 	a := flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000")
-	w.start(a)
+	w.answer(a)
 	w.wantChanges("live", w.p.Sweep(t0, w.table), Changes{})
 	w.end(a)
 	w.wantChanges("just ended", w.p.Sweep(t0.Add(time.Second), w.table), Changes{})
@@ -230,7 +240,7 @@ func TestObserveIgnoresWhatCannotBePinned(t *testing.T) {
 
 func TestQuotaTakesKernelPinsOut(t *testing.T) {
 	w := newWorld(t, PlannerConfig{Quota: 1, KernelPins: true})
-	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	w.answer(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
 	over := flow(conntrackmap.UDP, "198.51.100.10:5001", "203.0.113.10:3478", "203.0.113.1:40001")
 	w.wantChanges("over the quota", w.start(over), Changes{Unlearn: []Pin{
 		{conntrackmap.UDP, ap("198.51.100.10:5001"), ap("203.0.113.1:40001")}}})
@@ -244,7 +254,7 @@ func TestSharedPublicIsNotPinned(t *testing.T) {
 	ports := []int{42000 - portMin}
 	w := newWorld(t, PlannerConfig{Quota: 1, KernelPins: true, Intn: func(int) int { p := ports[0]; return p }})
 	// A host at its quota holds 40000 with an unpinned flow...
-	w.start(flow(conntrackmap.UDP, "198.51.100.12:7000", "203.0.113.10:53", "203.0.113.1:39000"))
+	w.answer(flow(conntrackmap.UDP, "198.51.100.12:7000", "203.0.113.10:53", "203.0.113.1:39000"))
 	w.start(flow(conntrackmap.UDP, "198.51.100.12:7001", "203.0.113.10:3478", "203.0.113.1:40000"))
 	// ...when another endpoint lands on 40000 (to another destination).
 	// The kernel pinned it there; pinned there its flow to 203.0.113.10:3478
@@ -279,9 +289,9 @@ func TestAdoptHoldsTheQuota(t *testing.T) {
 
 func TestMaxPins(t *testing.T) {
 	w := newWorld(t, PlannerConfig{MaxPins: 1})
-	w.start(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
+	w.answer(flow(conntrackmap.UDP, "198.51.100.10:5000", "203.0.113.10:3478", "203.0.113.1:40000"))
 	w.wantChanges("over the cap", w.start(flow(conntrackmap.UDP, "198.51.100.11:5000", "203.0.113.10:3478", "203.0.113.1:40001")), Changes{})
-	if s := w.p.Stats(); s.Pins != 1 || s.QuotaHits != 1 {
-		t.Errorf("stats %+v, want one pin and one quota hit", s)
+	if s := w.p.Stats(); s.Pins != 1 || s.PressureHits != 1 {
+		t.Errorf("stats %+v, want one pin and one pressure hit", s)
 	}
 }

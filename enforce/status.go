@@ -10,7 +10,7 @@ import (
 func (e *Enforcer) Status() status.Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := status.Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls,
+	s := status.Status{Installed: e.installed, PlannerStats: e.planner.Stats(), Reinstalls: e.reinstalls, PinsPutBack: e.putBack,
 		Raised: append([]status.TimeoutChange{}, e.timeouts...), QuotaFull: e.planner.QuotaFull(), Error: e.lastErr,
 		Failures: e.failures, RandomNAT: e.randomNAT}
 	if e.lastErr != "" {

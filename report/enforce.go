@@ -152,6 +152,10 @@ func stableCheck(e *Enforcement, now time.Time) Check {
 	if len(e.QuotaFull) > 0 {
 		ev = append(ev, fmt.Sprintf("at their pin quota: %s (%s left unpinned)", joinAddrs(e.QuotaFull), plural(e.QuotaHits, "flow")))
 	}
+	ev = append(ev, refusedLines(e)...)
+	if e.PressureHits > 0 {
+		return check(IDMappingStable, Warn, limit(ev), "the public ports ran low: hosts holding many pins got no more")
+	}
 	if e.Disagreeing > 0 {
 		return check(IDMappingStable, Warn, limit(ev), "%s still have older flows on another public endpoint",
 			plural(e.Disagreeing, "pinned endpoint"))
@@ -163,6 +167,24 @@ func stableCheck(e *Enforcement, now time.Time) Check {
 		return check(IDMappingStable, Unknown, limit(ev), "no pinned endpoint yet: nothing to see hold")
 	}
 	return check(IDMappingStable, Pass, limit(ev), "pinned mappings hold: every pinned endpoint's live flows use its pin")
+}
+
+// refusedLines says which pins were refused or dropped to keep one LAN
+// host from spending the others' (docs/enforce.md).
+func refusedLines(e *Enforcement) []string {
+	var out []string
+	if e.Evicted+e.Unanswered > 0 {
+		out = append(out, fmt.Sprintf("pins whose flows never saw a reply (forged sources, scans): %d held, %d dropped to make room, "+
+			"%d at the end of their short life", e.Unreplied, e.Evicted, e.Unanswered))
+	}
+	if e.PressureHits > 0 {
+		out = append(out, fmt.Sprintf("%s left unpinned: the public ports ran low, and the last are kept for hosts with few pins",
+			plural(e.PressureHits, "new flow")))
+	}
+	if e.PinsPutBack > 0 {
+		out = append(out, fmt.Sprintf("pins put back %s with the rules in place (a failed update, or pins the kernel learned for refused flows)", plural(e.PinsPutBack, "time")))
+	}
+	return out
 }
 
 // raisedLines says which timeouts a check reads natp2p raised, in one line.
