@@ -1,0 +1,117 @@
+package metrics
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// The metric types of the text format.
+const (
+	gauge   = "gauge"
+	counter = "counter"
+)
+
+// page collects metric families in the order they are written.
+type page struct {
+	fams []*family
+}
+
+// family is one metric: its HELP and TYPE lines and its samples.
+type family struct {
+	name, typ, help string
+	samples         []sample
+}
+
+// sample is one series: label pairs (name, value, name, value...) and a
+// value.
+type sample struct {
+	labels []string
+	value  float64
+}
+
+// add starts a family. A family without samples is not written.
+func (p *page) add(name, typ, help string) *family {
+	f := &family{name: name, typ: typ, help: help}
+	p.fams = append(p.fams, f)
+	return f
+}
+
+// put adds a sample with labels given as name, value pairs.
+func (f *family) put(v float64, labels ...string) {
+	f.samples = append(f.samples, sample{labels: labels, value: v})
+}
+
+// states adds a state set: one sample per state, labelled key=state, 1 for
+// the current state and 0 for the others, after the other labels.
+func (f *family) states(key string, states []string, current string, labels ...string) {
+	for _, s := range states {
+		f.put(b2f(s == current), append(append([]string{}, labels...), key, s)...)
+	}
+}
+
+// b2f is 1 for true and 0 for false.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// write writes the page in the text exposition format 0.0.4.
+func (p *page) write(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	for _, f := range p.fams {
+		if len(f.samples) == 0 {
+			continue
+		}
+		bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")
+		bw.WriteString("# TYPE " + f.name + " " + f.typ + "\n")
+		for _, s := range f.samples {
+			writeSample(bw, f.name, s)
+		}
+	}
+	return bw.Flush()
+}
+
+func writeSample(w *bufio.Writer, name string, s sample) {
+	w.WriteString(name)
+	for i := 0; i+1 < len(s.labels); i += 2 {
+		sep := ","
+		if i == 0 {
+			sep = "{"
+		}
+		w.WriteString(sep + s.labels[i] + `="` + escapeLabel(s.labels[i+1]) + `"`)
+	}
+	if len(s.labels) > 0 {
+		w.WriteString("}")
+	}
+	w.WriteString(" " + formatValue(s.value) + "\n")
+}
+
+// formatValue writes integers without an exponent and other numbers in
+// the shortest form that reads back exactly.
+func formatValue(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+)
+
+// escapeHelp escapes a HELP text: backslash and line feed.
+func escapeHelp(s string) string { return helpEscaper.Replace(s) }
+
+// escapeLabel escapes a label value: backslash, double quote and line feed.
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }
