@@ -3,7 +3,7 @@ package metrics
 // writeInfo writes the metadata series fleet queries join on.
 func writeInfo(p *page, in Input) {
 	b := in.Build
-	p.add("natp2p_build_info", gauge, "The agent's build: its version and the Go it was built with; always 1.").
+	p.add(desc{"natp2p_build_info", gauge, "The agent's build: its version and the Go it was built with; always 1."}).
 		put(1, "version", orUnknown(b.Version), "goversion", orUnknown(b.GoVersion))
 	d := in.Device
 	backend := d.Backend
@@ -13,8 +13,8 @@ func writeInfo(p *page, in Input) {
 	if backend == "" {
 		backend = "none"
 	}
-	p.add("natp2p_device_info", gauge,
-		"The router: its model, firmware and natp2p's firewall backend (none in observe mode); always 1.").
+	p.add(desc{"natp2p_device_info", gauge,
+		"The router: its model, firmware and natp2p's firewall backend (none in observe mode); always 1."}).
 		put(1, "model", orUnknown(d.Model), "firmware", orUnknown(d.Firmware), "backend", backend)
 }
 

@@ -99,15 +99,28 @@ func (s *Server) answer(ctx context.Context, w io.Writer, head []byte, status in
 	return s.write(w, statusOK, s.cfg.ContentType, body, req.method == "HEAD", "")
 }
 
-var reasons = map[int]string{
-	statusOK:               "OK",
-	statusBadRequest:       "Bad Request",
-	statusNotFound:         "Not Found",
-	statusMethodNotAllowed: "Method Not Allowed",
-	statusHeaderTooLarge:   "Request Header Fields Too Large",
-	statusInternalError:    "Internal Server Error",
-	statusUnavailable:      "Service Unavailable",
-	statusVersion:          "HTTP Version Not Supported",
+// reason is a status's reason phrase, "" for one the responder never
+// sends.
+func reason(status int) string {
+	switch status {
+	case statusOK:
+		return "OK"
+	case statusBadRequest:
+		return "Bad Request"
+	case statusNotFound:
+		return "Not Found"
+	case statusMethodNotAllowed:
+		return "Method Not Allowed"
+	case statusHeaderTooLarge:
+		return "Request Header Fields Too Large"
+	case statusInternalError:
+		return "Internal Server Error"
+	case statusUnavailable:
+		return "Service Unavailable"
+	case statusVersion:
+		return "HTTP Version Not Supported"
+	}
+	return ""
 }
 
 // writeStatus writes an error status with its reason as a text body.
@@ -116,7 +129,7 @@ func (s *Server) writeStatus(w io.Writer, status int, head bool) error {
 	if status == statusMethodNotAllowed {
 		extra = "Allow: GET, HEAD\r\n"
 	}
-	body := strconv.Itoa(status) + " " + reasons[status] + "\n"
+	body := strconv.Itoa(status) + " " + reason(status) + "\n"
 	return s.write(w, status, "text/plain; charset=utf-8", []byte(body), head, extra)
 }
 
@@ -125,16 +138,15 @@ func (s *Server) write(w io.Writer, status int, ctype string, body []byte, head 
 	b := make([]byte, 0, 192)
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, " "+reasons[status]+"\r\nDate: "...)
+	b = append(b, " "+reason(status)+"\r\nDate: "...)
 	b = s.cfg.Now().UTC().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 GMT")
 	b = append(b, "\r\nContent-Type: "+ctype+"\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\nConnection: close\r\n"+extra+"\r\n"...)
-	bufs := net.Buffers{b}
-	if !head {
-		bufs = append(bufs, body)
+	_, err := w.Write(b)
+	if err == nil && !head {
+		_, err = w.Write(body)
 	}
-	_, err := bufs.WriteTo(w)
 	if err != nil {
 		s.log.Debug("response not taken", "status", status, "err", err)
 	}

@@ -80,7 +80,7 @@ func checkResponse(t *testing.T, resp []byte, head bool) int {
 	line, _ := br.ReadString('\n')
 	code, _, _ := strings.Cut(strings.TrimPrefix(line, "HTTP/1.1 "), " ")
 	status, err := strconv.Atoi(code)
-	if !strings.HasPrefix(line, "HTTP/1.1 ") || err != nil || reasons[status] == "" {
+	if !strings.HasPrefix(line, "HTTP/1.1 ") || err != nil || reason(status) == "" {
 		t.Fatalf("bad status line %q", line)
 	}
 	length, closing := -1, false

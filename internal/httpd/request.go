@@ -145,10 +145,10 @@ func checkHeader(r *request) int {
 	hosts := 0
 	for _, f := range r.header {
 		switch {
-		case strings.EqualFold(f.name, "Host"):
+		case equalFold(f.name, "Host"):
 			hosts++
-		case strings.EqualFold(f.name, "Transfer-Encoding"),
-			strings.EqualFold(f.name, "Content-Length") && f.value != "0":
+		case equalFold(f.name, "Transfer-Encoding"),
+			equalFold(f.name, "Content-Length") && f.value != "0":
 			return statusBadRequest
 		}
 	}
@@ -173,3 +173,18 @@ func isToken(s string) bool {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// equalFold compares a token with a lower- or mixed-case ASCII name
+// without regard to case (field names are case-insensitive, RFC 9110
+// 5.1).
+func equalFold(token, name string) bool {
+	if len(token) != len(name) {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if token[i]|0x20 != name[i]|0x20 {
+			return false
+		}
+	}
+	return true
+}
