@@ -35,6 +35,9 @@ type Settings struct {
 	PinGrace        time.Duration // enforce mode: how long a pin outlives its last flow
 	PinQuota        int           // enforce mode: pins per LAN host, -1: unlimited
 	PreservePorts   bool          // enforce mode, iptables: masquerade unpinned LAN flows keeping their ports
+
+	MetricsListen   string // ip:port to answer GET /metrics on; empty: off
+	MetricsTextfile string // *.prom file on tmpfs for node_exporter's textfile collector; empty: off
 }
 
 // Option is one setting of the daemon: a UCI option of /etc/config/natp2p
@@ -122,6 +125,12 @@ var Options = []Option{
 	{Name: "preserve_ports", Example: "1", Switch: true, Default: "0",
 		Doc: "enforce mode, iptables backend: natp2p masquerades new LAN flows without a pin itself, keeping their ports, ahead of the router's NAT",
 		set: switchOpt(func(s *Settings) *bool { return &s.PreservePorts })},
+	{Name: "metrics_listen", Example: "192.168.1.1:9959",
+		Doc: "answer Prometheus' GET /metrics on `ip:port` (:port for every address; none: off; see docs/metrics.md)",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsListen }, checkListen)},
+	{Name: "metrics_textfile", Example: "/var/prometheus/natp2p.prom",
+		Doc: "rewrite the metrics every minute into this `file`, ending in .prom and on tmpfs, for node_exporter's textfile collector (none: off)",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsTextfile }, checkTextfile)},
 }
 
 // DefaultSettings returns the defaults of Options.
@@ -161,7 +170,8 @@ func (s *Settings) Level() slog.Level {
 func (s *Settings) Config() Config {
 	cfg := Config{WAN: s.WAN, LAN: s.LAN, Socket: s.Socket, ReadBuffer: s.EventBuffer,
 		Introducer: s.Introducer, ProbeInterval: s.ProbeInterval, ProbeFrom: s.ProbeFrom,
-		NoProbeNetns: !s.ProbeNetns, ProbeNetnsAddr: s.ProbeNetnsAddr}
+		NoProbeNetns: !s.ProbeNetns, ProbeNetnsAddr: s.ProbeNetnsAddr,
+		MetricsListen: s.MetricsListen, MetricsTextfile: s.MetricsTextfile}
 	if s.Mode == ModeEnforce {
 		cfg.Enforce = &EnforceConfig{Backend: s.Backend, Mapping: s.EnforceMapping, Hairpin: s.EnforceHairpin,
 			Timeouts: s.EnforceTimeouts, UDPTimeout: s.UDPTimeout, PinGrace: s.PinGrace, PinQuota: s.PinQuota,
