@@ -36,13 +36,19 @@ type sample struct {
 }
 
 // add starts a family. A family without samples is not written.
+//
+//go:noinline
 func (p *page) add(d desc) *family {
 	f := &family{desc: d}
 	p.fams = append(p.fams, f)
 	return f
 }
 
-// put adds a sample with labels given as name, value pairs.
+// put adds a sample with labels given as name, value pairs. It is not
+// inlined: its call sites are many, and each inlined copy would cost the
+// router's binary.
+//
+//go:noinline
 func (f *family) put(v float64, labels ...string) {
 	f.samples = append(f.samples, sample{labels: labels, value: v})
 }
