@@ -74,6 +74,13 @@ type Config struct {
 	// tmpfs, that it rewrites every minute for node_exporter's textfile
 	// collector; if empty, none.
 	MetricsListen, MetricsTextfile string
+	// MetricsPush is a VictoriaMetrics or vmagent import URL the daemon
+	// pushes its metrics to, every MetricsPushInterval (if zero,
+	// push.DefaultInterval), with MetricsPushLabels (if nil, instance=the
+	// hostname and job=natp2p); if empty, it does not push.
+	MetricsPush         string
+	MetricsPushInterval time.Duration
+	MetricsPushLabels   map[string]string
 	// Version is natp2p's version, for natp2p_build_info.
 	Version string
 	// DeviceRoot is the root the device's model and firmware are read
@@ -215,7 +222,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	if err != nil {
 		return err
 	}
-	mln, err := a.listenMetrics()
+	out, err := a.openMetrics()
 	if err != nil {
 		ln.Close()
 		return err
@@ -226,9 +233,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	if a.enforcer != nil {
 		if err := a.enforcer.Start(); err != nil {
 			ln.Close()
-			if mln != nil {
-				mln.Close()
-			}
+			out.close()
 			return fmt.Errorf("enforce: %w", err)
 		}
 	}
@@ -239,7 +244,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	l := newLifecycle(ctx)
 	a.start(l, ln, ready)
-	a.startMetrics(l, mln)
+	a.startMetrics(l, out)
 	err = l.Wait()
 	a.log.Info("stopped", "flows", a.table.Len())
 	return err

@@ -19,6 +19,7 @@ import (
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/httpd"
 	"github.com/natp2p/natp2p/metrics"
+	"github.com/natp2p/natp2p/metrics/push"
 	"github.com/natp2p/natp2p/metrics/textfile"
 	"github.com/natp2p/natp2p/report"
 )
@@ -46,29 +47,58 @@ func (a *Agent) metricsPage(context.Context) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// listenMetrics opens Config.MetricsListen; nil when it is empty.
-func (a *Agent) listenMetrics() (net.Listener, error) {
-	if a.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", a.cfg.MetricsListen)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	return ln, nil
+// metricsOut are the ways out of the metrics that can fail at start: the
+// listener of Config.MetricsListen and the pusher of Config.MetricsPush,
+// each nil when not configured.
+type metricsOut struct {
+	ln     net.Listener
+	pusher *push.Pusher
 }
 
-// startMetrics serves /metrics on ln, if any, and rewrites the textfile,
-// if one is configured, in the control phase: metrics are out until the
-// end. The textfile goes when the daemon stops, so that a router whose
-// natp2p is stopped on purpose does not look silent.
-func (a *Agent) startMetrics(l *lifecycle, ln net.Listener) {
-	if ln != nil {
+func (o metricsOut) close() {
+	if o.ln != nil {
+		o.ln.Close()
+	}
+}
+
+// openMetrics opens the listener and finds the push client, so that a
+// port in use or a missing client stops the daemon at start.
+func (a *Agent) openMetrics() (metricsOut, error) {
+	var out metricsOut
+	var err error
+	if a.cfg.MetricsPush != "" {
+		labels := a.cfg.MetricsPushLabels
+		if labels == nil {
+			labels = map[string]string{"instance": a.host, "job": "natp2p"}
+		}
+		out.pusher, err = push.New(push.Config{URL: a.cfg.MetricsPush, Labels: labels, Body: a.metricsPage,
+			Interval: a.cfg.MetricsPushInterval, Logger: a.log})
+		if err != nil {
+			return out, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if a.cfg.MetricsListen != "" {
+		if out.ln, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
+			return out, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// startMetrics serves /metrics, pushes and rewrites the textfile, each
+// if configured, in the control phase: metrics are out until the end. The
+// textfile goes when the daemon stops, so that a router whose natp2p is
+// stopped on purpose does not look silent.
+func (a *Agent) startMetrics(l *lifecycle, out metricsOut) {
+	if ln := out.ln; ln != nil {
 		srv, err := httpd.New(httpd.Config{Body: a.metricsPage, Logger: a.log})
 		if err != nil {
 			panic("agent: " + err.Error()) // Body is set: a programming error
 		}
 		l.Go(phaseControl, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	}
+	if p := out.pusher; p != nil {
+		l.Go(phaseControl, func(ctx context.Context) error { p.Run(ctx); return nil })
 	}
 	if path := a.cfg.MetricsTextfile; path != "" {
 		l.Go(phaseControl, func(ctx context.Context) error {
@@ -145,4 +175,62 @@ func checkTextfile(p string) error {
 		return fmt.Errorf("%q: the collectors read files named *%s only", p, textfile.Suffix)
 	}
 	return nil
+}
+
+// checkPushURL accepts "" or an http:// or https:// URL.
+func checkPushURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	return push.CheckURL(u)
+}
+
+// parsePushInterval reads a push interval of at least a minute.
+func parsePushInterval(s string) (time.Duration, error) {
+	d, err := parseDuration(s, "5m")
+	if err == nil && d < time.Minute {
+		err = fmt.Errorf("%q: push at most once a minute", s)
+	}
+	return d, err
+}
+
+// setPushLabels sets the push labels: a UCI list of name=value, each item
+// possibly several separated by spaces (or commas on the command line).
+func setPushLabels(s *Settings, v []string) error {
+	s.MetricsPushLabels = nil
+	for _, item := range v {
+		for _, l := range strings.FieldsFunc(item, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			name, _, ok := strings.Cut(l, "=")
+			if !ok || !labelName(name) || strings.HasPrefix(name, "__") {
+				return fmt.Errorf("%q is not name=value with a Prometheus label name", l)
+			}
+			s.MetricsPushLabels = append(s.MetricsPushLabels, l)
+		}
+	}
+	return nil
+}
+
+// labelName reports whether s is a Prometheus label name.
+func labelName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c|0x20 >= 'a' && c|0x20 <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// pushLabels turns name=value items into Config.MetricsPushLabels: nil
+// for none (the defaults).
+func pushLabels(items []string) map[string]string {
+	if len(items) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, l := range items {
+		name, value, _ := strings.Cut(l, "=")
+		m[name] = value
+	}
+	return m
 }

@@ -2,12 +2,17 @@ package agent
 
 import (
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/natp2p/natp2p/metrics/textfile"
 )
@@ -80,6 +85,62 @@ func TestDaemonMetrics(t *testing.T) {
 	}
 }
 
+// TestDaemonPushes: the daemon pushes its metrics through the system's
+// client, with its identity labels.
+func TestDaemonPushes(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	got := make(chan *http.Request, 10)
+	bodies := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- string(b)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	r := newRig(t)
+	r.observe()
+	r.a.cfg.MetricsPush, r.a.cfg.MetricsPushInterval = srv.URL+"/api/v1/import/prometheus", 50*time.Millisecond
+	d := r.start(t)
+	d.waitReady(t)
+	select {
+	case req := <-got:
+		body := <-bodies
+		if q := req.URL.Query()["extra_label"]; !slices.Equal(q, []string{"instance=test", "job=natp2p"}) || req.URL.Path != "/api/v1/import/prometheus" {
+			t.Errorf("pushed to %s with labels %q", req.URL.Path, q)
+		}
+		if !strings.Contains(body, "natp2p_check{") {
+			t.Errorf("pushed %.200q", body)
+		}
+	case <-time.After(runWait):
+		t.Fatal("nothing pushed")
+	}
+}
+
+func TestPushOptions(t *testing.T) {
+	s := DefaultSettings()
+	if err := setPushLabels(&s, []string{"instance=cpe-1 region=north", "site=a"}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"instance": "cpe-1", "region": "north", "site": "a"}
+	if got := pushLabels(s.MetricsPushLabels); !maps.Equal(got, want) {
+		t.Errorf("labels = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"instance", "1a=b", "__name__=x", "a-b=c", "=x"} {
+		if err := setPushLabels(&s, []string{bad}); err == nil {
+			t.Errorf("setPushLabels(%q) succeeded", bad)
+		}
+	}
+	if pushLabels(nil) != nil {
+		t.Error("no labels should mean the defaults (nil)")
+	}
+	if _, err := parsePushInterval("30s"); err == nil {
+		t.Error("a 30 s push interval was accepted")
+	}
+}
+
 func TestMetricsOptions(t *testing.T) {
 	tests := []struct {
 		check func(string) error
@@ -99,6 +160,9 @@ func TestMetricsOptions(t *testing.T) {
 		{checkTextfile, "var/natp2p.prom", false},
 		{checkTextfile, "/var/prometheus/natp2p.txt", false},
 		{checkTextfile, "/var/prometheus/.prom", false},
+		{checkPushURL, "", true},
+		{checkPushURL, "https://vm.example.net/api/v1/import/prometheus", true},
+		{checkPushURL, "vm.example.net", false},
 	}
 	for _, tt := range tests {
 		if err := tt.check(tt.value); (err == nil) != tt.ok {

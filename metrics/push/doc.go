@@ -7,9 +7,9 @@
 // system's client instead, which on OpenWrt speaks HTTPS through the
 // ustream-ssl library the firmware already carries. It tries, in order:
 //
+//   - curl: the page goes on its standard input;
 //   - uclient-fetch (OpenWrt) and wget (GNU, or BusyBox with
-//     --post-file): the page goes through a file on tmpfs, removed after;
-//   - curl: the page goes on its standard input.
+//     --post-file): the page goes through a file on tmpfs, removed after.
 //
 // # Identity, jitter and backoff
 //
@@ -25,5 +25,6 @@
 //
 // One push at a time, one page in memory, and each push is killed after
 // Config.Timeout. Nothing is written to flash: the file for uclient-fetch
-// and wget goes to Config.Dir, which must be on tmpfs (textfile.Write).
+// and wget goes to Config.Dir, or /tmp or /dev/shm, which must be on tmpfs
+// (textfile.Write).
 package push

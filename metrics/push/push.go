@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,15 +23,19 @@ import (
 const (
 	DefaultInterval = 5 * time.Minute
 	DefaultTimeout  = 30 * time.Second
-	DefaultDir      = "/tmp"
 )
+
+// DefaultDirs are where the page's file goes when Config.Dir is empty: the
+// first on tmpfs (OpenWrt's /tmp is; elsewhere /dev/shm usually is).
+var DefaultDirs = []string{"/tmp", "/dev/shm"}
 
 // maxBackoff caps the growth of the wait after failures: 2^4 intervals.
 const maxBackoff = 4
 
 // Clients are the system clients a Pusher can use, in the order it looks
-// for them.
-var Clients = []string{"uclient-fetch", "wget", "curl"}
+// for them: curl first, which reads the page on stdin, then those that
+// need it in a file.
+var Clients = []string{"curl", "uclient-fetch", "wget"}
 
 // Config configures a Pusher.
 type Config struct {
@@ -49,7 +52,7 @@ type Config struct {
 	// Client is one of Clients; if empty, the first found on PATH.
 	Client string
 	// Dir holds the page for uclient-fetch and wget, on tmpfs; if empty,
-	// DefaultDir.
+	// the first of DefaultDirs on tmpfs.
 	Dir string
 	// Logger; if nil, logs are discarded.
 	Logger *slog.Logger
@@ -70,8 +73,7 @@ type Pusher struct {
 
 // New checks cfg, finds the client and fills in the defaults.
 func New(cfg Config) (*Pusher, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !validURL(cfg.URL) {
 		return nil, fmt.Errorf("push: %q is not an http:// or https:// URL", cfg.URL)
 	}
 	if cfg.Body == nil {
@@ -79,7 +81,6 @@ func New(cfg Config) (*Pusher, error) {
 	}
 	cfg.Interval = or(cfg.Interval, DefaultInterval)
 	cfg.Timeout = or(cfg.Timeout, DefaultTimeout)
-	cfg.Dir = or(cfg.Dir, DefaultDir)
 	if cfg.Run == nil {
 		cfg.Run = run
 	}
@@ -90,7 +91,8 @@ func New(cfg Config) (*Pusher, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	p := &Pusher{cfg: cfg, log: log.With("component", "push"), target: withLabels(u, cfg.Labels)}
+	p := &Pusher{cfg: cfg, log: log.With("component", "push"), target: withLabels(cfg.URL, cfg.Labels)}
+	var err error
 	if p.client, err = p.findClient(); err != nil {
 		return nil, err
 	}
@@ -105,20 +107,64 @@ func or[T comparable](v, def T) T {
 	return v
 }
 
+// CheckURL returns an error unless u is an http:// or https:// URL that
+// New accepts.
+func CheckURL(u string) error {
+	if !validURL(u) {
+		return fmt.Errorf("%q is not an http:// or https:// URL", u)
+	}
+	return nil
+}
+
+// validURL accepts http:// and https:// URLs with a host and no
+// whitespace or control characters. (By hand: net/url costs the router's
+// binary 23 KB.)
+func validURL(u string) bool {
+	rest, ok := strings.CutPrefix(u, "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(u, "https://")
+	}
+	if !ok || rest == "" || rest[0] == '/' || strings.Contains(u, "#") {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		if u[i] <= ' ' || u[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // withLabels adds an extra_label argument per label, in name order.
-func withLabels(u *url.URL, labels map[string]string) string {
-	q := u.Query()
+func withLabels(u string, labels map[string]string) string {
 	names := make([]string, 0, len(labels))
 	for n := range labels {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		q.Add("extra_label", n+"="+labels[n])
+		sep := "&"
+		if !strings.Contains(u, "?") {
+			sep = "?"
+		}
+		u += sep + "extra_label=" + queryEscape(n+"="+labels[n])
 	}
-	v := *u
-	v.RawQuery = q.Encode()
-	return v.String()
+	return u
+}
+
+// queryEscape percent-encodes all but RFC 3986's unreserved characters.
+func queryEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteString("%" + string(hex[c>>4]) + string(hex[c&15]))
+	}
+	return b.String()
 }
 
 // findClient returns the path of Config.Client, or of the first of
@@ -176,18 +222,37 @@ func (p *Pusher) Push(ctx context.Context) error {
 		args := []string{"-fsS", "--max-time", secs, "-H", "Content-Type: text/plain", "--data-binary", "@-", p.target}
 		return p.run(ctx, args, bytes.NewReader(page))
 	}
-	file := "natp2p-push.prom"
-	if err := textfile.Write(p.cfg.Dir, file, page, false); err != nil {
+	file, err := p.writePage(page)
+	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	defer os.Remove(filepath.Join(p.cfg.Dir, file))
-	args := []string{"-q", "-O", "/dev/null", "--post-file=" + filepath.Join(p.cfg.Dir, file), p.target}
+	defer os.Remove(file)
+	args := []string{"-q", "-O", "/dev/null", "--post-file=" + file, p.target}
 	if name == "uclient-fetch" {
 		// wget's timeout flag differs between GNU and BusyBox (which may
 		// lack it): the context's deadline kills it instead.
 		args = append([]string{"-T", secs}, args...)
 	}
 	return p.run(ctx, args, nil)
+}
+
+// writePage puts the page in a file on tmpfs, in Config.Dir or the first
+// of DefaultDirs that is on tmpfs, and returns its path.
+func (p *Pusher) writePage(page []byte) (string, error) {
+	const name = "natp2p-push.prom"
+	dirs := DefaultDirs
+	if p.cfg.Dir != "" {
+		dirs = []string{p.cfg.Dir}
+	}
+	var errs []error
+	for _, dir := range dirs {
+		err := textfile.Write(dir, name, page, false)
+		if err == nil {
+			return filepath.Join(dir, name), nil
+		}
+		errs = append(errs, err)
+	}
+	return "", errors.Join(errs...)
 }
 
 func (p *Pusher) run(ctx context.Context, args []string, stdin io.Reader) error {

@@ -186,3 +186,26 @@ func TestRealClients(t *testing.T) {
 		})
 	}
 }
+
+func TestWithLabels(t *testing.T) {
+	tests := []struct {
+		url    string
+		labels map[string]string
+		want   string
+	}{
+		{"http://vm:8428/api/v1/import/prometheus", nil, "http://vm:8428/api/v1/import/prometheus"},
+		{"http://vm/i?db=1", map[string]string{"instance": "r 1/é"}, "http://vm/i?db=1&extra_label=instance%3Dr%201%2F%C3%A9"},
+		{"https://vm/i", map[string]string{"b": "2", "a": "1"}, "https://vm/i?extra_label=a%3D1&extra_label=b%3D2"},
+	}
+	for _, tt := range tests {
+		if got := withLabels(tt.url, tt.labels); got != tt.want {
+			t.Errorf("withLabels(%q, %v) = %q, want %q", tt.url, tt.labels, got, tt.want)
+		}
+	}
+	for u, ok := range map[string]bool{"http://vm/x": true, "https://vm:8428": true, "http://": false, "http:///x": false,
+		"http://vm/a b": false, "http://vm/#x": false, "vm/x": false} {
+		if validURL(u) != ok {
+			t.Errorf("validURL(%q) = %v", u, !ok)
+		}
+	}
+}
