@@ -3,6 +3,7 @@ package textfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,11 +18,28 @@ var onRAM = ramFS
 // Write replaces dir/name with data atomically: it writes a temporary
 // file in dir and renames it over name. name must end in Suffix and have
 // no directory. Unless force is set, dir must be on tmpfs or ramfs
-// (ErrNotRAM otherwise).
+// (ErrNotRAM otherwise). A missing dir is made when its parent is (the
+// collector's /var/prometheus may not exist before its first file).
 func Write(dir, name string, data []byte, force bool) error {
 	if filepath.Base(name) != name || !strings.HasSuffix(name, Suffix) || name == Suffix {
 		return fmt.Errorf("textfile: %q: the name must be a file name ending in %s", name, Suffix)
 	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := check(filepath.Dir(dir), force); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("textfile: %w", err)
+		}
+	}
+	if err := check(dir, force); err != nil {
+		return err
+	}
+	return replace(dir, name, data)
+}
+
+// check refuses dir unless it is on tmpfs or ramfs, or force is set.
+func check(dir string, force bool) error {
 	if !force {
 		ok, err := onRAM(dir)
 		switch {
@@ -31,7 +49,7 @@ func Write(dir, name string, data []byte, force bool) error {
 			return fmt.Errorf("textfile: %s: %w", dir, ErrNotRAM)
 		}
 	}
-	return replace(dir, name, data)
+	return nil
 }
 
 // replace writes data to a temporary file in dir, readable by all (the

@@ -51,7 +51,9 @@ func TestWriteRefuses(t *testing.T) {
 		{"no .prom", "natp2p.txt", dir, true, nil, false, errAny},
 		{"a path", "../natp2p.prom", dir, true, nil, false, errAny},
 		{"only the suffix", ".prom", dir, true, nil, false, errAny},
-		{"missing directory", "natp2p.prom", filepath.Join(dir, "missing"), true, nil, true, errAny},
+		{"missing directory, made", "natp2p.prom", filepath.Join(dir, "made"), true, nil, false, nil},
+		{"missing directory on flash", "natp2p.prom", filepath.Join(dir, "flash"), false, nil, false, ErrNotRAM},
+		{"missing parent", "natp2p.prom", filepath.Join(dir, "no", "parent"), true, nil, true, errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
