@@ -58,7 +58,6 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := s.Config()
 	cfg.System = agent.System{Proc: d.procfs}
-	cfg.Version = version
 	cfg.Logger = logx.New(s.LogTarget, "natp2p-agent", s.Level(), stderr)
 	a, err := agent.New(cfg)
 	if err != nil {
