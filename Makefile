@@ -63,6 +63,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./probe/stun
 	$(GO) test -run '^$$' -fuzz FuzzAddress -fuzztime $(FUZZTIME) ./probe/stun
 	$(GO) test -run '^$$' -fuzz FuzzServeRequest -fuzztime $(FUZZTIME) ./probe/introducer
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/httpd
+	$(GO) test -run '^$$' -fuzz FuzzServeConn -fuzztime $(FUZZTIME) ./internal/httpd
 
 clean:
 	rm -rf bin dist

@@ -3,7 +3,9 @@
 # missing (gcc for the race detector, qemu-user-static for the MIPS and ARM
 # tests, shellcheck, busybox to run the AirOS hooks as AirOS does, coturn
 # and stun-server as the probe's real peers, musl-tools for make cross's
-# OpenWrt-style amd64 build: cgo against musl), and
+# OpenWrt-style amd64 build: cgo against musl, prometheus (promtool checks
+# the metrics and the fleet's rules; prometheus scrapes the daemon) and
+# victoria-metrics, which the push lands in through curl), and
 # checks the Go toolchain. Idempotent; needs root
 # to install.
 set -eu
@@ -11,7 +13,8 @@ set -eu
 # command -> Debian package
 need="ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps setpriv:util-linux gcc:gcc git:git
 qemu-mips-static:qemu-user-static qemu-arm-static:qemu-user-static shellcheck:shellcheck busybox:busybox
-turnserver:coturn stund:stun-server ss:iproute2 musl-gcc:musl-tools"
+turnserver:coturn stund:stun-server ss:iproute2 musl-gcc:musl-tools promtool:prometheus
+victoria-metrics:victoria-metrics curl:curl"
 
 missing=""
 for pair in $need; do

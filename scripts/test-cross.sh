@@ -5,7 +5,7 @@
 # kernel paths are tested natively in the lab.)
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="./conntrackmap ./report ./internal/uci ./enforce ./agent ./cmd/natp2p-agent ./probe ./probe/stun ./probe/introducer"
+pkgs="./conntrackmap ./report ./internal/uci ./enforce ./agent ./cmd/natp2p-agent ./probe ./probe/stun ./probe/introducer ./metrics ./metrics/textfile ./internal/httpd"
 # Tests that read interfaces through rtnetlink, which qemu-user cannot
 # parse; they run natively.
 native_only='^TestZoneIndexName$'

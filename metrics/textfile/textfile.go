@@ -1,0 +1,74 @@
+package textfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Suffix is the name ending the textfile collectors read.
+const Suffix = ".prom"
+
+// onRAM reports whether dir is on a RAM-backed file system; a test seam.
+var onRAM = ramFS
+
+// Write replaces dir/name with data atomically: it writes a temporary
+// file in dir and renames it over name. name must end in Suffix and have
+// no directory. Unless force is set, dir must be on tmpfs or ramfs
+// (ErrNotRAM otherwise). A missing dir is made when its parent is (the
+// collector's /var/prometheus may not exist before its first file).
+func Write(dir, name string, data []byte, force bool) error {
+	if filepath.Base(name) != name || !strings.HasSuffix(name, Suffix) || name == Suffix {
+		return fmt.Errorf("textfile: %q: the name must be a file name ending in %s", name, Suffix)
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := check(filepath.Dir(dir), force); err != nil {
+			return err
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("textfile: %w", err)
+		}
+	}
+	if err := check(dir, force); err != nil {
+		return err
+	}
+	return replace(dir, name, data)
+}
+
+// check refuses dir unless it is on tmpfs or ramfs, or force is set.
+func check(dir string, force bool) error {
+	if !force {
+		ok, err := onRAM(dir)
+		switch {
+		case err != nil:
+			return fmt.Errorf("textfile: %s: %w", dir, errors.Join(ErrNotRAM, err))
+		case !ok:
+			return fmt.Errorf("textfile: %s: %w", dir, ErrNotRAM)
+		}
+	}
+	return nil
+}
+
+// replace writes data to a temporary file in dir, readable by all (the
+// collector may run as another user), and renames it to name.
+func replace(dir, name string, data []byte) error {
+	// The collectors read *.prom only: "name.tmp..." is not read.
+	f, err := os.CreateTemp(dir, "."+name+".tmp")
+	if err != nil {
+		return fmt.Errorf("textfile: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Chmod(0o644), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("textfile: %w", err)
+	}
+	return nil
+}
