@@ -72,7 +72,7 @@ func responseSize(t *testing.T, k amplificationKind, v6, longSoftware bool) int 
 	t.Helper()
 	h, src, local := amplificationHandler(v6, longSoftware, k.degraded)
 	r := h.handle(nil, k.req, src, local, k.tcp)
-	if r.outcome == dropped || len(r.data) > len(k.req)+h.maxGrowth() {
+	if r.outcome == dropped || len(r.data) > len(k.req)+h.maxGrowth(k.tcp) {
 		t.Fatalf("%s: outcome %v, %d bytes to %d", k.name, r.outcome, len(r.data), len(k.req))
 	}
 	return len(r.data)

@@ -35,7 +35,7 @@ func FuzzServeRequest(f *testing.F) {
 }
 
 func checkReply(t *testing.T, h *handler, b []byte, src, local netip.AddrPort, tcp bool, r reply) {
-	if len(r.data) > len(b)+h.maxGrowth() {
+	if len(r.data) > len(b)+h.maxGrowth(tcp) {
 		t.Fatalf("%d-byte response to a %d-byte request", len(r.data), len(b))
 	}
 	m, err := stun.Parse(r.data)
