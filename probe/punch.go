@@ -127,7 +127,7 @@ func (c *Client) punchTCP(ctx context.Context, r *Report) []Test {
 func (c *Client) tcpPunch(ctx context.Context, local, peer netip.AddrPort, tid [12]byte) Test {
 	t := Test{Name: "p2p tcp peer", Proto: "tcp", Local: local, To: peer}
 	deadline := time.Now().Add(c.cfg.Timeout)
-	conn, err := c.tcpDial(ctx, local, peer, deadline)
+	conn, err := c.dialIn(ctx, local, peer, deadline, true)
 	if err != nil {
 		t.Error = err.Error()
 		return t

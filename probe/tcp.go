@@ -67,6 +67,13 @@ func (c *Client) tcpRequest(ctx context.Context, name string, local, to netip.Ad
 
 // tcpDial connects from local (reusing its port) to to before deadline.
 func (c *Client) tcpDial(ctx context.Context, local, to netip.AddrPort, deadline time.Time) (net.Conn, error) {
+	return c.dialIn(ctx, local, to, deadline, false)
+}
+
+// dialIn is tcpDial. Config.Enter gets the dial's error, except when
+// refusal is what is measured (a hole punch): then Enter sees success, as
+// the vantage point did create the socket.
+func (c *Client) dialIn(ctx context.Context, local, to netip.AddrPort, deadline time.Time, measured bool) (net.Conn, error) {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	d := net.Dialer{Control: reusePort}
@@ -76,7 +83,17 @@ func (c *Client) tcpDial(ctx context.Context, local, to netip.AddrPort, deadline
 	// The dial creates its socket on the calling goroutine's thread: inside
 	// Config.Enter, that is the vantage point's namespace.
 	var conn net.Conn
-	err := c.enter(func() (err error) { conn, err = d.DialContext(ctx, "tcp4", to.String()); return err })
+	var dialErr error
+	err := c.enter(func() error {
+		conn, dialErr = d.DialContext(ctx, "tcp4", to.String())
+		if measured {
+			return nil
+		}
+		return dialErr
+	})
+	if err == nil {
+		err = dialErr
+	}
 	return conn, err
 }
 

@@ -25,7 +25,7 @@ var (
 func (l *Lab) build(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
-		l.setupNAT, l.setupConntrack,
+		l.setupNAT, l.setupWANFilter, l.setupConntrack,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

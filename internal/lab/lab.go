@@ -60,6 +60,9 @@ type Config struct {
 	// and nf_conntrack_udp_timeout_stream in the router namespace
 	// (seconds). Zero leaves the kernel defaults (30/120).
 	UDPTimeout int
+	// WANFilter is the router's filter of new connections from the WAN;
+	// the zero value filters nothing.
+	WANFilter WANFilter
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)
 }
@@ -156,6 +159,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("lab: LANHosts %d out of range 1..%d", c.LANHosts, maxLAN)
 	case c.UDPTimeout < 0:
 		return fmt.Errorf("lab: negative UDPTimeout %d", c.UDPTimeout)
+	case c.WANFilter != WANOpen && wanVerdict[c.WANFilter] == "":
+		return fmt.Errorf("lab: unknown WANFilter %q", c.WANFilter)
 	}
 	return nil
 }
