@@ -62,7 +62,7 @@ func (c *Client) unsolicited(ctx context.Context, r *Report) []Test {
 // unsolicitedNote says what came back, with the introducer's errno.
 func unsolicitedNote(u stun.Unsolicited, errno uint16) string {
 	what := map[stun.Unsolicited]string{stun.UnsolicitedNone: "nothing came back (dropped)",
-		stun.UnsolicitedReset: "answered by a RST", stun.UnsolicitedICMP: "answered by an ICMP error",
+		stun.UnsolicitedReset: "answered by a RST or an ICMP port unreachable", stun.UnsolicitedICMP: "answered by an ICMP error",
 		stun.UnsolicitedSYNACK: "answered by a SYN-ACK"}[u]
 	if errno != 0 {
 		what += fmt.Sprintf(" (%s)", syscall.Errno(errno).Error())

@@ -27,7 +27,7 @@ func unsolicitedCheck(in *Input) Check {
 	case probe.UnsolicitedDropped:
 		return check(IDTCPUnsolicited, Pass, ev, "unsolicited SYNs to a live mapping are silently dropped: TCP hole punching can work (RFC 5382 REQ-4)")
 	case probe.UnsolicitedReset:
-		return check(IDTCPUnsolicited, Fail, ev, "unsolicited SYNs are answered with a RST, which kills a peer's SYN in a TCP hole punch "+
+		return check(IDTCPUnsolicited, Fail, ev, "unsolicited SYNs are answered with a RST (or an ICMP port unreachable), which kills a peer's SYN in a TCP hole punch "+
 			"(RFC 5382 REQ-4: drop them; on OpenWrt, the WAN zone's input reject)")
 	case probe.UnsolicitedICMP:
 		return check(IDTCPUnsolicited, Fail, ev, "unsolicited SYNs are answered with an ICMP error, which kills a peer's SYN in a TCP hole punch "+

@@ -16,7 +16,7 @@ func punched(mapping probe.Behaviour, unsolicited probe.Unsolicited, udp, tcp *b
 	r.TCPUnsolicited, r.P2PUDP, r.P2PTCP = unsolicited, udp, tcp
 	r.Tests = []probe.Test{
 		{Name: "tcp unsolicited", Proto: "tcp", To: ap("203.0.113.10:3478"), Answered: true,
-			Note: "SYN from 203.0.113.11 to 203.0.113.1:40001: answered by a RST (connection refused)"},
+			Note: "SYN from 203.0.113.11 to 203.0.113.1:40001: answered by a RST or an ICMP port unreachable (connection refused)"},
 		{Name: "p2p tcp rendezvous", Proto: "tcp", To: ap("203.0.113.10:3478"), Answered: true, Mapped: ap("203.0.113.1:40002")},
 		{Name: "p2p tcp peer", Proto: "tcp", To: ap("203.0.113.11:50000"), Error: "connect: connection refused"},
 	}

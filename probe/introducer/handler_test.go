@@ -42,6 +42,10 @@ func change(flags uint32) stun.Attribute {
 	return stun.Attribute{Type: stun.AttrChangeRequest, Value: stun.EncodeChangeRequest(flags)}
 }
 
+func ask(flags uint32) stun.Attribute {
+	return stun.Attribute{Type: stun.AttrNATP2PAsk, Value: stun.EncodeAsk(flags)}
+}
+
 func respPort(p uint16) stun.Attribute {
 	return stun.Attribute{Type: stun.AttrResponsePort, Value: stun.EncodeResponsePort(p)}
 }
