@@ -61,7 +61,8 @@ type request struct {
 	padding     int // PADDING length (RFC 5780 7.6)
 	hasPadding  bool
 	ask         uint32 // natp2p's AttrNATP2PAsk flags, over TCP only
-	bad         bool   // an attribute the server reads is malformed
+	hasAsk      bool
+	bad         bool // an attribute the server reads is malformed
 	unknown     [maxAttributes]uint16
 	unknownSize int
 }
@@ -117,10 +118,16 @@ func (r *request) readPort(v []byte, tcp bool) {
 	}
 }
 
-// readAsk reads natp2p's request attribute. Being comprehension-optional,
-// a malformed one is ignored, not rejected; unknown flags are ignored.
+// readAsk reads natp2p's request attribute; the first one counts (RFC
+// 8489 14). Being comprehension-optional, a malformed one is ignored, not
+// rejected; so are unknown flags.
 func (r *request) readAsk(v []byte) {
-	if flags, err := stun.DecodeAsk(v); err == nil && r.ask == 0 {
+	if r.hasAsk {
+		return
+	}
+	flags, err := stun.DecodeAsk(v)
+	r.hasAsk = true
+	if err == nil {
 		r.ask = flags & (stun.AskUnsolicited | stun.AskPeer)
 	}
 }
