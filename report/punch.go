@@ -57,8 +57,10 @@ func punchCheck(id string, in *Input) Check {
 		}
 	}
 	switch {
-	case got == nil:
+	case got == nil && tcp:
 		return check(id, Unknown, limit(ev), "not tried: the introducer %s plays no punching peer (natp2p-introducer with two addresses does)", r.Introducer)
+	case got == nil:
+		return check(id, Unknown, limit(ev), "not tried: the introducer %s has no other address to play the peer (RFC 5780 OTHER-ADDRESS)", r.Introducer)
 	case *got:
 		return check(id, Pass, limit(ev), "a direct session came up by hole punching with a peer behind an endpoint-independent NAT")
 	}
