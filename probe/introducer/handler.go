@@ -42,7 +42,7 @@ type handler struct {
 
 // handle answers request b from src, received on the local socket
 // `local` (one of plan.sockets()), over TCP or UDP. The response is
-// appended to buf[:0]. Its size is at most len(b) + h.maxGrowth().
+// appended to buf[:0]. Its size is at most len(b) + h.maxGrowth(tcp).
 func (h *handler) handle(buf, b []byte, src, local netip.AddrPort, tcp bool) reply {
 	return h.handleWith(buf, b, src, local, tcp, extras{})
 }
