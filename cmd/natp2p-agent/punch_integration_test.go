@@ -35,6 +35,8 @@ func TestProbePunch(t *testing.T) {
 		{nat: lab.Masquerade, filter: lab.WANReject, unsolicited: probe.UnsolicitedReset, udp: true,
 			tcpCause: "RST to unsolicited SYN"},
 		{nat: lab.Masquerade, unsolicited: probe.UnsolicitedReset, udp: true, tcpCause: "RST to unsolicited SYN"},
+		{nat: lab.Masquerade, filter: lab.WANProhibit, unsolicited: probe.UnsolicitedICMP, udp: true,
+			tcpCause: "ICMP error to unsolicited SYN"},
 		{nat: lab.MasqueradeFullyRandom, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped,
 			udpCause: "mapping varies", tcpCause: "mapping varies"},
 	} {

@@ -22,14 +22,17 @@ const (
 	// WANReject rejects them as OpenWrt's fw4 does: a RST for TCP, an
 	// ICMP port unreachable otherwise.
 	WANReject WANFilter = "reject"
+	// WANProhibit rejects them with an ICMP administratively prohibited.
+	WANProhibit WANFilter = "prohibit"
 )
 
 // NFTFilterTable is the nftables table (family inet) of a WANFilter.
 const NFTFilterTable = "labfilter"
 
 var wanVerdict = map[WANFilter]string{
-	WANDrop:   "drop",
-	WANReject: "meta l4proto tcp reject with tcp reset\n\t\treject",
+	WANDrop:     "drop",
+	WANReject:   "meta l4proto tcp reject with tcp reset\n\t\treject",
+	WANProhibit: "reject with icmp type admin-prohibited",
 }
 
 // wanFilterScript is the nftables table of a WANFilter.
