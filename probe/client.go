@@ -86,7 +86,7 @@ func (c *Client) Run(ctx context.Context) (*Report, error) {
 func (c *Client) run(ctx context.Context) (*Report, error) {
 	start := c.cfg.Now()
 	r := &Report{Schema: Schema, GeneratedAt: start.UTC(), Introducer: c.cfg.Introducer,
-		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown, Layers: []Layer{}}
+		Mapping: Unknown, Filtering: Unknown, TCPMapping: Unknown, TCPUnsolicited: UnsolicitedUnknown, Layers: []Layer{}}
 	if !c.cfg.Local.IsValid() {
 		local, err := c.sourceFor(c.cfg.Introducer)
 		if err != nil {
@@ -173,8 +173,11 @@ func (c *Client) runParallel(ctx context.Context, r *Report, s1 *sock, first res
 	if r.Other.IsValid() {
 		add(func() []Test { return c.mapping(ctx, r, s1, first) })
 		add(func() []Test { return c.filtering(ctx, r) })
+		add(func() []Test { return c.punchUDP(ctx, r) })
 		if !c.cfg.NoTCP {
 			add(func() []Test { return c.tcpMapping(ctx, r) })
+			add(func() []Test { return c.unsolicited(ctx, r) })
+			add(func() []Test { return c.punchTCP(ctx, r) })
 		}
 	}
 	add(func() []Test { return c.hairpin(ctx, r, s1) })

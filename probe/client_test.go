@@ -3,6 +3,7 @@ package probe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // TestEnterCreatesEverySocket probes an introducer on loopback through an
-// Enter hook: every socket (three UDP, three TCP) is created inside it, as
+// Enter hook: every socket (four UDP, six TCP) is created inside it, as
 // the agent's namespace vantage needs, and the probe still classifies.
 func TestEnterCreatesEverySocket(t *testing.T) {
 	in := probetest.Start(t, introducer.Config{TCP: true})
@@ -29,9 +30,23 @@ func TestEnterCreatesEverySocket(t *testing.T) {
 	if r.Mapping != probe.EndpointIndependent || r.TCPMapping != probe.EndpointIndependent {
 		t.Errorf("mapping %s, tcp mapping %s on loopback; want endpoint-independent\n%+v", r.Mapping, r.TCPMapping, r.Tests)
 	}
-	if got := entered.Load(); got != 6 {
-		t.Errorf("Enter ran %d times, want 6 (mapping, filtering and hairpin sockets, three TCP dials)", got)
+	if got := entered.Load(); got != 10 {
+		t.Errorf("Enter ran %d times, want 10 (mapping, filtering, hairpin and UDP punch sockets, "+
+			"three TCP mapping dials, the unsolicited SYN's, the TCP punch's two)", got)
 	}
+	// No NAT on loopback: the kernel refuses the introducer's SYNs, the
+	// UDP peer sees what the primary saw.
+	if r.TCPUnsolicited != probe.UnsolicitedReset || r.P2PUDP == nil || !*r.P2PUDP || r.P2PTCP == nil || *r.P2PTCP {
+		t.Errorf("tcp unsolicited %s, p2p udp %v, p2p tcp %v; want reset, true, false\n%+v",
+			r.TCPUnsolicited, fmtBool(r.P2PUDP), fmtBool(r.P2PTCP), r.Tests)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*b)
 }
 
 // TestEnterFailure: a vantage point that cannot create sockets fails the

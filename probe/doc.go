@@ -13,7 +13,17 @@
 //   - hairpinning (RFC 5780 4.5): a third socket sends to the first one's
 //     public mapping;
 //   - port preservation, ALG rewriting (MAPPED-ADDRESS against
-//     XOR-MAPPED-ADDRESS) and the TCP mapping behaviour.
+//     XOR-MAPPED-ADDRESS) and the TCP mapping behaviour;
+//   - with natp2p-introducer, the answer to an unsolicited SYN: over a TCP
+//     connection of its own the probe asks the introducer to send one from
+//     its alternate address to the connection's public endpoint (RFC 5382
+//     REQ-4), and hears back whether a RST, an ICMP error or nothing came;
+//   - hole punching, NAT Check style: UDP with the introducer's alternate
+//     address and port as the peer, TCP by simultaneous open with a peer the
+//     introducer plays on its alternate address (draft-ietf-behave-p2p-state
+//     2.5). natp2p's attributes are comprehension-optional: coturn and
+//     stund ignore them, and the unsolicited SYN and TCP punching stay
+//     unknown.
 //
 // Plan and classification are plain functions of what came back, so they
 // are tested without a network; Run does the I/O. Every run uses fresh

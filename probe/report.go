@@ -39,6 +39,14 @@ type Report struct {
 	ALG              *bool     `json:"alg"` // a NAT rewrote MAPPED-ADDRESS in the payload
 	NAT              *bool     `json:"nat"` // the public address differs from the local one
 
+	// TCPUnsolicited is what the NAT did with the introducer's unsolicited
+	// SYN to a live TCP mapping; P2PUDP and P2PTCP whether hole punching
+	// with the introducer's peer brought a direct session up (nil: not
+	// tried). Older reports lack them.
+	TCPUnsolicited Unsolicited `json:"tcp_unsolicited,omitempty"`
+	P2PUDP         *bool       `json:"p2p_udp"`
+	P2PTCP         *bool       `json:"p2p_tcp"`
+
 	// UpstreamNAT and Layers are known when the probe also ran from the
 	// router's WAN address (see Attribute): whether a NAT lies beyond the
 	// router, and which layer shows which behaviour.
@@ -66,6 +74,8 @@ type Test struct {
 	From     netip.AddrPort `json:"from,omitempty"`
 	Mapped   netip.AddrPort `json:"mapped,omitempty"`
 	Error    string         `json:"error,omitempty"`
+	// Note says what else the exchange showed (an unsolicited SYN's fate).
+	Note string `json:"note,omitempty"`
 }
 
 func ptr(b bool) *bool { return &b }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -34,8 +35,46 @@ func (c *Client) tcpMapping(ctx context.Context, r *Report) []Test {
 
 // tcpTest connects from local (reusing its port) and runs one Binding.
 func (c *Client) tcpTest(ctx context.Context, name string, local, to netip.AddrPort) Test {
+	t, _, conn := c.tcpRequest(ctx, name, local, to, bindingRequest(0))
+	if conn != nil {
+		conn.Close()
+	}
+	return t
+}
+
+// tcpRequest connects from local (reusing its port) and sends req. It
+// returns the test, the response (nil without one) and the connection,
+// which the caller closes (nil when the dial failed).
+func (c *Client) tcpRequest(ctx context.Context, name string, local, to netip.AddrPort, req *stun.Message) (Test, *stun.Message, net.Conn) {
 	t := Test{Name: name, Proto: "tcp", To: to}
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	deadline := time.Now().Add(c.cfg.Timeout) // for the dial and the exchange
+	conn, err := c.tcpDial(ctx, local, to, deadline)
+	if err != nil {
+		t.Error = err.Error()
+		return t, nil, nil
+	}
+	t.Local = conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	conn.SetDeadline(deadline)
+	msg, err := tcpExchange(conn, req)
+	if err != nil {
+		t.Error = err.Error()
+		return t, nil, conn
+	}
+	res := result{Test: t}
+	res.fill(msg, to)
+	return res.Test, msg, conn
+}
+
+// tcpDial connects from local (reusing its port) to to before deadline.
+func (c *Client) tcpDial(ctx context.Context, local, to netip.AddrPort, deadline time.Time) (net.Conn, error) {
+	return c.dialIn(ctx, local, to, deadline, false)
+}
+
+// dialIn is tcpDial. Config.Enter gets the dial's error, except when
+// refusal is what is measured (a hole punch): then Enter sees success, as
+// the vantage point did create the socket.
+func (c *Client) dialIn(ctx context.Context, local, to netip.AddrPort, deadline time.Time, measured bool) (net.Conn, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	d := net.Dialer{Control: reusePort}
 	if local.Addr().IsValid() || local.Port() != 0 {
@@ -44,31 +83,30 @@ func (c *Client) tcpTest(ctx context.Context, name string, local, to netip.AddrP
 	// The dial creates its socket on the calling goroutine's thread: inside
 	// Config.Enter, that is the vantage point's namespace.
 	var conn net.Conn
-	err := c.enter(func() (err error) { conn, err = d.DialContext(ctx, "tcp4", to.String()); return err })
-	if err != nil {
-		t.Error = err.Error()
-		return t
+	var dialErr error
+	err := c.enter(func() error {
+		conn, dialErr = d.DialContext(ctx, "tcp4", to.String())
+		if measured {
+			return nil
+		}
+		return dialErr
+	})
+	if err == nil {
+		err = dialErr
 	}
-	defer conn.Close()
-	t.Local = conn.LocalAddr().(*net.TCPAddr).AddrPort()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	msg, err := tcpExchange(conn, bindingRequest(0))
-	if err != nil {
-		t.Error = err.Error()
-		return t
-	}
-	var res result
-	res.Test = t
-	res.fill(msg, to)
-	return res.Test
+	return conn, err
 }
 
-// tcpExchange writes one request and reads one framed response.
+// tcpExchange writes one request and reads its framed response.
 func tcpExchange(conn net.Conn, req *stun.Message) (*stun.Message, error) {
 	if _, err := conn.Write(req.Marshal(true)); err != nil {
 		return nil, err
 	}
+	return tcpRead(conn, req.TransactionID)
+}
+
+// tcpRead reads one framed message of transaction tid.
+func tcpRead(conn net.Conn, tid [12]byte) (*stun.Message, error) {
 	hdr := make([]byte, stun.HeaderSize)
 	if _, err := io.ReadFull(conn, hdr); err != nil {
 		return nil, err
@@ -82,7 +120,7 @@ func tcpExchange(conn net.Conn, req *stun.Message) (*stun.Message, error) {
 		return nil, err
 	}
 	msg, err := stun.Parse(b)
-	if err == nil && msg.TransactionID != req.TransactionID {
+	if err == nil && msg.TransactionID != tid {
 		err = fmt.Errorf("response to another transaction")
 	}
 	return msg, err

@@ -25,6 +25,9 @@ func WriteText(w io.Writer, r *Report) error {
 		{"port preservation", triState(r.PortPreservation)},
 		{"ALG rewriting", triState(r.ALG)},
 		{"NAT", triState(r.NAT)},
+		{"unsolicited SYN", string(r.TCPUnsolicited)},
+		{"p2p udp", punchState(r.P2PUDP)},
+		{"p2p tcp", punchState(r.P2PTCP)},
 	}
 	if r.UpstreamNAT != nil {
 		rows = append(rows, struct{ name, value string }{"upstream NAT", triState(r.UpstreamNAT)})
@@ -51,4 +54,15 @@ func triState(b *bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// punchState prints a hole-punching result.
+func punchState(b *bool) string {
+	switch {
+	case b == nil:
+		return "not tried"
+	case *b:
+		return "direct session"
+	}
+	return "no direct session"
 }

@@ -80,8 +80,10 @@ func Build(in Input) Report {
 		filteringCheck(&in),
 		upstreamFromProbe(upstreamCheck(in.WAN), &in),
 		check(IDMappingStable, Unknown, nil, "not tracked in observe mode: needs enforce mode"),
-		needsProbe(IDTCPUnsolicited, "the answer to an unsolicited SYN"),
+		unsolicitedCheck(&in),
 		algCheck(in.NATHelpers),
+		punchCheck(IDP2PUDP, &in),
+		punchCheck(IDP2PTCP, &in),
 	}, &in)
 	// The probe has the last word on mappings: it can contradict
 	// conntrack and enforcement alike.

@@ -12,7 +12,7 @@ import (
 func IDs() []string {
 	return []string{IDMappingUDP, IDMappingTCP, IDPortPreservation, IDPortOverloading, IDPoolPaired,
 		IDHairpin, IDTimeoutUDP, IDTimeoutTCP, IDTimeoutTCPTrans, IDFiltering, IDUpstreamNAT,
-		IDMappingStable, IDTCPUnsolicited, IDALG}
+		IDMappingStable, IDTCPUnsolicited, IDALG, IDP2PUDP, IDP2PTCP}
 }
 
 // Validate checks that data is one natp2p.report/v1 document: every field

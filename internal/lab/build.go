@@ -24,7 +24,7 @@ var (
 func (l *Lab) build(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		l.createNamespaces, l.setupRouter, l.setupLANs, l.setupWAN,
-		l.setupNAT, l.setupForwardDrop, l.setupConntrack,
+		l.setupNAT, l.setupForwardDrop, l.setupWANFilter, l.setupConntrack,
 	}
 	steps = append(steps, l.setupSecond)
 	for _, step := range steps {

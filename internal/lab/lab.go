@@ -78,6 +78,9 @@ type Config struct {
 	// its LAN bridges (client isolation): br-lan to br-lan, and to and from
 	// the bridges of AddLANBridge.
 	ForwardDropLAN bool
+	// WANFilter is the router's filter of new connections from the WAN;
+	// the zero value filters nothing.
+	WANFilter WANFilter
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)
 }
@@ -187,6 +190,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("lab: LANHosts %d out of range 1..%d", c.LANHosts, maxLAN)
 	case c.UDPTimeout < 0:
 		return fmt.Errorf("lab: negative UDPTimeout %d", c.UDPTimeout)
+	case c.WANFilter != WANOpen && wanVerdict[c.WANFilter] == "":
+		return fmt.Errorf("lab: unknown WANFilter %q", c.WANFilter)
 	case c.Second != nil:
 		return c.validateSecond()
 	}

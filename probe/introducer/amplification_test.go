@@ -29,6 +29,7 @@ type amplificationKind struct {
 	req      []byte
 	tcp      bool // over TCP only
 	degraded bool
+	x        extras // what natp2p's measurements found
 }
 
 func amplificationKinds() []amplificationKind {
@@ -44,6 +45,8 @@ func amplificationKinds() []amplificationKind {
 		{name: "degraded mode, CHANGE-REQUEST → 420", req: req(change(stun.ChangeIP)), degraded: true},
 		{name: "over TCP, Binding with FINGERPRINT → success", req: req(), tcp: true},
 		{name: "over TCP, CHANGE-REQUEST → 420", req: req(change(stun.ChangeIP)), tcp: true},
+		{name: "over TCP, natp2p's ask for both → success with the SYN's fate and the punching peer",
+			req: req(ask(stun.AskUnsolicited | stun.AskPeer)), tcp: true, x: extras{unsolicited: stun.UnsolicitedReset, errno: 111}},
 	}
 }
 
@@ -71,8 +74,12 @@ func amplificationHandler(v6, longSoftware, degraded bool) (*handler, netip.Addr
 func responseSize(t *testing.T, k amplificationKind, v6, longSoftware bool) int {
 	t.Helper()
 	h, src, local := amplificationHandler(v6, longSoftware, k.degraded)
-	r := h.handle(nil, k.req, src, local, k.tcp)
-	if r.outcome == dropped || len(r.data) > len(k.req)+h.maxGrowth() {
+	x := k.x
+	if k.x != (extras{}) {
+		x.peer = netip.AddrPortFrom(h.plan.ips[1], 50000)
+	}
+	r := h.handleWith(nil, k.req, src, local, k.tcp, x)
+	if r.outcome == dropped || len(r.data) > len(k.req)+h.maxGrowth(k.tcp) {
 		t.Fatalf("%s: outcome %v, %d bytes to %d", k.name, r.outcome, len(r.data), len(k.req))
 	}
 	return len(r.data)

@@ -21,6 +21,16 @@ type reply struct {
 	outcome
 	data     []byte
 	from, to netip.AddrPort
+	ask      uint32 // what an answered TCP request asks beyond Binding (AttrNATP2PAsk)
+}
+
+// extras are the outcomes of what a TCP request asked (AttrNATP2PAsk),
+// which the server measured before answering: each is reported only when
+// asked for and known.
+type extras struct {
+	unsolicited stun.Unsolicited // 0: not measured
+	errno       uint16
+	peer        netip.AddrPort // the punching peer; invalid: none
 }
 
 // handler answers Binding requests. It is a pure function of its input
@@ -32,8 +42,13 @@ type handler struct {
 
 // handle answers request b from src, received on the local socket
 // `local` (one of plan.sockets()), over TCP or UDP. The response is
-// appended to buf[:0]. Its size is at most len(b) + h.maxGrowth().
+// appended to buf[:0]. Its size is at most len(b) + h.maxGrowth(tcp).
 func (h *handler) handle(buf, b []byte, src, local netip.AddrPort, tcp bool) reply {
+	return h.handleWith(buf, b, src, local, tcp, extras{})
+}
+
+// handleWith is handle with the outcomes of what the request asked.
+func (h *handler) handleWith(buf, b []byte, src, local netip.AddrPort, tcp bool, x extras) reply {
 	ip, port, ok := h.plan.index(local)
 	if !ok || !precheck(b) {
 		return reply{}
@@ -52,8 +67,8 @@ func (h *handler) handle(buf, b []byte, src, local netip.AddrPort, tcp bool) rep
 	if r.hasPort {
 		to = netip.AddrPortFrom(src.Addr(), r.port) // RFC 5780 7.5: same IP, that port
 	}
-	data := h.success(buf, m.TransactionID, src, from, h.other(ip, port), r)
-	return reply{outcome: answered, data: data, from: from, to: to}
+	data := h.success(buf, m.TransactionID, src, from, h.other(ip, port), r, x)
+	return reply{outcome: answered, data: data, from: from, to: to, ask: r.ask}
 }
 
 func flag(flags, f uint32) int {
@@ -76,13 +91,19 @@ func (h *handler) other(ip, port int) netip.AddrPort {
 // XOR-MAPPED-ADDRESS and MAPPED-ADDRESS, RESPONSE-ORIGIN (the address it
 // is sent from), OTHER-ADDRESS, PADDING as long as the request's,
 // SOFTWARE and FINGERPRINT.
-func (h *handler) success(buf []byte, tid [12]byte, src, from, other netip.AddrPort, r request) []byte {
+func (h *handler) success(buf []byte, tid [12]byte, src, from, other netip.AddrPort, r request, x extras) []byte {
 	w := newBuilder(buf, stun.TypeBindingSuccess, tid)
 	w.xorAddress(stun.AttrXORMappedAddress, src, tid)
 	w.address(stun.AttrMappedAddress, src)
 	w.address(stun.AttrResponseOrigin, from)
 	if other.IsValid() {
 		w.address(stun.AttrOtherAddress, other)
+	}
+	if r.ask&stun.AskUnsolicited != 0 && x.unsolicited != 0 {
+		copy(w.attr(stun.AttrNATP2PUnsolicited, 4), stun.EncodeUnsolicited(x.unsolicited, x.errno))
+	}
+	if r.ask&stun.AskPeer != 0 && x.peer.IsValid() {
+		w.xorAddress(stun.AttrNATP2PPeer, x.peer, tid)
 	}
 	if r.hasPadding {
 		// Mirrored, but never past the largest datagram.
@@ -114,5 +135,13 @@ func (h *handler) softwareSize() int { return 4 + len(h.software) + (4-len(h.sof
 // largest response to the smallest request (20 bytes): four IPv6 address
 // attributes, SOFTWARE and FINGERPRINT. PADDING is mirrored, so it never
 // adds to the difference; an error response is shorter. With the default
-// SOFTWARE this is 128 bytes.
-func (h *handler) maxGrowth() int { return 4*(4+20) + h.softwareSize() + 8 }
+// SOFTWARE this is 128 bytes. Over TCP, natp2p's two answers (8 bytes,
+// and a fifth IPv6 address) come only to a request with AttrNATP2PAsk,
+// itself 8 bytes long: they add 24 bytes (152 with the default SOFTWARE).
+func (h *handler) maxGrowth(tcp bool) int {
+	n := 4*(4+20) + h.softwareSize() + 8
+	if tcp {
+		n += 8 + (4 + 20) - 8
+	}
+	return n
+}

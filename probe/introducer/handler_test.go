@@ -42,6 +42,10 @@ func change(flags uint32) stun.Attribute {
 	return stun.Attribute{Type: stun.AttrChangeRequest, Value: stun.EncodeChangeRequest(flags)}
 }
 
+func ask(flags uint32) stun.Attribute {
+	return stun.Attribute{Type: stun.AttrNATP2PAsk, Value: stun.EncodeAsk(flags)}
+}
+
 func respPort(p uint16) stun.Attribute {
 	return stun.Attribute{Type: stun.AttrResponsePort, Value: stun.EncodeResponsePort(p)}
 }
@@ -71,8 +75,8 @@ func summarize(t *testing.T, h *handler, b []byte, r reply) got {
 	if r.outcome == dropped {
 		return g
 	}
-	if len(r.data) > len(b)+h.maxGrowth() {
-		t.Errorf("response %d bytes to a %d-byte request: more than %d bytes longer", len(r.data), len(b), h.maxGrowth())
+	if len(r.data) > len(b)+h.maxGrowth(false) {
+		t.Errorf("response %d bytes to a %d-byte request: more than %d bytes longer", len(r.data), len(b), h.maxGrowth(false))
 	}
 	m, err := stun.Parse(r.data)
 	if err != nil {
@@ -229,8 +233,17 @@ func TestMaxGrowth(t *testing.T) {
 	h := &handler{plan: newPlan(cfg), software: []byte(cfg.Software)}
 	in := (&stun.Message{Type: stun.TypeBindingRequest, TransactionID: tid}).Marshal(false)
 	r := h.handle(nil, in, ap("[2001:db8:1::1]:40000"), netip.AddrPortFrom(cfg.Primary, cfg.Port), false)
-	if got := len(r.data) - len(in); got != h.maxGrowth() || got != 128 {
-		t.Errorf("growth %d, maxGrowth %d, want both 128", got, h.maxGrowth())
+	if got := len(r.data) - len(in); got != h.maxGrowth(false) || got != 128 {
+		t.Errorf("growth %d, maxGrowth %d, want both 128", got, h.maxGrowth(false))
+	}
+	// Over TCP, a request asking for both of natp2p's measurements.
+	ask := &stun.Message{Type: stun.TypeBindingRequest, TransactionID: tid}
+	ask.Add(stun.AttrNATP2PAsk, stun.EncodeAsk(stun.AskUnsolicited|stun.AskPeer))
+	in = ask.Marshal(false)
+	x := extras{unsolicited: stun.UnsolicitedReset, errno: 111, peer: ap("[2001:db8::11]:50000")}
+	r = h.handleWith(nil, in, ap("[2001:db8:1::1]:40000"), netip.AddrPortFrom(cfg.Primary, cfg.Port), true, x)
+	if got := len(r.data) - len(in); got != h.maxGrowth(true) || got != 152 {
+		t.Errorf("TCP growth %d, maxGrowth %d, want both 152", got, h.maxGrowth(true))
 	}
 }
 

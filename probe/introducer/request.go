@@ -60,6 +60,8 @@ type request struct {
 	hasPort     bool
 	padding     int // PADDING length (RFC 5780 7.6)
 	hasPadding  bool
+	ask         uint32 // natp2p's AttrNATP2PAsk flags, over TCP only
+	hasAsk      bool
 	bad         bool // an attribute the server reads is malformed
 	unknown     [maxAttributes]uint16
 	unknownSize int
@@ -79,6 +81,8 @@ func readRequest(m *stun.Message, degraded, tcp bool) request {
 
 func (r *request) read(a stun.Attribute, degraded, tcp bool) {
 	switch {
+	case a.Type == stun.AttrNATP2PAsk && tcp:
+		r.readAsk(a.Value)
 	case a.Type >= 0x8000:
 		return // comprehension-optional: ignored (RFC 8489 14)
 	case !understood[a.Type] || a.Type == stun.AttrChangeRequest && degraded:
@@ -111,6 +115,20 @@ func (r *request) readPort(v []byte, tcp bool) {
 	r.port, r.hasPort, r.bad = port, true, r.bad || err != nil || port == 0
 	if tcp {
 		r.addUnknown(stun.AttrResponsePort)
+	}
+}
+
+// readAsk reads natp2p's request attribute; the first one counts (RFC
+// 8489 14). Being comprehension-optional, a malformed one is ignored, not
+// rejected; so are unknown flags.
+func (r *request) readAsk(v []byte) {
+	if r.hasAsk {
+		return
+	}
+	flags, err := stun.DecodeAsk(v)
+	r.hasAsk = true
+	if err == nil {
+		r.ask = flags & (stun.AskUnsolicited | stun.AskPeer)
 	}
 }
 

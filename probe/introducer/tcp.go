@@ -65,6 +65,7 @@ func (s *Server) serveConn(conns *connSet, c *net.TCPConn, src, local netip.Addr
 	defer conns.remove(c)
 	defer c.Close()
 	var buf, out []byte
+	punched := false
 	for i := 0; i < s.cfg.TCPRequests; i++ {
 		msg, err := readMessage(c, buf)
 		if err != nil {
@@ -78,6 +79,9 @@ func (s *Server) serveConn(conns *connSet, c *net.TCPConn, src, local netip.Addr
 		r, ok := s.serve(out, msg, src, local, true)
 		if !ok {
 			continue
+		}
+		if r.ask != 0 {
+			r = s.measure(r, msg, src, local, &punched)
 		}
 		out = r.data
 		if _, err := c.Write(r.data); err != nil {
