@@ -38,6 +38,10 @@ func readWAN(name string) (report.Interface, error) {
 	switch {
 	case err != nil && !errors.As(err, &errno):
 		return report.Interface{}, fmt.Errorf("%w: no interface %q", errWANGone, name)
+	case err != nil && noSuchLink(name):
+		// The dump of every link failed, but the kernel, asked for this
+		// one name, says it has no such link: an answer.
+		return report.Interface{}, fmt.Errorf("%w: no interface %q", errWANGone, name)
 	case err != nil:
 		return report.Interface{}, fmt.Errorf("read interface %q: %w", name, err)
 	}

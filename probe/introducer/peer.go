@@ -55,6 +55,9 @@ func (s *Server) measure(r reply, msg []byte, src, local netip.AddrPort, punched
 // reported (0).
 func unsolicitedSYN(from netip.Addr, to netip.AddrPort) (stun.Unsolicited, uint16) {
 	fd, _, err := synFrom(from, to)
+	if a := (answeredAtOnce{}); errors.As(err, &a) {
+		return classifySYN(a.err)
+	}
 	if err != nil {
 		return 0, 0
 	}

@@ -46,10 +46,19 @@ func bindAndConnect(fd int, from netip.Addr, to netip.AddrPort) (netip.AddrPort,
 	}
 	local := addrPortOf(sa)
 	if err := unix.Connect(fd, sockaddr(to)); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		return netip.AddrPort{}, err
+		return netip.AddrPort{}, answeredAtOnce{err}
 	}
 	return local, nil
 }
+
+// answeredAtOnce is a connect that failed within the call: the kernel
+// processed the RST or ICMP error before connect returned, as it can when
+// the target is on the same host (loopback). It is an answer to the SYN,
+// not a failure to send it.
+type answeredAtOnce struct{ err error }
+
+func (a answeredAtOnce) Error() string { return "connect: " + a.err.Error() }
+func (a answeredAtOnce) Unwrap() error { return a.err }
 
 // awaitConnect waits up to d for the connection on fd to come up (nil),
 // fail (the kernel's errno: ECONNREFUSED for a RST, EHOSTUNREACH and the
