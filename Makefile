@@ -8,6 +8,7 @@ ICEPEER  := bin/icepeer
 NAT      ?= masquerade
 BACKEND  ?= nftables
 MODE     ?= observe
+WAN      ?= reject
 FUZZTIME ?= 30s
 P2P      ?=
 
@@ -22,14 +23,15 @@ build:
 deps:
 	sh scripts/deps.sh
 
-## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root; MODE=enforce to enforce)
+## demo: a throwaway netns lab with a real NAT, some traffic, natp2p-agent report (root; MODE=enforce to enforce;
+##       WAN=reject (default, as OpenWrt), drop, prohibit or open: the router's filter of new WAN connections)
 ##       P2P=1: two fully-random NATs and an ICE session (pion/ice) between them, relayed vs direct before and after enforce mode
 demo: deps build
 ifeq ($(P2P),1)
 	cd e2e && $(GO) build -o ../$(ICEPEER) ./cmd/icepeer
 	cd e2e && $(GO) run ./cmd/natp2p-p2pdemo --agent ../$(AGENT) --introducer ../$(INTRODUCER) --peer ../$(ICEPEER) --backend $(BACKEND)
 else
-	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND) --mode $(MODE)
+	$(GO) run ./internal/cmd/natp2p-lab demo --agent $(AGENT) --introducer $(INTRODUCER) --nat $(NAT) --backend $(BACKEND) --mode $(MODE) --wan-filter $(WAN)
 endif
 
 ## test: the whole suite, lab tests included when root

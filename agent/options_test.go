@@ -9,7 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
 	"time"
+
+	"github.com/natp2p/natp2p/internal/docsync"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/natp2p/natp2p/enforce"
@@ -190,27 +193,8 @@ func shippedOptions(t *testing.T, path string) map[string]bool {
 // docs/config.md lists every option as the table defines it; go test
 // -run TestDocsListEveryOption ./agent -update rewrites it.
 func TestDocsListEveryOption(t *testing.T) {
-	const path = "../docs/config.md"
-	const begin, end = "<!-- options: begin (generated from agent.Options) -->\n", "<!-- options: end -->\n"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	i, j := strings.Index(doc, begin), strings.Index(doc, end)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no %q ... %q section", path, begin, end)
-	}
-	want := doc[:i+len(begin)] + optionsMarkdown() + doc[j:]
-	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if diff := cmp.Diff(want, doc); diff != "" {
-		t.Errorf("%s is out of step with agent.Options; run go test ./agent -run TestDocsListEveryOption -update (-want +got):\n%s", path, diff)
-	}
+	docsync.Section(t, "../docs/config.md", "<!-- options: begin (generated from agent.Options) -->\n", "<!-- options: end -->\n",
+		optionsMarkdown(), *update, "run go test ./agent -run TestDocsListEveryOption -update")
 }
 
 // optionsMarkdown is the docs' table of options.

@@ -1,14 +1,12 @@
 package metrics
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/natp2p/natp2p/internal/docsync"
 )
 
 // docPath is the page that lists every series.
@@ -28,27 +26,7 @@ var freeLabels = map[string]string{"check": "a check ID of docs/report.md", "mod
 // Write prints: every family of the fullest output, its type, unit, labels
 // and HELP. Run go test ./metrics -update to regenerate it.
 func TestDocListsEverySeries(t *testing.T) {
-	doc, err := os.ReadFile(docPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, rest, ok1 := bytes.Cut(doc, []byte(docBegin))
-	_, tail, ok2 := bytes.Cut(rest, []byte(docEnd))
-	if !ok1 || !ok2 {
-		t.Fatalf("%s lacks the markers %q and %q", docPath, docBegin, docEnd)
-	}
-	table := docTable(t)
-	if *update {
-		out := append(append(append(append(head, docBegin...), table...), docEnd...), tail...)
-		if err := os.WriteFile(docPath, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got := string(rest[:len(rest)-len(tail)-len(docEnd)])
-	if diff := cmp.Diff(table, got); diff != "" {
-		t.Errorf("%s is out of step with Write (-want +got); run go test ./metrics -update:\n%s", docPath, diff)
-	}
+	docsync.Section(t, docPath, docBegin, docEnd, docTable(t), *update, "run go test ./metrics -update")
 }
 
 // docTable writes the table of the series Write prints for the full input.

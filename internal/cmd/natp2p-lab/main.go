@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	nat := fs.String("nat", string(lab.Masquerade), "NAT `profile`: masquerade, masquerade-fully-random, snat-pool, dmz, double-nat or none")
 	backend := fs.String("backend", string(lab.Nftables), "firewall `backend`: nftables or iptables")
 	mode := fs.String("mode", "observe", "demo: the agent's `mode`: observe or enforce")
+	wan := fs.String("wan-filter", string(lab.WANReject), "demo: what the router does with new connections from the WAN: "+
+		"`filter` reject (a RST for TCP, as OpenWrt's fw4 does), drop, prohibit (ICMP) or open (no filter)")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
 	runs := fs.Int("runs", 3, "bench: floods to run")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -58,7 +60,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	switch args[0] {
 	case "demo":
-		return demo(ctx, stdout, *agent, *introducer, *mode, lab.Config{NAT: lab.NAT(*nat), Backend: lab.Backend(*backend)})
+		filter := lab.WANFilter(*wan)
+		if *wan == "open" {
+			filter = lab.WANOpen
+		}
+		return demo(ctx, stdout, *agent, *introducer, *mode, lab.Config{NAT: lab.NAT(*nat), Backend: lab.Backend(*backend), WANFilter: filter})
 	case "bench":
 		return bench(ctx, stdout, *agent, *flows, *runs)
 	case "bench-probe":
