@@ -34,7 +34,10 @@ func (s *Server) measure(r reply, msg []byte, src, local netip.AddrPort, punched
 	}
 	var x extras
 	if r.ask&stun.AskUnsolicited != 0 {
-		x.unsolicited, x.errno = unsolicitedSYN(alt, src)
+		var err error
+		if x.unsolicited, x.errno, err = unsolicitedSYN(alt, src); err != nil {
+			s.log.Debug("unsolicited SYN not sent", "to", src, "err", err)
+		}
 	}
 	if r.ask&stun.AskPeer != 0 && !*punched {
 		*punched = true
@@ -52,17 +55,23 @@ func (s *Server) measure(r reply, msg []byte, src, local netip.AddrPort, punched
 
 // unsolicitedSYN sends one SYN from the alternate address to to and says
 // what came back within unsolicitedWait. An error on this side is not
-// reported (0).
-func unsolicitedSYN(from netip.Addr, to netip.AddrPort) (stun.Unsolicited, uint16) {
+// reported (0), and returned for the log.
+func unsolicitedSYN(from netip.Addr, to netip.AddrPort) (stun.Unsolicited, uint16, error) {
 	fd, _, err := synFrom(from, to)
 	if a := (answeredAtOnce{}); errors.As(err, &a) {
-		return classifySYN(a.err)
+		u, n := classifySYN(a.err)
+		return u, n, nil
 	}
 	if err != nil {
-		return 0, 0
+		return 0, 0, err
 	}
 	defer unix.Close(fd) // a socket closed in SYN-SENT sends nothing
-	return classifySYN(awaitConnect(fd, unsolicitedWait))
+	err = awaitConnect(fd, unsolicitedWait)
+	u, n := classifySYN(err)
+	if u == 0 {
+		return 0, 0, err
+	}
+	return u, n, nil
 }
 
 // classifySYN names what came back to a SYN.

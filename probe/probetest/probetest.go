@@ -56,7 +56,7 @@ func Start(t testing.TB, cfg introducer.Config) *Introducer {
 		cfg.Primary, cfg.Alternate = Primary, Alternate
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	fixed := cfg.Port != 0
 	for attempt := 0; ; attempt++ {
