@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/natp2p/natp2p/probe"
 	"github.com/natp2p/natp2p/probe/introducer"
@@ -25,15 +24,6 @@ func TestEnterCreatesEverySocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := c.Run(context.Background())
-	// The introducer sends no SYN when its side fails (it logs why, at
-	// debug): seen for a moment on a machine busy with other tests. Probe
-	// again a few times before judging.
-	for try := 1; err == nil && r.TCPUnsolicited != probe.UnsolicitedReset && try < 4; try++ {
-		t.Logf("probe %d: tcp unsolicited %s; probing again", try, r.TCPUnsolicited)
-		time.Sleep(time.Second)
-		entered.Store(0)
-		r, err = c.Run(context.Background())
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,3 +177,19 @@ func TestEnforcedText(t *testing.T) {
 	}
 	golden(t, "report_enforce.txt", buf.Bytes())
 }
+
+// TestUnreadableTimeoutsInEnforceMode: a daemon out of file descriptors
+// cannot read the sysctls; its enforce-mode report still validates (the
+// timeout checks' evidence is empty, not null).
+func TestUnreadableTimeoutsInEnforceMode(t *testing.T) {
+	in := input()
+	in.Sysctls = map[string]int{}
+	in.Enforcement = enforcing(status.Status{Installed: true})
+	r := Build(in)
+	if err := validateChecks(r.Checks); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Check(IDTimeoutTCP); c.Verdict != Unknown || c.Evidence == nil {
+		t.Errorf("timeout.tcp = %+v, want UNKNOWN with empty evidence", c)
+	}
+}

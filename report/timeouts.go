@@ -80,6 +80,9 @@ func transitoryCheck(sys map[string]int) Check {
 }
 
 func limit(lines []string) []string {
+	if lines == nil {
+		return []string{} // the JSON says [], never null
+	}
 	if len(lines) > MaxEvidence {
 		return lines[:MaxEvidence]
 	}
