@@ -47,11 +47,7 @@ func TestPrometheusScrapes(t *testing.T) {
 // test ends, and returns host:port.
 func serve(t *testing.T, in Input) string {
 	t.Helper()
-	s, err := httpd.New(httpd.Config{Body: func(context.Context) ([]byte, error) {
-		var b bytes.Buffer
-		err := Write(&b, in)
-		return b.Bytes(), err
-	}})
+	s, err := httpd.New(httpd.Config{Body: pageOf(in)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,4 +138,13 @@ func instantQuery(api, query string) ([]map[string]string, error) {
 		out = append(out, s.Metric)
 	}
 	return out, nil
+}
+
+// pageOf renders in's page, as the daemon's Body funcs do.
+func pageOf(in Input) func(context.Context) ([]byte, error) {
+	return func(context.Context) ([]byte, error) {
+		var b bytes.Buffer
+		err := Write(&b, in)
+		return b.Bytes(), err
+	}
 }

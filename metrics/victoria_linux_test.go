@@ -28,11 +28,7 @@ func TestVictoriaMetricsImport(t *testing.T) {
 	base := startVictoria(t, bin)
 	in := full()
 	p, err := push.New(push.Config{URL: base + "/api/v1/import/prometheus", Labels: map[string]string{"instance": "cpe-1"},
-		Body: func(context.Context) ([]byte, error) {
-			var b bytes.Buffer
-			err := Write(&b, in)
-			return b.Bytes(), err
-		}})
+		Body: pageOf(in)})
 	if err != nil {
 		labtest.Missing(t, "curl, uclient-fetch or wget")
 	}
