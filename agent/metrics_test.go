@@ -136,8 +136,11 @@ func TestPushOptions(t *testing.T) {
 	if pushLabels(nil) != nil {
 		t.Error("no labels should mean the defaults (nil)")
 	}
-	if _, err := parsePushInterval("30s"); err == nil {
-		t.Error("a 30 s push interval was accepted")
+	if _, err := parsePushInterval("5s"); err == nil {
+		t.Error("a 5 s push interval was accepted")
+	}
+	if d, err := parsePushInterval("10s"); err != nil || d != 10*time.Second {
+		t.Errorf("parsePushInterval(10s) = %v, %v", d, err)
 	}
 }
 
@@ -163,6 +166,11 @@ func TestMetricsOptions(t *testing.T) {
 		{checkPushURL, "", true},
 		{checkPushURL, "https://vm.example.net/api/v1/import/prometheus", true},
 		{checkPushURL, "vm.example.net", false},
+		{checkPushClient, "auto", true},
+		{checkPushClient, "uclient-fetch", true},
+		{checkPushClient, "curl", true},
+		{checkPushClient, "httpie", false},
+		{checkPushClient, "", false},
 	}
 	for _, tt := range tests {
 		if err := tt.check(tt.value); (err == nil) != tt.ok {

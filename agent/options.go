@@ -138,7 +138,7 @@ var Options = []Option{
 	{Name: "metrics_push", Example: "https://vm.example.net/api/v1/import/prometheus",
 		Doc: "push the metrics to this VictoriaMetrics or vmagent import `url` through uclient-fetch, wget or curl (none: off)",
 		set: stringOpt(func(s *Settings) *string { return &s.MetricsPush }, checkPushURL)},
-	{Name: "metrics_push_interval", Example: "15m", Default: "5m", Doc: "how often to push, a `duration` (at least 1m; jittered, longer after failures)",
+	{Name: "metrics_push_interval", Example: "15m", Default: "5m", Doc: "how often to push, a `duration` (at least 10s; jittered, longer after failures)",
 		set: durationOpt(func(s *Settings) *time.Duration { return &s.MetricsPushInterval }, parsePushInterval)},
 	{Name: "metrics_push_labels", Example: "instance=cpe-0042 region=north", List: true,
 		Doc: "`name=value` labels of the pushed series, a list (default: instance=the hostname, job=natp2p)",
