@@ -152,4 +152,3 @@ func queryVerdicts(l *lab.Lab, promtool, api, query string) (map[string]string, 
 	}
 	return got, nil
 }
-
