@@ -136,7 +136,7 @@ var Options = []Option{
 		Doc: "rewrite the metrics every minute into this `file`, ending in .prom and on tmpfs, for node_exporter's textfile collector (none: off)",
 		set: stringOpt(func(s *Settings) *string { return &s.MetricsTextfile }, checkTextfile)},
 	{Name: "metrics_push", Example: "https://vm.example.net/api/v1/import/prometheus",
-		Doc: "push the metrics to this VictoriaMetrics or vmagent import `url` through uclient-fetch, wget or curl (none: off)",
+		Doc: "push the metrics to this VictoriaMetrics or vmagent import `url` through curl, uclient-fetch or wget (none: off)",
 		set: stringOpt(func(s *Settings) *string { return &s.MetricsPush }, checkPushURL)},
 	{Name: "metrics_push_interval", Example: "15m", Default: "5m", Doc: "how often to push, a `duration` (at least 10s; jittered, longer after failures)",
 		set: durationOpt(func(s *Settings) *time.Duration { return &s.MetricsPushInterval }, parsePushInterval)},
