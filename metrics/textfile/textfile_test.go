@@ -70,3 +70,28 @@ func TestWriteRefuses(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// TestReplaceRemovesLeftovers: a temporary file a crash left, or a link
+// planted in its place, is replaced, and the link's target untouched.
+func TestReplaceRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, ".natp2p.prom.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := replace(dir, "natp2p.prom", []byte("page\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "natp2p.prom")); err != nil || string(b) != "page\n" {
+		t.Errorf("natp2p.prom = %q, %v", b, err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".natp2p.prom.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}
