@@ -62,11 +62,17 @@ func (o metricsOut) close() {
 	}
 }
 
-// openMetrics opens the listener and finds the push client, so that a
-// port in use or a missing client stops the daemon at start.
+// openMetrics opens the listener, finds the push client and checks the
+// textfile's directory, so that a port in use, a missing client or a
+// textfile on flash stops the daemon at start.
 func (a *Agent) openMetrics() (metricsOut, error) {
 	var out metricsOut
 	var err error
+	if path := a.cfg.MetricsTextfile; path != "" {
+		if err := textfile.Check(filepath.Dir(path), false); err != nil {
+			return out, fmt.Errorf("metrics_textfile %s: %w", path, err)
+		}
+	}
 	if a.cfg.MetricsPush != "" {
 		labels := a.cfg.MetricsPushLabels
 		if labels == nil {

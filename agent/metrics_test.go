@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"io"
 	"maps"
 	"net"
@@ -176,5 +178,28 @@ func TestMetricsOptions(t *testing.T) {
 		if err := tt.check(tt.value); (err == nil) != tt.ok {
 			t.Errorf("check(%q) = %v, want ok %v", tt.value, err, tt.ok)
 		}
+	}
+}
+
+// TestTextfileOnFlashStopsStart: a textfile outside tmpfs and ramfs stops
+// the daemon at start, on one line, before anything else runs.
+func TestTextfileOnFlashStopsStart(t *testing.T) {
+	r, err := ReadReport("../report/testdata/report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := os.Getwd() // the source tree: not tmpfs where the tests run, else skip
+	if textfile.Check(dir, false) == nil {
+		t.Skip(dir, " is on tmpfs")
+	}
+	file := filepath.Join(dir, "testdata", "natp2p.prom")
+	a := Replay(r, Config{Socket: filepath.Join(t.TempDir(), "agent.sock"), MetricsTextfile: file})
+	err = a.Run(context.Background(), nil)
+	if !errors.Is(err, textfile.ErrNotRAM) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Run = %v; want ErrNotRAM on one line", err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("a textfile was written on flash (%v)", err)
+		os.Remove(file)
 	}
 }

@@ -133,7 +133,7 @@ var Options = []Option{
 		Doc: "answer Prometheus' GET /metrics on `ip:port` (:port for every address; none: off; see docs/metrics.md)",
 		set: stringOpt(func(s *Settings) *string { return &s.MetricsListen }, checkListen)},
 	{Name: "metrics_textfile", Example: "/var/prometheus/natp2p.prom",
-		Doc: "rewrite the metrics every minute into this `file`, ending in .prom and on tmpfs, for node_exporter's textfile collector (none: off)",
+		Doc: "rewrite the metrics every minute into this `file`, ending in .prom, for node_exporter's textfile collector; its directory (or its parent) must be on tmpfs, or the daemon does not start (none: off)",
 		set: stringOpt(func(s *Settings) *string { return &s.MetricsTextfile }, checkTextfile)},
 	{Name: "metrics_push", Example: "https://vm.example.net/api/v1/import/prometheus",
 		Doc: "push the metrics to this VictoriaMetrics or vmagent import `url` through curl, uclient-fetch or wget (none: off)",

@@ -38,6 +38,17 @@ func Write(dir, name string, data []byte, force bool) error {
 	return replace(dir, name, data)
 }
 
+// Check returns the error Write would for the directory dir, without
+// writing: ErrNotRAM unless dir (or, when it is missing, its parent) is on
+// tmpfs or ramfs, or force is set. A daemon calls it at start, so that a
+// path on flash stops it at once.
+func Check(dir string, force bool) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		dir = filepath.Dir(dir)
+	}
+	return check(dir, force)
+}
+
 // check refuses dir unless it is on tmpfs or ramfs, or force is set.
 func check(dir string, force bool) error {
 	if !force {

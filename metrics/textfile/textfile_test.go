@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -93,5 +94,27 @@ func TestReplaceRemovesLeftovers(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, ".natp2p.prom.tmp")); !os.IsNotExist(err) {
 		t.Errorf("temporary file left: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "prometheus")
+	var checked []string
+	old := onRAM
+	t.Cleanup(func() { onRAM = old })
+	for _, ram := range []bool{true, false} {
+		onRAM = func(d string) (bool, error) { checked = append(checked, d); return ram, nil }
+		for _, d := range []string{dir, missing} {
+			if err := Check(d, false); (err == nil) != ram || !ram && !errors.Is(err, ErrNotRAM) {
+				t.Errorf("Check(%s) on RAM %v = %v", d, ram, err)
+			}
+			if err := Check(d, true); err != nil {
+				t.Errorf("Check(%s, force) = %v", d, err)
+			}
+		}
+	}
+	if want := []string{dir, dir, dir, dir}; !slices.Equal(checked, want) {
+		t.Errorf("checked %v, want %v: a missing directory's parent", checked, want)
 	}
 }
