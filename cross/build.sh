@@ -22,6 +22,10 @@
 # ipk ships) and, when its compiler is here, its OpenWrt-style build (what
 # OpenWrt's build ships); the table's last column says which were checked.
 #
+# The agent is built with inlining off in the cold packages listed in
+# cold-packages (GCFLAGS; the introducer, whose packet path runs through
+# net and time, is not).
+#
 # CROSS_TARGETS="mips armv7" limits the targets, NATP2P_DIST the output
 # folder (default dist); BUDGET_BYTES and BUDGET_GZIP override the budget,
 # OWRT_GO the Go of the OpenWrt-style builds, OWRT_CC_<name> their compiler.
@@ -34,6 +38,7 @@ BUDGET_BYTES=${BUDGET_BYTES:-5000000}   # stripped binary
 BUDGET_GZIP=${BUDGET_GZIP:-2000000}     # gzip -9, as it sits in a package
 OWRT_GO=${OWRT_GO:-go1.23.12}           # OpenWrt 24.10's packages feed
 LDFLAGS="-s -w -X main.version=$VERSION"
+GCFLAGS=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/.*/-gcflags=&=-l/' cross/cold-packages | tr '\n' ' ')
 
 dist=${NATP2P_DIST:-dist}
 mkdir -p "$dist"
@@ -64,8 +69,10 @@ static() {
 	gover=$(go env GOVERSION)
 	for cmd in natp2p-agent natp2p-introducer; do
 		out=$dist/${cmd}_linux_$1
-		# shellcheck disable=SC2046 # goenv's words are separate assignments
-		env CGO_ENABLED=0 $(goenv "$2" "$3") go build -trimpath -ldflags "$LDFLAGS" -o "$out" "./cmd/$cmd"
+		gcflags=
+		[ "$cmd" != natp2p-agent ] || gcflags=$GCFLAGS
+		# shellcheck disable=SC2046,SC2086 # goenv's and gcflags' words are separate
+		env CGO_ENABLED=0 $(goenv "$2" "$3") go build -trimpath $gcflags -ldflags "$LDFLAGS" -o "$out" "./cmd/$cmd"
 		label=$1
 		[ "$cmd" = natp2p-agent ] || label="$1 introducer"
 		budget=no
@@ -88,9 +95,9 @@ owrt() {
 		return 0
 	fi
 	out=$dist/natp2p-agent_linux_$label
-	# shellcheck disable=SC2046 # goenv's words are separate assignments
+	# shellcheck disable=SC2046,SC2086 # goenv's and GCFLAGS' words are separate
 	env GOTOOLCHAIN="$OWRT_GO" CGO_ENABLED=1 CC="$4" CGO_CFLAGS="-Os" $(goenv "$2" "$3") \
-		go build -buildvcs=false -trimpath -o "$out" -ldflags "$LDFLAGS -buildid= -linkmode external \
+		go build -buildvcs=false -trimpath $GCFLAGS -o "$out" -ldflags "$LDFLAGS -buildid= -linkmode external \
 		-extldflags '-Wl,-z,now -Wl,-z,relro -Wl,--no-warn-mismatch'" ./cmd/natp2p-agent
 	budget=no
 	[ "$1" != "$BUDGET_NAME" ] || budget=yes
