@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // natp2p's chains in the iptables nat table. Nothing else of the ruleset is
@@ -63,11 +64,19 @@ type IPT struct {
 	// deletes its nat table's objects (nil: over netlink).
 	nft bool
 	nat natObjects
+	// stamper, when set, lets Installed skip listing while the ruleset
+	// is unchanged (iptcheck_linux.go); guard holds what it trusts.
+	stamper iptStamper
+	guard   iptGuard
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
 func NewIPT(r Rules) (*IPT, error) {
-	return newIPT(r, execRunner{})
+	t, err := newIPT(r, execRunner{})
+	if err == nil {
+		t.stamper = newIPTStamper(t.nft)
+	}
+	return t, err
 }
 
 // newIPT returns the iptables backend that runs the tools through run.
@@ -146,14 +155,23 @@ func (t *IPT) Update(add, del []Pin) error {
 
 // Installed implements Backend: the jumps are there (a jump implies its
 // chain). One iptables -S of POSTROUTING, and of PREROUTING when
-// hairpinning: it is polled.
+// hairpinning: it is polled, so with a stamper it lists only when the
+// ruleset changed since the rules were last known complete.
 func (t *IPT) Installed() (bool, error) {
+	s, stamped, ok := t.installedCached()
+	if ok {
+		return true, nil
+	}
 	j, err := t.jumps(t.rules.Hairpin)
 	if err != nil {
 		return false, iptError("list", err)
 	}
-	return j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
-		(len(t.rules.Preserve) == 0 || j.masq > 0), nil
+	ok = j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
+		(len(t.rules.Preserve) == 0 || j.masq > 0)
+	if stamped {
+		t.guard.afterList(s, ok, time.Now())
+	}
+	return ok, nil
 }
 
 // Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
@@ -209,5 +227,6 @@ func (t *IPT) Remove() error {
 	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
 	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
 	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
+	defer t.guard.distrust()
 	return t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
 }
