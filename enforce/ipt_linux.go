@@ -4,6 +4,7 @@ package enforce
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,11 +74,17 @@ type IPT struct {
 // NewIPT returns the iptables backend. It runs iptables --version only.
 func NewIPT(r Rules) (*IPT, error) {
 	t, err := newIPT(r, execRunner{})
-	if err == nil {
+	if err == nil && os.Getenv(IPTListAlwaysEnv) == "" {
 		t.stamper = newIPTStamper(t.nft)
 	}
 	return t, err
 }
+
+// IPTListAlwaysEnv, set to anything, makes the rule check list the nat
+// table every time, as before the cheap checks: for measuring them
+// (natp2p-lab bench-enforce) and as a way out should a kernel's stamp
+// mislead.
+const IPTListAlwaysEnv = "NATP2P_IPT_LIST_ALWAYS"
 
 // newIPT returns the iptables backend that runs the tools through run.
 // It finds iptables, and iptables-restore next to it so that both are of
