@@ -124,6 +124,26 @@ func (q *stampSeq) stamp() (iptStamp, error) {
 	return s, nil
 }
 
+func (q *stampSeq) oneWrite(before, after iptStamp) bool { return true }
+
+func TestNFTGenOneWrite(t *testing.T) {
+	gen := func(n uint32) iptStamp { return iptStamp(binary.BigEndian.AppendUint32(nil, n)) }
+	for _, tc := range []struct {
+		before, after iptStamp
+		want          bool
+	}{
+		{gen(7), gen(8), true},
+		{gen(0xffffffff), gen(0), true},
+		{gen(7), gen(9), false}, // another commit in between
+		{gen(7), gen(7), false},
+		{"", gen(8), false},
+	} {
+		if got := (nftGen{}).oneWrite(tc.before, tc.after); got != tc.want {
+			t.Errorf("oneWrite(%x, %x) = %v, want %v", tc.before, tc.after, got, tc.want)
+		}
+	}
+}
+
 // TestIPTInstalledListsOnlyOnChange: with a stamper, Installed lists the
 // chains once, then not while the stamp stands, not after an Update of
 // natp2p's own, and again when the stamp moves by itself.
