@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // natp2p's chains in the iptables nat table. Nothing else of the ruleset is
@@ -176,7 +175,7 @@ func (t *IPT) Installed() (bool, error) {
 	ok = j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
 		(len(t.rules.Preserve) == 0 || j.masq > 0)
 	if stamped {
-		t.guard.afterList(s, ok, time.Now())
+		t.guard.record(s, ok)
 	}
 	return ok, nil
 }
@@ -234,6 +233,7 @@ func (t *IPT) Remove() error {
 	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
 	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
 	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	defer t.guard.distrust()
-	return t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+	err = t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+	t.guard.wrote("", "", false) // the rules are gone
+	return err
 }

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 	"unsafe"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,24 +27,22 @@ type iptStamp string
 // the calling thread's network namespace.
 type iptStamper interface {
 	stamp() (iptStamp, error)
-	// oneWrite reports whether after can follow before by one write
-	// alone (ours): false when something else wrote in between.
-	oneWrite(before, after iptStamp) bool
 }
 
-// iptBackstop bounds how long the check trusts an unchanged stamp:
-// legacy's table info misses an edit that keeps the table's size and
-// entry count (a rule replaced by one of the same size).
-const iptBackstop = 30 * time.Second
+// iptBackstop bounds how many checks in a row trust an unchanged stamp
+// (60 checks: 30 s at the iptables backend's 500 ms): legacy's table info
+// misses an edit that keeps the table's size and entry count (a rule
+// replaced by one of the same size).
+const iptBackstop = 60
 
 // newIPTStamper returns the stamper of iptables' flavour. Each reads only
 // its own flavour's state: asking legacy's getsockopt on an iptables-nft
 // router would create a legacy nat table beside the nf_tables one.
 func newIPTStamper(nft bool) iptStamper {
 	if nft {
-		return nftGen{}
+		return &nftGen{}
 	}
-	return legacyInfo{}
+	return &legacyInfo{}
 }
 
 // legacyInfo stamps legacy iptables' nat table with IPT_SO_GET_INFO, what
@@ -62,7 +58,7 @@ const iptSoGetInfo = 64
 // num_entries, size. The kernel takes no other length.
 const iptGetinfoSize = 32 + 4*(1+5+5+1+1)
 
-func (legacyInfo) stamp() (iptStamp, error) {
+func (*legacyInfo) stamp() (iptStamp, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
 		return "", fmt.Errorf("iptables table info: %w", err)
@@ -79,16 +75,10 @@ func (legacyInfo) stamp() (iptStamp, error) {
 	return decodeGetinfo(buf[:n])
 }
 
-// oneWrite: the table info cannot tell how many writes happened.
-func (legacyInfo) oneWrite(before, after iptStamp) bool { return true }
-
-// decodeGetinfo checks struct ipt_getinfo and keeps what follows the name.
+// decodeGetinfo keeps what follows the table's name in struct ipt_getinfo.
 func decodeGetinfo(b []byte) (iptStamp, error) {
 	if len(b) != iptGetinfoSize {
-		return "", fmt.Errorf("iptables table info: %d bytes, want %d", len(b), iptGetinfoSize)
-	}
-	if name := unix.ByteSliceToString(b[:32]); name != "nat" {
-		return "", fmt.Errorf("iptables table info: table %q, want nat", name)
+		return "", fmt.Errorf("iptables table info: %d bytes", len(b))
 	}
 	return iptStamp(b[32:]), nil
 }
@@ -98,109 +88,86 @@ func decodeGetinfo(b []byte) (iptStamp, error) {
 // family: a change elsewhere costs one listing, never a missed one).
 type nftGen struct{}
 
-func (nftGen) stamp() (iptStamp, error) {
-	c, err := dialNFT()
-	if err != nil {
-		return "", fmt.Errorf("nf_tables generation: %w", err)
-	}
-	defer c.Close()
-	msgs, err := c.Execute(netlink.Message{
-		Header: netlink.Header{Type: nftMsgType(unix.NFT_MSG_GETGEN), Flags: netlink.Request},
-		Data:   nfgenmsg(unix.AF_UNSPEC, 0),
-	})
-	if err != nil {
-		return "", fmt.Errorf("nf_tables generation: %w", err)
-	}
-	for _, m := range msgs {
-		if id, ok := decodeGen(m.Data); ok {
-			return iptStamp(binary.BigEndian.AppendUint32(nil, id)), nil
+func (*nftGen) stamp() (iptStamp, error) {
+	answers, err := nftGet(dialNFT, unix.NFT_MSG_GETGEN, unix.AF_UNSPEC, false, nil)
+	for _, a := range answers {
+		if id := decodeGen(a); id != nil {
+			return iptStamp(id), nil
 		}
 	}
-	return "", errors.New("nf_tables generation: no NFTA_GEN_ID in the answer")
+	if err == nil {
+		err = errors.New("no NFTA_GEN_ID")
+	}
+	return "", fmt.Errorf("nf_tables generation: %w", err)
 }
 
-// oneWrite: one iptables-nft-restore is one nf_tables transaction, which
-// moves the generation by one (measured with iptables 1.8.9, thousands of
-// rules included).
-func (nftGen) oneWrite(before, after iptStamp) bool {
+// nftOneWrite reports whether nf_tables generation after can follow
+// before by one write alone (ours): one iptables-nft-restore is one
+// transaction, which moves the generation by one (measured with iptables
+// 1.8.9, thousands of rules included). Legacy's table info cannot tell.
+func nftOneWrite(before, after iptStamp) bool {
 	if len(before) != 4 || len(after) != 4 {
 		return false
 	}
 	return binary.BigEndian.Uint32([]byte(after)) == binary.BigEndian.Uint32([]byte(before))+1
 }
 
-// decodeGen reads NFTA_GEN_ID from a NFT_MSG_NEWGEN message's data.
-func decodeGen(data []byte) (uint32, bool) {
-	if len(data) < 4 {
-		return 0, false
-	}
-	ad, err := netlink.NewAttributeDecoder(data[4:]) // after struct nfgenmsg
-	if err != nil {
-		return 0, false
-	}
-	ad.ByteOrder = binary.BigEndian
-	for ad.Next() {
-		if ad.Type() == unix.NFTA_GEN_ID && len(ad.Bytes()) == 4 {
-			return ad.Uint32(), true
+// decodeGen returns NFTA_GEN_ID (4 bytes, big-endian) from a
+// NFT_MSG_NEWGEN message's attributes, or nil.
+func decodeGen(b []byte) []byte {
+	for len(b) >= 4 {
+		n := int(binary.NativeEndian.Uint16(b))
+		if n < 4 || n > len(b) {
+			return nil
 		}
+		if binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER) == unix.NFTA_GEN_ID && n == 8 {
+			return b[4:8]
+		}
+		b = b[min((n+3)&^3, len(b)):]
 	}
-	return 0, false
+	return nil
 }
 
 // iptGuard decides when the check must list. It trusts the last listing
 // that found the rules complete while the stamp stays where that listing,
-// or a write of natp2p's since, left it, for at most iptBackstop. Check
-// and writes run in different goroutines: it has its own lock.
+// or a write of natp2p's since, left it, for at most iptBackstop checks.
+// Check and writes run in different goroutines: it has its own lock.
 type iptGuard struct {
-	mu     sync.Mutex
-	seen   iptStamp  // the stamp when the rules were last known complete
-	trust  bool      // seen stands for complete rules
-	listed time.Time // when the rules were last listed complete
+	mu      sync.Mutex
+	seen    iptStamp // the stamp when the rules were last known complete
+	trust   bool     // seen stands for complete rules
+	trusted int      // checks answered without a listing since the last
 }
 
 // fresh reports whether the rules are known complete at stamp s: no
-// listing needed.
-func (g *iptGuard) fresh(s iptStamp, now time.Time) bool {
+// listing needed. (No defers here: each costs the router's binary.)
+func (g *iptGuard) fresh(s iptStamp) bool {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.trust && s == g.seen && now.Sub(g.listed) < iptBackstop
-}
-
-// afterList records a listing's verdict, s read before it: a change
-// during the listing then shows at the next check.
-func (g *iptGuard) afterList(s iptStamp, ok bool, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.seen, g.trust, g.listed = s, ok, now
-}
-
-// beforeWrite: a stamp moved since the last we know of is a foreign
-// change, which our write cannot vouch for.
-func (g *iptGuard) beforeWrite(s iptStamp) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if s != g.seen {
-		g.trust = false
+	ok := g.trust && s == g.seen && g.trusted < iptBackstop
+	if ok {
+		g.trusted++
 	}
+	g.mu.Unlock()
+	return ok
 }
 
-// afterWrite moves the trusted stamp over our own write; a failed write or
-// an unreadable stamp leaves the next check to list.
-func (g *iptGuard) afterWrite(s iptStamp, err error) {
+// record keeps a listing's verdict, s read before it: a change during
+// the listing then shows at the next check.
+func (g *iptGuard) record(s iptStamp, ok bool) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err != nil {
-		g.trust = false
-		return
-	}
-	g.seen = s
+	g.seen, g.trust, g.trusted = s, ok, 0
+	g.mu.Unlock()
 }
 
-// distrust: the rules are no longer complete (natp2p removed them).
-func (g *iptGuard) distrust() {
+// wrote moves the trusted stamp over a write of natp2p's that took it from
+// before to after. Trust stays only when the write kept the rules complete
+// (ok) and nothing else moved the stamp, before the write (before is the
+// stamp trusted) or during it (ok says oneWrite).
+func (g *iptGuard) wrote(before, after iptStamp, ok bool) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.trust = false
+	g.trust = g.trust && ok && before == g.seen
+	g.seen = after
+	g.mu.Unlock()
 }
 
 // installedCached is Installed's shortcut: true when the stamp shows no
@@ -215,31 +182,22 @@ func (t *IPT) installedCached() (s iptStamp, stamped, ok bool) {
 	if err != nil {
 		return "", false, false
 	}
-	return s, true, t.guard.fresh(s, time.Now())
+	return s, true, t.guard.fresh(s)
 }
 
-// restoreScript runs iptables-restore on script, carrying the guard's trust
-// over it when nothing else changed the ruleset just before.
+// restoreScript runs iptables-restore on script, carrying the guard's
+// trust over it when nothing else changed the ruleset.
 func (t *IPT) restoreScript(script []byte) error {
-	if t.stamper == nil {
-		_, err := t.run.Run(t.restore, script)
-		return err
+	var before iptStamp
+	var err error
+	if t.stamper != nil {
+		before, err = t.stamper.stamp()
 	}
-	before, err := t.stamper.stamp()
-	if err != nil {
-		before = "" // unknown: no trust carried over
-		t.guard.afterWrite("", err)
-	} else {
-		t.guard.beforeWrite(before)
-	}
+	ok := err == nil
 	_, err = t.run.Run(t.restore, script)
-	after, serr := t.stamper.stamp()
-	if err == nil && serr == nil && before != "" && !t.stamper.oneWrite(before, after) {
-		serr = errForeignWrite
+	if t.stamper != nil {
+		after, serr := t.stamper.stamp()
+		t.guard.wrote(before, after, ok && err == nil && serr == nil && (!t.nft || nftOneWrite(before, after)))
 	}
-	t.guard.afterWrite(after, errors.Join(err, serr))
 	return err
 }
-
-// errForeignWrite: the ruleset moved by more than our write.
-var errForeignWrite = errors.New("another write besides ours")

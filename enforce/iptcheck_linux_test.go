@@ -4,10 +4,8 @@ package enforce
 
 import (
 	"encoding/binary"
-	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -31,8 +29,7 @@ func TestDecodeGetinfo(t *testing.T) {
 		t.Error("another entry count gave the same stamp")
 	}
 	for name, b := range map[string][]byte{
-		"short":       info("nat", 5)[:iptGetinfoSize-1],
-		"other table": info("filter", 5),
+		"short": info("nat", 5)[:iptGetinfoSize-1],
 	} {
 		if _, err := decodeGetinfo(b); err == nil {
 			t.Errorf("%s: no error", name)
@@ -48,12 +45,13 @@ func TestDecodeGen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := decodeGen(append(nfgenmsg(unix.AF_UNSPEC, 0), attrs...)); !ok || id != 0x01020304 {
-		t.Errorf("decodeGen = %#x, %v; want 0x01020304", id, ok)
+	if id := decodeGen(attrs); string(id) != "\x01\x02\x03\x04" {
+		t.Errorf("decodeGen = %x; want 01020304", id)
 	}
-	for name, data := range map[string][]byte{"empty": nil, "no id": nfgenmsg(unix.AF_UNSPEC, 0)} {
-		if _, ok := decodeGen(data); ok {
-			t.Errorf("%s: decoded", name)
+	for name, data := range map[string][]byte{"empty": nil, "no id": attrs[:8], "truncated": attrs[:12],
+		"bad length": {0xff, 0, 1, 0, 0, 0, 0, 0}} {
+		if id := decodeGen(data); id != nil {
+			t.Errorf("%s: decoded %x", name, id)
 		}
 	}
 }
@@ -61,23 +59,20 @@ func TestDecodeGen(t *testing.T) {
 // TestIPTGuard: the steps of the check and of natp2p's writes, and
 // whether the next check lists.
 func TestIPTGuard(t *testing.T) {
-	t0 := time.Unix(1e9, 0)
 	type step struct {
-		do   string // list-ok, list-missing, write, write-fail, remove
-		s    iptStamp
+		do   string   // list-ok, list-missing, write, write-fail, remove
+		s    iptStamp // the stamp (before a write)
 		s2   iptStamp // the stamp after a write
-		at   time.Duration
-		list bool // then: must a check at s (or s2 after a write) list?
+		list bool     // then: must a check at s (or s2 after a write) list?
 	}
 	for _, tc := range []struct {
 		name  string
 		steps []step
 	}{
 		{"never listed", []step{{do: "", s: "a", list: true}}},
-		{"idle after a complete listing", []step{{do: "list-ok", s: "a", at: time.Second, list: false}}},
+		{"idle after a complete listing", []step{{do: "list-ok", s: "a", list: false}, {do: "", s: "a", list: false}}},
 		{"foreign change", []step{{do: "list-ok", s: "a"}, {do: "", s: "b", list: true}}},
 		{"missing rules are listed again", []step{{do: "list-missing", s: "a", list: true}}},
-		{"backstop", []step{{do: "list-ok", s: "a", at: iptBackstop, list: true}}},
 		{"own write keeps trust", []step{{do: "list-ok", s: "a"}, {do: "write", s: "a", s2: "b", list: false}}},
 		{"foreign change before own write", []step{{do: "list-ok", s: "a"}, {do: "write", s: "x", s2: "b", list: true}}},
 		{"failed write", []step{{do: "list-ok", s: "a"}, {do: "write-fail", s: "a", s2: "b", list: true}}},
@@ -87,28 +82,38 @@ func TestIPTGuard(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var g iptGuard
 			for i, st := range tc.steps {
-				now := t0.Add(st.at)
 				last := st.s
 				switch st.do {
 				case "list-ok", "list-missing":
-					g.afterList(st.s, st.do == "list-ok", t0)
+					g.record(st.s, st.do == "list-ok")
 				case "write", "write-fail", "remove":
-					g.beforeWrite(st.s)
-					var err error
-					if st.do == "write-fail" {
-						err = errors.New("exit status 1")
-					}
-					g.afterWrite(st.s2, err)
-					if st.do == "remove" {
-						g.distrust()
-					}
+					g.wrote(st.s, st.s2, st.do == "write")
 					last = st.s2
 				}
-				if got := !g.fresh(last, now); got != st.list {
+				if got := !g.fresh(last); got != st.list {
 					t.Errorf("step %d (%s): lists = %v, want %v", i, st.do, got, st.list)
 				}
 			}
 		})
+	}
+}
+
+// TestIPTGuardBackstop: an unchanged stamp is trusted for iptBackstop
+// checks in a row, then the check lists.
+func TestIPTGuardBackstop(t *testing.T) {
+	var g iptGuard
+	g.record("a", true)
+	for i := range iptBackstop {
+		if !g.fresh("a") {
+			t.Fatalf("check %d after the listing lists", i)
+		}
+	}
+	if g.fresh("a") {
+		t.Errorf("check %d after the listing does not list", iptBackstop)
+	}
+	g.record("a", true)
+	if !g.fresh("a") {
+		t.Error("the check after the backstop's listing lists")
 	}
 }
 
@@ -124,8 +129,6 @@ func (q *stampSeq) stamp() (iptStamp, error) {
 	return s, nil
 }
 
-func (q *stampSeq) oneWrite(before, after iptStamp) bool { return true }
-
 func TestNFTGenOneWrite(t *testing.T) {
 	gen := func(n uint32) iptStamp { return iptStamp(binary.BigEndian.AppendUint32(nil, n)) }
 	for _, tc := range []struct {
@@ -138,8 +141,8 @@ func TestNFTGenOneWrite(t *testing.T) {
 		{gen(7), gen(7), false},
 		{"", gen(8), false},
 	} {
-		if got := (nftGen{}).oneWrite(tc.before, tc.after); got != tc.want {
-			t.Errorf("oneWrite(%x, %x) = %v, want %v", tc.before, tc.after, got, tc.want)
+		if got := nftOneWrite(tc.before, tc.after); got != tc.want {
+			t.Errorf("nftOneWrite(%x, %x) = %v, want %v", tc.before, tc.after, got, tc.want)
 		}
 	}
 }
@@ -151,7 +154,10 @@ func TestIPTInstalledListsOnlyOnChange(t *testing.T) {
 	f := newFakeIPT()
 	f.out["/usr/sbin/iptables -w 10 -t nat -S POSTROUTING"] = "-P POSTROUTING ACCEPT\n-A POSTROUTING -j " + IPTPost + "\n"
 	b := f.backend(t, Rules{WAN: "wan0", Mapping: true})
-	seq := &stampSeq{[]iptStamp{"a", "a", "a", "a" /* before the update */, "b" /* after */, "b", "c"}}
+	// nf_tables generations (the fake is iptables-nft): the update moves
+	// it by one, then something else does.
+	gen := func(n uint32) iptStamp { return iptStamp(binary.BigEndian.AppendUint32(nil, n)) }
+	seq := &stampSeq{[]iptStamp{gen(1), gen(1), gen(1), gen(1) /* before the update */, gen(2) /* after */, gen(2), gen(3)}}
 	b.stamper = seq
 	lists := func() int {
 		n := 0

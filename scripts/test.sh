@@ -44,6 +44,8 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 go test -race -tags integration -count=1 -json ./... >"$out" || status=$?
+echo "== the agent's iptables lab tests again, on iptables-legacy (the suite above ran both flavours where it loops over them)"
+NATP2P_IPTABLES=legacy go test -race -tags integration -count=1 -json -run 'Enforce|IPT|Observe' ./cmd/natp2p-agent >>"$out" || status=$?
 echo "== e2e: real P2P software through two NATs (go test -tags integration ./... in e2e/)"
 (cd e2e && go test -tags integration -count=1 -json ./...) >>"$out" || status=$?
 echo "== the same packages for mips and arm, under qemu-user"
