@@ -75,6 +75,10 @@ type floodResult struct {
 	took      time.Duration
 	created   int // conntrack entries the flood made
 	stockRate float64
+	pins      int
+	// listCost and stampCost: iptables, first run, what one rule check
+	// takes listing the chains and reading the stamp (checkCost).
+	listCost, stampCost time.Duration
 }
 
 func (f floodResult) rate() float64 { return float64(f.created) / f.took.Seconds() }
@@ -108,6 +112,7 @@ func benchEnforce(ctx context.Context, w io.Writer, bin string, flows, runs int)
 	printLatency(w, lats)
 	printWindow(w, labels, windows)
 	printFloods(w, labels, floods, flows)
+	printCheckCost(w, labels, floods)
 	printIdle(w, idle)
 	return nil
 }
@@ -387,6 +392,12 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 			})
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
+			}
+			fr.pins = c.pins
+			if b == lab.Iptables && c.rules && run == 1 {
+				if fr.listCost, fr.stampCost, err = checkCost(l, rules); err != nil {
+					return nil, fmt.Errorf("%s: rule check: %w", c.name, err)
+				}
 			}
 			before, err := conntrackCount(ctx, l)
 			if err != nil {

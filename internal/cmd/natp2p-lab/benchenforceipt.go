@@ -206,3 +206,62 @@ func idleRuns(ctx context.Context, bin string, targets []benchTarget) ([]idleRes
 	}
 	return out, nil
 }
+
+// enfCheckRounds is how many rule checks checkCost times.
+const enfCheckRounds = 20
+
+// checkCost times the iptables backend's rule check (Installed) in the
+// router namespace, with the rules and pins in place: listing the chains
+// every time (enforce.IPTListAlwaysEnv), and reading the stamp after the
+// one listing that trusts it. Wall time per check, the tools' included.
+func checkCost(l *lab.Lab, rules enforce.Rules) (list, stamp time.Duration, err error) {
+	err = l.Router.Do(func() error {
+		os.Setenv(enforce.IPTListAlwaysEnv, "1")
+		always, err := enforce.NewIPT(rules)
+		os.Unsetenv(enforce.IPTListAlwaysEnv)
+		if err != nil {
+			return err
+		}
+		cheap, err := enforce.NewIPT(rules)
+		if err != nil {
+			return err
+		}
+		if list, err = timeChecks(always); err != nil {
+			return err
+		}
+		if _, err := cheap.Installed(); err != nil {
+			return err
+		}
+		stamp, err = timeChecks(cheap)
+		return err
+	})
+	return list, stamp, err
+}
+
+func timeChecks(b enforce.Backend) (time.Duration, error) {
+	t0 := time.Now()
+	for range enfCheckRounds {
+		ok, err := b.Installed()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("rule check: rules missing")
+		}
+	}
+	return time.Since(t0) / enfCheckRounds, nil
+}
+
+func printCheckCost(w io.Writer, labels []string, floods map[string][]floodResult) {
+	fmt.Fprintf(w, "### iptables rule check, wall time per check with natp2p's rules and N pins (mean of %d, first flood run's lab)\n\n", enfCheckRounds)
+	fmt.Fprintln(w, "| backend | pins | list the chains (every check before; now when the stamp moved, and every 60th) | read the stamp (idle check now) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	for _, name := range labels {
+		for _, r := range floods[name] {
+			if r.run == 1 && r.listCost > 0 {
+				fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, thousands(r.pins), dur(r.listCost), dur(r.stampCost))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+}
