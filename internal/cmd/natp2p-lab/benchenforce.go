@@ -380,20 +380,10 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 	for run := 1; run <= runs; run++ {
 		var stock float64
 		for _, c := range configs {
-			fr := floodResult{config: c.name, run: run}
-			if _, err := l.Conntrack(ctx, "-F"); err != nil {
-				return nil, err
-			}
-			err := l.Router.Do(func() error {
-				if err := be.Remove(); err != nil || !c.rules {
-					return err
-				}
-				return be.Install(pins[:c.pins])
-			})
-			if err != nil {
+			fr := floodResult{config: c.name, run: run, pins: c.pins}
+			if err := floodInstall(ctx, l, be, c.rules, pins[:c.pins]); err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
 			}
-			fr.pins = c.pins
 			if b == lab.Iptables && c.rules && run == 1 {
 				if fr.listCost, fr.stampCost, err = checkCost(l, rules); err != nil {
 					return nil, fmt.Errorf("%s: rule check: %w", c.name, err)
@@ -423,6 +413,20 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 		}
 	}
 	return out, nil
+}
+
+// floodInstall empties the conntrack table and puts natp2p's rules in
+// place with pins, or none without rules.
+func floodInstall(ctx context.Context, l *lab.Lab, be enforce.Backend, rules bool, pins []enforce.Pin) error {
+	if _, err := l.Conntrack(ctx, "-F"); err != nil {
+		return err
+	}
+	return l.Router.Do(func() error {
+		if err := be.Remove(); err != nil || !rules {
+			return err
+		}
+		return be.Install(pins)
+	})
 }
 
 // floodPins are pins of private endpoints the flood does not use (an
