@@ -5,7 +5,6 @@ package enforce
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sync"
 	"unsafe"
 
@@ -24,7 +23,8 @@ import (
 type iptStamp string
 
 // iptStamper reads the current stamp. It opens its socket per call, in
-// the calling thread's network namespace.
+// the calling thread's network namespace. Its errors only make the check
+// list, so they are the kernel's, unwrapped.
 type iptStamper interface {
 	stamp() (iptStamp, error)
 }
@@ -61,7 +61,7 @@ const iptGetinfoSize = 32 + 4*(1+5+5+1+1)
 func (*legacyInfo) stamp() (iptStamp, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {
-		return "", fmt.Errorf("iptables table info: %w", err)
+		return "", err
 	}
 	defer unix.Close(fd)
 	var buf [iptGetinfoSize]byte
@@ -70,15 +70,18 @@ func (*legacyInfo) stamp() (iptStamp, error) {
 	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_IP, iptSoGetInfo,
 		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
 	if errno != 0 {
-		return "", fmt.Errorf("iptables table info: %w", errno)
+		return "", errno
 	}
 	return decodeGetinfo(buf[:n])
 }
 
+// errStamp: the kernel's answer was not what the stamper expects.
+var errStamp = errors.New("unexpected answer")
+
 // decodeGetinfo keeps what follows the table's name in struct ipt_getinfo.
 func decodeGetinfo(b []byte) (iptStamp, error) {
 	if len(b) != iptGetinfoSize {
-		return "", fmt.Errorf("iptables table info: %d bytes", len(b))
+		return "", errStamp
 	}
 	return iptStamp(b[32:]), nil
 }
@@ -96,9 +99,9 @@ func (*nftGen) stamp() (iptStamp, error) {
 		}
 	}
 	if err == nil {
-		err = errors.New("no NFTA_GEN_ID")
+		err = errStamp
 	}
-	return "", fmt.Errorf("nf_tables generation: %w", err)
+	return "", err
 }
 
 // nftOneWrite reports whether nf_tables generation after can follow
