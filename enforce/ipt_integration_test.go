@@ -5,9 +5,6 @@ package enforce
 import (
 	"context"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,58 +17,31 @@ import (
 )
 
 func TestIPTBackend(t *testing.T) {
-	testBackend(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
-}
-
-// TestIPTBackendLegacy runs the same test with iptables-legacy (fw3's
-// OpenWrt), when installed, by putting it first in PATH as iptables.
-func TestIPTBackendLegacy(t *testing.T) {
-	useLegacy(t)
-	testBackend(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
-}
-
-func useLegacy(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for _, tool := range []string{"iptables", "iptables-restore", "iptables-save"} {
-		legacy, err := exec.LookPath(strings.Replace(tool, "iptables", "iptables-legacy", 1))
-		if err != nil {
-			t.Skipf("no iptables-legacy: %v", err)
-		}
-		if err := os.Symlink(legacy, filepath.Join(dir, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	labtest.EachFlavour(t, func(t *testing.T, _ lab.Flavour) {
+		testBackend(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
+	})
 }
 
 // TestIPTManyPins loads thousands of pins in one iptables-restore, reads
 // them back, and updates one of them.
 func TestIPTManyPins(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		name := "nf_tables"
-		if legacy {
-			name = "legacy"
+	labtest.EachFlavour(t, func(t *testing.T, _ lab.Flavour) {
+		l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: lab.Iptables, LANHosts: 1})
+		ipt, err := NewIPT(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run(name, func(t *testing.T) {
-			if legacy {
-				useLegacy(t)
-			}
-			l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: lab.Iptables, LANHosts: 1})
-			ipt, err := NewIPT(Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			manyPinsRoundTrip(t, routerBackend{ipt, l.Router}, l.Public, 2000)
-		})
-	}
+		manyPinsRoundTrip(t, routerBackend{ipt, l.Router}, l.Public, 2000)
+	})
 }
 
 // TestIPTJumps: the jumps come first and once; a firewall reload that drops
 // them makes Installed false until Install; a missing rule fails Update;
 // Install without hairpinning takes NATP2P_PRE away; without mapping, the
 // pins read back from the hairpin rules.
-func TestIPTJumps(t *testing.T) {
+func TestIPTJumps(t *testing.T) { labtest.EachFlavour(t, testIPTJumps) }
+
+func testIPTJumps(t *testing.T, _ lab.Flavour) {
 	l := labtest.New(t, lab.Config{NAT: lab.Masquerade, Backend: lab.Iptables, LANHosts: 1})
 	r := Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Sources: labLAN, Mapping: true, Hairpin: true}
 	newB := func(r Rules) routerBackend {
@@ -151,7 +121,9 @@ func TestIPTJumps(t *testing.T) {
 // server at once (no pin, no event needed); the jump to NATP2P_MASQ comes
 // after NATP2P_POST, so that pins win, and before the router's masquerade;
 // a missing jump is noticed; Remove restores the nat table exactly.
-func TestIPTPreservePorts(t *testing.T) {
+func TestIPTPreservePorts(t *testing.T) { labtest.EachFlavour(t, testIPTPreservePorts) }
+
+func testIPTPreservePorts(t *testing.T, _ lab.Flavour) {
 	bl := newBackendLab(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
 	ctx := context.Background()
 	save := func() string {

@@ -4,6 +4,7 @@ package enforce
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,12 +64,26 @@ type IPT struct {
 	// deletes its nat table's objects (nil: over netlink).
 	nft bool
 	nat natObjects
+	// stamper, when set, lets Installed skip listing while the ruleset
+	// is unchanged (iptcheck_linux.go); guard holds what it trusts.
+	stamper iptStamper
+	guard   iptGuard
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
 func NewIPT(r Rules) (*IPT, error) {
-	return newIPT(r, execRunner{})
+	t, err := newIPT(r, execRunner{})
+	if err == nil && os.Getenv(IPTListAlwaysEnv) == "" {
+		t.stamper = newIPTStamper(t.nft)
+	}
+	return t, err
 }
+
+// IPTListAlwaysEnv, set to anything, makes the rule check list the nat
+// table every time, as before the cheap checks: for measuring them
+// (natp2p-lab bench-enforce) and as a way out should a kernel's stamp
+// mislead.
+const IPTListAlwaysEnv = "NATP2P_IPT_LIST_ALWAYS"
 
 // newIPT returns the iptables backend that runs the tools through run.
 // It finds iptables, and iptables-restore next to it so that both are of
@@ -146,14 +161,23 @@ func (t *IPT) Update(add, del []Pin) error {
 
 // Installed implements Backend: the jumps are there (a jump implies its
 // chain). One iptables -S of POSTROUTING, and of PREROUTING when
-// hairpinning: it is polled.
+// hairpinning: it is polled, so with a stamper it lists only when the
+// ruleset changed since the rules were last known complete.
 func (t *IPT) Installed() (bool, error) {
+	s, stamped, ok := t.installedCached()
+	if ok {
+		return true, nil
+	}
 	j, err := t.jumps(t.rules.Hairpin)
 	if err != nil {
 		return false, iptError("list", err)
 	}
-	return j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
-		(len(t.rules.Preserve) == 0 || j.masq > 0), nil
+	ok = j.post > 0 && (!t.rules.Hairpin || j.pre > 0 && j.hair > 0) &&
+		(len(t.rules.Preserve) == 0 || j.masq > 0)
+	if stamped {
+		t.guard.record(s, ok)
+	}
+	return ok, nil
 }
 
 // Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
@@ -209,5 +233,7 @@ func (t *IPT) Remove() error {
 	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
 	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
 	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	return t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+	err = t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+	t.guard.wrote("", "", false) // the rules are gone
+	return err
 }

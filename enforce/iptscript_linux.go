@@ -68,7 +68,7 @@ func (t *IPT) restoreRun(op string, head []string, add, del []Pin) error {
 	if err != nil {
 		return fmt.Errorf("iptables %s: %w", op, err)
 	}
-	if _, err := t.run.Run(t.restore, script); err != nil {
+	if err := t.restoreScript(script); err != nil {
 		return iptError(op, fmt.Errorf("%s: %w", filepath.Base(t.restore[0]), err))
 	}
 	return nil

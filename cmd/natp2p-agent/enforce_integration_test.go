@@ -137,20 +137,21 @@ func kernelPublics(t *testing.T, l *lab.Lab, proto string, private netip.AddrPor
 // ports without duplicating rules, a flushed ruleset comes back within a
 // second, and cleanup restores the ruleset and sysctls exactly.
 //
-// The iptables backend runs twice: as it is, it pins from the event
-// stream, too late for clients that send to a second server at once, and
-// the report says so; with --preserve-ports the outside views hold too.
+// The iptables backend runs twice on each iptables flavour: as it is, it
+// pins from the event stream, too late for clients that send to a second
+// server at once, and the report says so; with --preserve-ports the
+// outside views hold too.
 func TestEnforce(t *testing.T) {
-	for _, tt := range []struct {
-		fw       lab.Backend
-		preserve bool
-	}{{lab.Nftables, false}, {lab.Iptables, false}, {lab.Iptables, true}} {
-		name := string(tt.fw)
-		if tt.preserve {
-			name += "-preserve-ports"
+	t.Run(string(lab.Nftables), func(t *testing.T) { testEnforce(t, lab.Nftables, false) })
+	labtest.EachFlavour(t, func(t *testing.T, _ lab.Flavour) {
+		for _, preserve := range []bool{false, true} {
+			name := "default"
+			if preserve {
+				name = "preserve-ports"
+			}
+			t.Run(name, func(t *testing.T) { testEnforce(t, lab.Iptables, preserve) })
 		}
-		t.Run(name, func(t *testing.T) { testEnforce(t, tt.fw, tt.preserve) })
-	}
+	})
 }
 
 func testEnforce(t *testing.T, fw lab.Backend, preserve bool) {

@@ -56,6 +56,10 @@ type Config struct {
 	NAT      NAT     // zero value means Masquerade
 	Backend  Backend // zero value means Nftables
 	LANHosts int     // number of LAN hosts (1..200); zero means 2
+	// Flavour, with Backend Iptables, is the iptables flavour the
+	// router's rules are made with: New fails unless `iptables` in PATH is
+	// it (Flavour.Dir; labtest.UseFlavour). Zero: whatever PATH has.
+	Flavour Flavour
 	// Second, if non-nil, makes a two-router lab: a second router with a
 	// LAN of its own (192.0.2.0/24) on the same WAN, whose WAN host also
 	// holds a TURN relay's address (see Lab.Second, Lab.StartTURN). Both
@@ -149,6 +153,9 @@ func New(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	if err := sweep(ctx, cfg.logf); err != nil {
 		cfg.logf("lab: sweep: %v", err)
+	}
+	if err := cfg.checkFlavour(ctx); err != nil {
+		return nil, err
 	}
 	l := newLab(cfg)
 	if err := l.build(ctx); err != nil {

@@ -52,7 +52,7 @@ var windowDelays = []time.Duration{0, 50 * time.Microsecond, 100 * time.Microsec
 
 // latencyResult is one backend's install latency run.
 type latencyResult struct {
-	backend        lab.Backend
+	backend        string // the target
 	pins           int
 	p50, p99       time.Duration // the agent's, from its report
 	trip50, trip99 time.Duration // baseline: a new flow's first datagram, LAN socket to WAN reflector
@@ -75,6 +75,10 @@ type floodResult struct {
 	took      time.Duration
 	created   int // conntrack entries the flood made
 	stockRate float64
+	pins      int
+	// listCost and stampCost: iptables, first run, what one rule check
+	// takes listing the chains and reading the stamp (checkCost).
+	listCost, stampCost time.Duration
 }
 
 func (f floodResult) rate() float64 { return float64(f.created) / f.took.Seconds() }
@@ -87,48 +91,67 @@ func benchEnforce(ctx context.Context, w io.Writer, bin string, flows, runs int)
 		return err
 	}
 	start := time.Now()
-	backends := []lab.Backend{lab.Nftables, lab.Iptables}
+	targets := benchTargets(w)
+	var labels []string
 	var lats []latencyResult
-	windows := map[lab.Backend][]windowResult{} // no agent, agent, agent --preserve-ports (iptables)
-	floods := map[lab.Backend][]floodResult{}
-	for _, b := range backends {
-		lr, err := installLatency(ctx, bin, b)
-		if err != nil {
-			return fmt.Errorf("%s install latency: %w", b, err)
+	windows := map[string][]windowResult{} // no agent, agent, agent --preserve-ports (iptables)
+	floods := map[string][]floodResult{}
+	for _, t := range targets {
+		labels = append(labels, t.String())
+		if err := t.within(func() error { return benchTarget1(ctx, bin, t, flows, runs, &lats, windows, floods) }); err != nil {
+			return err
 		}
-		lats = append(lats, lr)
-		base, enf, err := pinWindow(ctx, bin, b)
-		if err != nil {
-			return fmt.Errorf("%s pin window: %w", b, err)
-		}
-		windows[b] = []windowResult{base, enf}
-		if b == lab.Iptables {
-			// The iptables backend's port preservation, which needs no pin
-			// in time (the baseline run again is discarded).
-			if _, enf, err = pinWindow(ctx, bin, b, "--preserve-ports"); err != nil {
-				return fmt.Errorf("%s pin window with --preserve-ports: %w", b, err)
-			}
-			windows[b] = append(windows[b], enf)
-		}
-		fr, err := floodRates(ctx, b, flows, runs)
-		if err != nil {
-			return fmt.Errorf("%s flood: %w", b, err)
-		}
-		floods[b] = fr
+	}
+	idle, err := idleRuns(ctx, bin, targets)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "natp2p-agent enforce mode, lab NAT masquerade fully-random; kernel %s, %s, %s (%v)\n\n",
-		kernelRelease(), toolVersion("iptables", "--version"), toolVersion("nft", "--version"),
+		kernelRelease(), toolVersion("iptables-legacy", "--version"), toolVersion("nft", "--version"),
 		time.Since(start).Round(time.Second))
 	printLatency(w, lats)
-	printWindow(w, backends, windows)
-	printFloods(w, backends, floods, flows)
+	printWindow(w, labels, windows)
+	printFloods(w, labels, floods, flows)
+	printCheckCost(w, labels, floods)
+	printIdle(w, idle)
+	return nil
+}
+
+// benchTarget1 measures one target: install latency, pin window, floods.
+func benchTarget1(ctx context.Context, bin string, t benchTarget, flows, runs int,
+	lats *[]latencyResult, windows map[string][]windowResult, floods map[string][]floodResult) error {
+	b, name := t.backend, t.String()
+	lr, err := installLatency(ctx, bin, b)
+	if err != nil {
+		return fmt.Errorf("%s install latency: %w", name, err)
+	}
+	lr.backend = name
+	*lats = append(*lats, lr)
+	base, enf, err := pinWindow(ctx, bin, b)
+	if err != nil {
+		return fmt.Errorf("%s pin window: %w", name, err)
+	}
+	windows[name] = []windowResult{base, enf}
+	if b == lab.Iptables {
+		// The iptables backend's port preservation, which needs no pin
+		// in time (the baseline run again is discarded).
+		if _, enf, err = pinWindow(ctx, bin, b, "--preserve-ports"); err != nil {
+			return fmt.Errorf("%s pin window with --preserve-ports: %w", name, err)
+		}
+		windows[name] = append(windows[name], enf)
+	}
+	fr, err := floodRates(ctx, b, flows, runs)
+	if err != nil {
+		return fmt.Errorf("%s flood: %w", name, err)
+	}
+	floods[name] = fr
 	return nil
 }
 
 // installLatency starts the agent in enforce mode and makes enfEndpoints
 // new private endpoints, one at a time, then reads the agent's figures.
 func installLatency(ctx context.Context, bin string, b lab.Backend) (latencyResult, error) {
-	res := latencyResult{backend: b}
+	res := latencyResult{backend: string(b)}
 	l, err := lab.New(ctx, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: b})
 	if err != nil {
 		return res, err
@@ -357,18 +380,14 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 	for run := 1; run <= runs; run++ {
 		var stock float64
 		for _, c := range configs {
-			fr := floodResult{config: c.name, run: run}
-			if _, err := l.Conntrack(ctx, "-F"); err != nil {
-				return nil, err
-			}
-			err := l.Router.Do(func() error {
-				if err := be.Remove(); err != nil || !c.rules {
-					return err
-				}
-				return be.Install(pins[:c.pins])
-			})
-			if err != nil {
+			fr := floodResult{config: c.name, run: run, pins: c.pins}
+			if err := floodInstall(ctx, l, be, c.rules, pins[:c.pins]); err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
+			}
+			if b == lab.Iptables && c.rules && run == 1 {
+				if fr.listCost, fr.stampCost, err = checkCost(l, rules); err != nil {
+					return nil, fmt.Errorf("%s: rule check: %w", c.name, err)
+				}
 			}
 			before, err := conntrackCount(ctx, l)
 			if err != nil {
@@ -394,6 +413,20 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 		}
 	}
 	return out, nil
+}
+
+// floodInstall empties the conntrack table and puts natp2p's rules in
+// place with pins, or none without rules.
+func floodInstall(ctx context.Context, l *lab.Lab, be enforce.Backend, rules bool, pins []enforce.Pin) error {
+	if _, err := l.Conntrack(ctx, "-F"); err != nil {
+		return err
+	}
+	return l.Router.Do(func() error {
+		if err := be.Remove(); err != nil || !rules {
+			return err
+		}
+		return be.Install(pins)
+	})
 }
 
 // floodPins are pins of private endpoints the flood does not use (an
@@ -540,7 +573,7 @@ func printLatency(w io.Writer, lats []latencyResult) {
 	fmt.Fprintln(w)
 }
 
-func printWindow(w io.Writer, backends []lab.Backend, windows map[lab.Backend][]windowResult) {
+func printWindow(w io.Writer, backends []string, windows map[string][]windowResult) {
 	fmt.Fprintf(w, "### Pin window (%d trials per delay; share of fresh endpoints whose second destination got another public port)\n\n", enfTrials)
 	head, sep := "| delay A -> B | measured gap (median) |", "|---:|---:|"
 	for _, b := range backends {
@@ -573,7 +606,7 @@ func printWindow(w io.Writer, backends []lab.Backend, windows map[lab.Backend][]
 	fmt.Fprintln(w)
 }
 
-func printFloods(w io.Writer, backends []lab.Backend, floods map[lab.Backend][]floodResult, flows int) {
+func printFloods(w io.Writer, backends []string, floods map[string][]floodResult, flows int) {
 	fmt.Fprintf(w, "### New flows per second through the NAT, agent not running (flood of up to %s flows from %d sockets, stopped after %v)\n\n",
 		thousands(flows), floodSockets, enfFloodLimit)
 	fmt.Fprintln(w, "| backend | rules | run | datagrams sent | conntrack entries created | new flows/s (created / flood time) | vs stock NAT, same run |")

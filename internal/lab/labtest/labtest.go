@@ -27,6 +27,15 @@ const buildTimeout = 60 * time.Second
 func New(t testing.TB, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	Require(t, cfg.Backend)
+	if envFlavourErr != nil && cfg.Backend == lab.Iptables {
+		t.Fatalf("%s=%s: %v", lab.FlavourEnv, envFlavour, envFlavourErr)
+	}
+	if cfg.Flavour == "" && cfg.Backend == lab.Iptables {
+		cfg.Flavour = envFlavour
+		if current != "" {
+			cfg.Flavour = current
+		}
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = t.Logf
 	}
