@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"`filter` reject (a RST for TCP, as OpenWrt's fw4 does), drop, prohibit (ICMP) or open (no filter)")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
 	runs := fs.Int("runs", 3, "bench: floods to run")
+	out := fs.String("out", "internal/fleetsim/testdata", "fleet-snapshots: `directory` for the reports")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchIntroducer(ctx, stdout, *introducer, *runs)
 	case "bench-enforce":
 		return benchEnforce(ctx, stdout, *agent, *flows, *runs)
+	case "fleet-snapshots":
+		return fleetSnapshots(ctx, stdout, *agent, *introducer, *out)
 	}
 	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer or bench-enforce", args[0])
 }
