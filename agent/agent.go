@@ -80,6 +80,7 @@ type Agent struct {
 	table  *conntrackmap.Table
 	source flowSource
 	saved  *SavedSnapshot // the router state, when reporting on a saved snapshot
+	replay *report.Report // the report served as it is (Replay)
 	prober *prober        // nil without an introducer
 	// enforcer pins mappings in enforce mode; nil in observe mode.
 	enforcer ruleEnforcer
@@ -182,6 +183,9 @@ func (a *Agent) Table() *conntrackmap.Table { return a.table }
 
 // Report evaluates the checks on what the agent has seen.
 func (a *Agent) Report(source string) report.Report {
+	if a.replay != nil {
+		return *a.replay
+	}
 	if source == report.SourceDaemon {
 		a.refreshReplies()
 	}
@@ -215,6 +219,9 @@ func (a *Agent) Snapshot(ctx context.Context) error {
 // when it does, and it stops them in phases (see phase): no rule changes
 // after Run returns, so cleanup may follow at once.
 func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
+	if a.replay != nil {
+		return a.runReplay(ctx, ready)
+	}
 	ln, err := a.hooks.listen(a.cfg.Socket)
 	if err != nil {
 		return err

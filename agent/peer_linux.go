@@ -5,12 +5,14 @@ package agent
 import (
 	"errors"
 	"net"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
 
-// peerIsRoot refuses control clients that are not root (SO_PEERCRED), on
-// top of the socket's 0600 mode.
+// peerIsRoot refuses control clients that are neither root nor the
+// daemon's own user (SO_PEERCRED), on top of the socket's 0600 mode. The
+// daemon runs as root; only a replaying one (Replay) runs as another user.
 func peerIsRoot(c net.Conn) error {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
@@ -30,7 +32,7 @@ func peerIsRoot(c net.Conn) error {
 	if credErr != nil {
 		return credErr
 	}
-	if cred.Uid != 0 {
+	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
 		return errors.New("permission denied: the control socket is for root")
 	}
 	return nil

@@ -49,6 +49,7 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("run", stderr)
 	var d daemonFlags
 	d.register(fs, "")
+	replay := fs.String("replay", "", "serve the report saved by 'natp2p-agent report --json' in `file` instead of watching this router (fleet simulations, demos; needs no root)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -59,8 +60,14 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := s.Config()
 	cfg.System = agent.System{Proc: d.procfs}
 	cfg.Logger = logx.New(s.LogTarget, "natp2p-agent", s.Level(), stderr)
-	a, err := agent.New(cfg)
-	if err != nil {
+	var a *agent.Agent
+	if *replay != "" {
+		r, err := agent.ReadReport(*replay)
+		if err != nil {
+			return err
+		}
+		a = agent.Replay(r, cfg)
+	} else if a, err = agent.New(cfg); err != nil {
 		return err
 	}
 	return a.Run(ctx, nil)
