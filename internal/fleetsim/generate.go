@@ -41,10 +41,10 @@ type weighted struct {
 	weight  int
 }
 
-// lines is the fleet's make-up: OpenWrt releases on common boards, an
+// fleetLines is the fleet's make-up: OpenWrt releases on common boards, an
 // ISP's own box whose newer firmware broke endpoint-independent mapping
 // (the regression the rules look for), and PC routers.
-var lines = []line{
+var fleetLines = []line{
 	{"TP-Link Archer C7 v5", "OpenWrt 23.05.5 r24106-10cc5fcd00", 3, []weighted{{"masquerade", 6}, {"masquerade-drop", 1}, {"enforce-nftables", 1}}},
 	{"TP-Link Archer C7 v5", "OpenWrt 24.10.0 r28427-6df0e3d02a", 2, []weighted{{"masquerade", 5}, {"enforce-nftables", 3}}},
 	{"GL.iNet GL-MT3000", "OpenWrt 23.05.4 r24012-d8dd03c46f", 2, []weighted{{"masquerade", 3}, {"masquerade-open", 1}, {"double-nat", 1}}},
@@ -64,13 +64,13 @@ func Generate(n int, seed uint64, now time.Time) ([]Router, error) {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	lineWeights := make([]int, len(lines))
-	for i, l := range lines {
+	lineWeights := make([]int, len(fleetLines))
+	for i, l := range fleetLines {
 		lineWeights[i] = l.weight
 	}
 	routers := make([]Router, n)
 	for i := range routers {
-		l := lines[pick(rng, lineWeights)]
+		l := fleetLines[pick(rng, lineWeights)]
 		pw := make([]int, len(l.profiles))
 		for j, p := range l.profiles {
 			pw[j] = p.weight

@@ -1,0 +1,79 @@
+package fleetsim
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/natp2p/natp2p/report"
+)
+
+func TestGenerate(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	a, err := Generate(500, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Generate(500, 1, now)
+	profiles, lines := map[string]int{}, map[string]int{}
+	for i, r := range a {
+		if r.Name != b[i].Name || r.Profile != b[i].Profile || string(r.Report) != string(b[i].Report) {
+			t.Fatalf("router %d differs between two runs with one seed", i)
+		}
+		if err := report.Validate(r.Report); err != nil {
+			t.Fatalf("%s: %v", r.Name, err)
+		}
+		if len(r.Verdicts) == 0 {
+			t.Fatalf("%s: no verdicts", r.Name)
+		}
+		for check, v := range r.Verdicts {
+			if !slices.Contains(Verdicts, v) {
+				t.Errorf("%s: %s has verdict %q", r.Name, check, v)
+			}
+		}
+		profiles[r.Profile]++
+		lines[r.Model+" / "+r.Firmware]++
+	}
+	if len(profiles) != len(Profiles) || len(lines) != len(fleetLines) {
+		t.Errorf("500 routers cover %d of %d profiles and %d of %d models and firmwares", len(profiles), len(Profiles), len(lines), len(fleetLines))
+	}
+}
+
+// TestTable: every router counts once per check, every verdict of a
+// model and firmware has a cell, and Diff finds a changed cell.
+func TestTable(t *testing.T) {
+	rs := []Router{
+		{Model: "m", Firmware: "f1", Verdicts: map[string]string{"mapping.udp": "pass", "hairpin": "fail"}},
+		{Model: "m", Firmware: "f1", Verdicts: map[string]string{"mapping.udp": "fail", "hairpin": "fail"}},
+		{Model: "m", Firmware: "f2", Verdicts: map[string]string{"mapping.udp": "pass", "hairpin": "unknown"}},
+	}
+	tab := Table(rs)
+	tests := []struct {
+		cell Cell
+		want int
+	}{
+		{Cell{"mapping.udp", "pass", "m", "f1"}, 1},
+		{Cell{"mapping.udp", "fail", "m", "f1"}, 1},
+		{Cell{"hairpin", "fail", "m", "f1"}, 2},
+		{Cell{"hairpin", "pass", "m", "f1"}, 0},
+		{Cell{"hairpin", "unknown", "m", "f2"}, 1},
+		{Cell{"mapping.udp", "warn", "m", "f2"}, 0},
+	}
+	for _, tt := range tests {
+		if got, ok := tab[tt.cell]; !ok || got != tt.want {
+			t.Errorf("%s: %d (present %v), want %d", tt.cell, got, ok, tt.want)
+		}
+	}
+	if len(tab) != 2*2*len(Verdicts) {
+		t.Errorf("%d cells, want %d", len(tab), 2*2*len(Verdicts))
+	}
+	if d := Diff(tab, tab); len(d) != 0 {
+		t.Errorf("Diff of a table with itself: %v", d)
+	}
+	got := Table(rs)
+	got[Cell{"hairpin", "fail", "m", "f1"}] = 1
+	delete(got, Cell{"mapping.udp", "warn", "m", "f2"})
+	if d := Diff(tab, got); len(d) != 2 {
+		t.Errorf("Diff: %v, want the changed and the missing cell", d)
+	}
+}
