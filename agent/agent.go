@@ -15,6 +15,7 @@ import (
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/logx"
+	"github.com/natp2p/natp2p/metrics"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -68,6 +69,26 @@ type Config struct {
 	ProbeNetnsAddr netip.Addr
 	// Enforce, if non-nil, runs enforce mode; nil observes only.
 	Enforce *EnforceConfig
+	// MetricsListen is where the daemon answers GET /metrics, ip:port; if
+	// empty, it does not listen. MetricsTextfile is a *.prom file, on
+	// tmpfs, that it rewrites every minute for node_exporter's textfile
+	// collector; if empty, none.
+	MetricsListen, MetricsTextfile string
+	// MetricsPush is a VictoriaMetrics or vmagent import URL the daemon
+	// pushes its metrics to, every MetricsPushInterval (if zero,
+	// push.DefaultInterval), with MetricsPushLabels (if nil, instance=the
+	// hostname and job=natp2p); if empty, it does not push.
+	MetricsPush         string
+	MetricsPushInterval time.Duration
+	MetricsPushLabels   map[string]string
+	// MetricsPushClient is the system client that pushes, one of
+	// push.Clients; if empty, the first found.
+	MetricsPushClient string
+	// Version is natp2p's version, for natp2p_build_info.
+	Version string
+	// DeviceRoot is the root the device's model and firmware are read
+	// under (metrics.ReadDevice); if empty, "/".
+	DeviceRoot string
 }
 
 // Agent watches the router's NAT and reports on it.
@@ -87,8 +108,9 @@ type Agent struct {
 	// preserving: the iptables backend masquerades LAN flows without a pin
 	// itself, keeping their ports.
 	preserving bool
-	wanRead    wanRead // refreshWAN's state
-	hooks      hooks   // how Run reaches the router besides source and enforcer
+	device     metrics.Device // for natp2p_device_info
+	wanRead    wanRead        // refreshWAN's state
+	hooks      hooks          // how Run reaches the router besides source and enforcer
 	lanNets    []netip.Prefix
 	filter     Filter // the source's
 	// replies looks up which hairpinned flows got a reply (repliedNow);
@@ -108,7 +130,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logx.Discard()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks(), replies: repliedNow}
+	a := &Agent{cfg: cfg, log: cfg.Logger, hooks: kernelHooks(), replies: repliedNow, device: metrics.ReadDevice(cfg.DeviceRoot)}
 	a.host, _ = os.Hostname()
 	if err := a.findInterfaces(); err != nil {
 		return nil, err
@@ -183,27 +205,8 @@ func (a *Agent) Table() *conntrackmap.Table { return a.table }
 
 // Report evaluates the checks on what the agent has seen.
 func (a *Agent) Report(source string) report.Report {
-	if a.replay != nil {
-		return *a.replay
-	}
-	if source == report.SourceDaemon {
-		a.refreshReplies()
-	}
-	in := report.Input{Now: a.cfg.Now(), Host: a.host, Source: source, Table: a.table.Summary(),
-		WAN: []report.Interface{*a.wan.Load()}, LAN: a.lan}
-	if source == report.SourceDaemon {
-		s := a.source.Stats()
-		in.Conntrack = &s
-		in.Probe, in.UpstreamProbe = a.prober.latest()
-		in.Enforcement = a.enforcement()
-	}
-	if a.saved != nil {
-		in.Sysctls, in.NATHelpers = a.saved.Sysctls, a.saved.NATHelpers
-	} else {
-		in.Sysctls, in.NATHelpers = a.cfg.System.Sysctls(report.Sysctls()), a.cfg.System.NATHelpers()
-		in.BridgeNFCallIptables = a.bridgeNF()
-	}
-	return report.Build(in)
+	r, _ := a.report(source)
+	return r
 }
 
 // Snapshot fills the table from one dump, for a report without a daemon.
@@ -226,12 +229,18 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	if err != nil {
 		return err
 	}
+	out, err := a.openMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	// After listen, which refuses a second agent: two would fight over
 	// the rules.
 	a.removeLeftovers()
 	if a.enforcer != nil {
 		if err := a.enforcer.Start(); err != nil {
 			ln.Close()
+			out.close()
 			return fmt.Errorf("enforce: %w", err)
 		}
 	}
@@ -242,6 +251,7 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	l := newLifecycle(ctx)
 	a.start(l, ln, ready)
+	a.startMetrics(l, out)
 	err = l.Wait()
 	a.log.Info("stopped", "flows", a.table.Len())
 	return err

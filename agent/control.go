@@ -20,13 +20,14 @@ import (
 
 // The control protocol: one JSON request line, one JSON response, close.
 type request struct {
-	Cmd string `json:"cmd"` // "report" or "mappings"
+	Cmd string `json:"cmd"` // "report", "mappings" or "metrics"
 }
 
 type response struct {
 	Error    string                 `json:"error,omitempty"`
 	Report   *report.Report         `json:"report,omitempty"`
 	Mappings []conntrackmap.Mapping `json:"mappings,omitempty"`
+	Metrics  string                 `json:"metrics,omitempty"` // the Prometheus text exposition
 }
 
 const controlTimeout = 5 * time.Second
@@ -212,6 +213,12 @@ func (a *Agent) answer(req request) response {
 			m = []conntrackmap.Mapping{}
 		}
 		return response{Mappings: m}
+	case "metrics":
+		page, err := a.metricsPage(context.Background())
+		if err != nil {
+			return response{Error: err.Error()}
+		}
+		return response{Metrics: string(page)}
 	}
 	return response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
 }
@@ -219,25 +226,38 @@ func (a *Agent) answer(req request) response {
 // Query asks the agent on socket for a report or the mappings. It returns
 // ErrNoDaemon when nothing listens there.
 func Query(ctx context.Context, socket, cmd string) (*report.Report, []conntrackmap.Mapping, error) {
+	resp, err := query(ctx, socket, cmd)
+	return resp.Report, resp.Mappings, err
+}
+
+// QueryMetrics asks the agent on socket for its metrics, in the Prometheus
+// text exposition format. It returns ErrNoDaemon when nothing listens
+// there.
+func QueryMetrics(ctx context.Context, socket string) ([]byte, error) {
+	resp, err := query(ctx, socket, "metrics")
+	return []byte(resp.Metrics), err
+}
+
+func query(ctx context.Context, socket, cmd string) (response, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", socket)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
-		return nil, nil, fmt.Errorf("%w (no control socket at %s)", ErrNoDaemon, socket)
+		return response{}, fmt.Errorf("%w (no control socket at %s)", ErrNoDaemon, socket)
 	case err != nil:
-		return nil, nil, fmt.Errorf("control socket %s: %w", socket, err)
+		return response{}, fmt.Errorf("control socket %s: %w", socket, err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * controlTimeout))
 	if err := json.NewEncoder(c).Encode(request{Cmd: cmd}); err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: %w", socket, err)
+		return response{}, fmt.Errorf("control socket %s: %w", socket, err)
 	}
 	var resp response
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
-		return nil, nil, fmt.Errorf("control socket %s: bad reply: %w", socket, err)
+		return response{}, fmt.Errorf("control socket %s: bad reply: %w", socket, err)
 	}
 	if resp.Error != "" {
-		return nil, nil, fmt.Errorf("natp2p-agent: %s", resp.Error)
+		return response{}, fmt.Errorf("natp2p-agent: %s", resp.Error)
 	}
-	return resp.Report, resp.Mappings, nil
+	return resp, nil
 }

@@ -35,6 +35,13 @@ type Settings struct {
 	PinGrace        time.Duration // enforce mode: how long a pin outlives its last flow
 	PinQuota        int           // enforce mode: pins per LAN host, -1: unlimited
 	PreservePorts   bool          // enforce mode, iptables: masquerade unpinned LAN flows keeping their ports
+
+	MetricsListen       string        // ip:port to answer GET /metrics on; empty: off
+	MetricsTextfile     string        // *.prom file on tmpfs for node_exporter's textfile collector; empty: off
+	MetricsPush         string        // VictoriaMetrics import URL to push to; empty: off
+	MetricsPushInterval time.Duration // how often to push
+	MetricsPushLabels   []string      // name=value labels pushed series get, over the defaults
+	MetricsPushClient   string        // auto or one of push.Clients
 }
 
 // Option is one setting of the daemon: a UCI option of /etc/config/natp2p
@@ -122,6 +129,23 @@ var Options = []Option{
 	{Name: "preserve_ports", Example: "1", Switch: true, Default: "0",
 		Doc: "enforce mode, iptables backend: natp2p masquerades new LAN flows without a pin itself, keeping their ports, ahead of the router's NAT",
 		set: switchOpt(func(s *Settings) *bool { return &s.PreservePorts })},
+	{Name: "metrics_listen", Example: "127.0.0.1:9959",
+		Doc: "answer Prometheus' GET /metrics on `ip:port` (:port for every address; none: off; see docs/metrics.md)",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsListen }, checkListen)},
+	{Name: "metrics_textfile", Example: "/var/prometheus/natp2p.prom",
+		Doc: "rewrite the metrics every minute into this `file`, ending in .prom and on tmpfs, for node_exporter's textfile collector (none: off)",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsTextfile }, checkTextfile)},
+	{Name: "metrics_push", Example: "https://vm.example.net/api/v1/import/prometheus",
+		Doc: "push the metrics to this VictoriaMetrics or vmagent import `url` through uclient-fetch, wget or curl (none: off)",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsPush }, checkPushURL)},
+	{Name: "metrics_push_interval", Example: "15m", Default: "5m", Doc: "how often to push, a `duration` (at least 1m; jittered, longer after failures)",
+		set: durationOpt(func(s *Settings) *time.Duration { return &s.MetricsPushInterval }, parsePushInterval)},
+	{Name: "metrics_push_labels", Example: "instance=cpe-0042 region=north", List: true,
+		Doc: "`name=value` labels of the pushed series, a list (default: instance=the hostname, job=natp2p)",
+		set: setPushLabels},
+	{Name: "metrics_push_client", Example: "curl", Default: "auto",
+		Doc: "the system `client` that pushes (natp2p links no TLS): auto (the first found of curl, uclient-fetch, wget), curl, uclient-fetch or wget",
+		set: stringOpt(func(s *Settings) *string { return &s.MetricsPushClient }, checkPushClient)},
 }
 
 // DefaultSettings returns the defaults of Options.
@@ -161,7 +185,10 @@ func (s *Settings) Level() slog.Level {
 func (s *Settings) Config() Config {
 	cfg := Config{WAN: s.WAN, LAN: s.LAN, Socket: s.Socket, ReadBuffer: s.EventBuffer,
 		Introducer: s.Introducer, ProbeInterval: s.ProbeInterval, ProbeFrom: s.ProbeFrom,
-		NoProbeNetns: !s.ProbeNetns, ProbeNetnsAddr: s.ProbeNetnsAddr}
+		NoProbeNetns: !s.ProbeNetns, ProbeNetnsAddr: s.ProbeNetnsAddr,
+		MetricsListen: s.MetricsListen, MetricsTextfile: s.MetricsTextfile,
+		MetricsPush: s.MetricsPush, MetricsPushInterval: s.MetricsPushInterval, MetricsPushLabels: pushLabels(s.MetricsPushLabels),
+		MetricsPushClient: pushClient(s.MetricsPushClient)}
 	if s.Mode == ModeEnforce {
 		cfg.Enforce = &EnforceConfig{Backend: s.Backend, Mapping: s.EnforceMapping, Hairpin: s.EnforceHairpin,
 			Timeouts: s.EnforceTimeouts, UDPTimeout: s.UDPTimeout, PinGrace: s.PinGrace, PinQuota: s.PinQuota,

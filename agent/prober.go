@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/natp2p/natp2p/metrics"
 	"github.com/natp2p/natp2p/probe"
 	"github.com/natp2p/natp2p/report"
 )
@@ -50,6 +51,8 @@ type prober struct {
 
 	mu       sync.Mutex
 	lan, wan *report.ProbeResult
+	// lanStats and wanStats count the probes, for the metrics.
+	lanStats, wanStats metrics.ProbeStats
 	// fellBack is why the last LAN probe had no namespace: the same
 	// reason is logged again at debug level only.
 	fellBack string
@@ -81,7 +84,33 @@ func (p *prober) probeBoth(ctx context.Context, log logger) {
 	}
 	p.mu.Lock()
 	p.lan, p.wan = lan, wan
+	count(&p.lanStats, lan)
+	count(&p.wanStats, wan)
 	p.mu.Unlock()
+}
+
+// count adds a probe's result to its vantage point's counters.
+func count(s *metrics.ProbeStats, res *report.ProbeResult) {
+	if res == nil {
+		return
+	}
+	s.Runs++
+	if res.Report == nil {
+		s.Failures++
+		return
+	}
+	s.LastSuccess = res.Report.GeneratedAt
+}
+
+// counters returns copies of the probe counters; nil without a prober.
+func (p *prober) counters() *metrics.ProbeCounters {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lan, wan := p.lanStats, p.wanStats
+	return &metrics.ProbeCounters{LAN: &lan, WAN: &wan}
 }
 
 // probeLAN probes from the LAN-side namespace, or from the router's LAN

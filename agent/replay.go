@@ -8,6 +8,7 @@ import (
 
 	"github.com/natp2p/natp2p/conntrackmap"
 	"github.com/natp2p/natp2p/internal/logx"
+	"github.com/natp2p/natp2p/metrics"
 	"github.com/natp2p/natp2p/report"
 )
 
@@ -30,8 +31,8 @@ func ReadReport(path string) (*report.Report, error) {
 // Replay returns a daemon that serves the saved report r, as it is, on
 // its control socket and metrics outputs instead of watching a router: no
 // conntrack, no netlink, no root. Many of them stand for a fleet of
-// varied routers in simulations and demos. Only cfg's Socket, Logger and
-// metrics settings are used.
+// varied routers in simulations and demos. Only cfg's Socket, Logger,
+// Version, DeviceRoot and Metrics settings are used.
 func Replay(r *report.Report, cfg Config) *Agent {
 	if cfg.Socket == "" {
 		cfg.Socket = DefaultSocket
@@ -44,7 +45,7 @@ func Replay(r *report.Report, cfg Config) *Agent {
 		wan = r.WAN[0]
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, host: r.Host, lan: r.LAN, replay: r, hooks: kernelHooks(),
-		table: conntrackmap.New(conntrackmap.Config{})}
+		table: conntrackmap.New(conntrackmap.Config{}), device: metrics.ReadDevice(cfg.DeviceRoot)}
 	a.wan.Store(&wan)
 	return a
 }
@@ -56,7 +57,13 @@ func (a *Agent) runReplay(ctx context.Context, ready chan<- struct{}) error {
 	if err != nil {
 		return err
 	}
+	out, err := a.openMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	l := newLifecycle(ctx)
+	a.startMetrics(l, out)
 	l.Go(phaseControl, func(ctx context.Context) error {
 		defer l.Stop()
 		return a.serve(ctx, ln)

@@ -67,7 +67,7 @@ func (c *common) resolve() error {
 	if err := c.flags.Apply(&s); err != nil {
 		return usageError{err.Error()}
 	}
-	c.cfg = agent.Config{WAN: s.WAN, LAN: s.LAN, Socket: s.Socket, System: agent.System{Proc: c.procfs}}
+	c.cfg = agent.Config{WAN: s.WAN, LAN: s.LAN, Socket: s.Socket, System: agent.System{Proc: c.procfs}, Version: version}
 	return nil
 }
 

@@ -6,6 +6,7 @@
 //	natp2p-agent run        follow conntrack and serve reports (the daemon)
 //	natp2p-agent report     one screen: each check, its verdict and evidence
 //	natp2p-agent mappings   the mapping table
+//	natp2p-agent metrics    the report as Prometheus metrics
 //	natp2p-agent probe      classify the NAT from outside (RFC 5780)
 //	natp2p-agent dump       save what a report reads, for report --from
 //	natp2p-agent check-config  validate /etc/config/natp2p
@@ -60,6 +61,7 @@ var commands = []command{
 	{"run", "follow conntrack and serve reports on the control socket (the daemon)", execRun},
 	{"report", "print the compliance report (asks the daemon, or takes a snapshot)", execReport},
 	{"mappings", "list the mapping table", execMappings},
+	{"metrics", "print the Prometheus metrics (asks the daemon, or takes a snapshot)", execMetrics},
 	{"probe", "classify this NAT from outside against an RFC 5780 introducer", execProbe},
 	{"dump", "save flows, sysctls and interfaces for a report elsewhere (report --from)", execDump},
 	{"check-config", "validate the UCI config (" + DefaultConfig + ") and flags without starting", execCheckConfig},

@@ -49,6 +49,7 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("run", stderr)
 	var d daemonFlags
 	d.register(fs, "")
+	rootfs := fs.String("path.rootfs", "/", "root `path` the router's model and firmware are read under, for natp2p_device_info")
 	replay := fs.String("replay", "", "serve the report saved by 'natp2p-agent report --json' in `file` instead of watching this router (fleet simulations, demos; needs no root)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -59,6 +60,7 @@ func execRun(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := s.Config()
 	cfg.System = agent.System{Proc: d.procfs}
+	cfg.Version, cfg.DeviceRoot = version, *rootfs
 	cfg.Logger = logx.New(s.LogTarget, "natp2p-agent", s.Level(), stderr)
 	var a *agent.Agent
 	if *replay != "" {
