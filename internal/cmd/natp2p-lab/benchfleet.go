@@ -124,20 +124,17 @@ func scrapeRun(ctx context.Context, cfg fleetConfig, routers []fleetsim.Router) 
 // scrapeWindow measures the fleet's CPU and counts Prometheus' scrapes
 // over the window, then reads Prometheus' own figures.
 func scrapeWindow(ctx context.Context, cfg fleetConfig, f *fleetsim.Fleet, prom *fleetsim.Server, fig *scrapeFigures) error {
-	before, err := selfMetric(prom.URL, "prometheus_target_interval_length_seconds_count")
-	if err != nil {
-		return err
-	}
 	used, err := measureCPU(ctx, f, cfg.window)
 	if err != nil {
 		return err
 	}
-	after, err := selfMetric(prom.URL, "prometheus_target_interval_length_seconds_count")
+	// Prometheus' up series has one sample per scrape: those of the window.
+	scrapes, err := fleetsim.QueryValue(ctx, prom.URL, fmt.Sprintf(`sum(count_over_time(up{job="natp2p"}[%ds]))`, int(cfg.window/time.Second)))
 	if err != nil {
 		return err
 	}
 	idle := fig.idleCPU * time.Duration(fig.routers) * time.Duration(cfg.window/time.Second)
-	fig.cpuPerScrape = (used - idle) / time.Duration(after-before)
+	fig.cpuPerScrape = (used - idle) / time.Duration(scrapes)
 	if fig.series, err = fleetsim.QueryValue(ctx, prom.URL, `avg(scrape_samples_scraped{job="natp2p"})`); err != nil {
 		return err
 	}
