@@ -83,6 +83,7 @@ type scrapeFigures struct {
 	cpuPerScrape     time.Duration
 	promRSS, promDir int64 // Prometheus' resident memory and data directory
 	samples          float64
+	promCPUPerSample time.Duration // Prometheus' CPU per sample scraped and recorded in the window
 }
 
 // scrapeRun starts the fleet, measures its idle CPU, then has Prometheus
@@ -124,6 +125,14 @@ func scrapeRun(ctx context.Context, cfg fleetConfig, routers []fleetsim.Router) 
 // scrapeWindow measures the fleet's CPU and counts Prometheus' scrapes
 // over the window, then reads Prometheus' own figures.
 func scrapeWindow(ctx context.Context, cfg fleetConfig, f *fleetsim.Fleet, prom *fleetsim.Server, fig *scrapeFigures) error {
+	p0, err := prom.Usage()
+	if err != nil {
+		return err
+	}
+	s0, err := selfMetric(prom.URL, "prometheus_tsdb_head_samples_appended_total")
+	if err != nil {
+		return err
+	}
 	used, err := measureCPU(ctx, f, cfg.window)
 	if err != nil {
 		return err
@@ -145,6 +154,7 @@ func scrapeWindow(ctx context.Context, cfg fleetConfig, f *fleetsim.Fleet, prom 
 	if err != nil {
 		return err
 	}
+	fig.promCPUPerSample = u.Sub(p0).CPU / time.Duration(fig.samples-s0)
 	a, err := f.Usage()
 	fig.promRSS, fig.promDir, fig.agentRSS = u.RSS, prom.DiskUsage(), float64(a.RSS)/float64(fig.routers)
 	return err

@@ -28,6 +28,8 @@ type pushFigures struct {
 	vmRSS, vmDir   int64   // victoria-metrics' resident memory and data directory
 	rowsPerRouter  float64 // samples stored per router
 	pushedPerRoute float64 // pushes per router in the window
+	vmCPU          time.Duration
+	vmCPUPerSample time.Duration // victoria-metrics' CPU per sample imported
 }
 
 // pushRun has the fleet push into victoria-metrics through a proxy that
@@ -57,10 +59,19 @@ func pushRun(ctx context.Context, cfg fleetConfig, routers []fleetsim.Router, id
 	}
 	defer f.Close()
 	window := 2*fleetPushInterval + cfg.window
+	v0, err := vm.Usage()
+	if err != nil {
+		return fig, err
+	}
 	used, err := measureCPU(ctx, f, window)
 	if err != nil {
 		return fig, err
 	}
+	v1, err := vm.Usage()
+	if err != nil {
+		return fig, err
+	}
+	fig.vmCPU = v1.Sub(v0).CPU
 	fig.pushes = proxy.requests.Load()
 	if fig.pushes == 0 {
 		return fig, fmt.Errorf("no push in %v", window)
@@ -86,6 +97,7 @@ func victoriaFigures(ctx context.Context, vm *fleetsim.Server, fig *pushFigures)
 		return err
 	}
 	fig.rowsPerRouter = rows / float64(fig.routers)
+	fig.vmCPUPerSample = fig.vmCPU / time.Duration(rows)
 	u, err := vm.Usage()
 	fig.vmRSS, fig.vmDir = u.RSS, vm.DiskUsage()
 	return err
@@ -162,6 +174,8 @@ func printFleet(w io.Writer, scrapes []scrapeFigures, pushes []pushFigures) {
 	row("Prometheus RSS per router", func(i int) string { return kib(float64(scrapes[i].promRSS) / float64(scrapes[i].routers)) })
 	row("Prometheus disk (WAL) per router", func(i int) string { return kib(float64(scrapes[i].promDir) / float64(scrapes[i].routers)) })
 	row("Prometheus disk per sample (WAL)", func(i int) string { return fmt.Sprintf("%.2f B", float64(scrapes[i].promDir)/scrapes[i].samples) })
+	row("Prometheus CPU per sample", func(i int) string { return scrapes[i].promCPUPerSample.String() })
+	row("victoria-metrics CPU per sample", func(i int) string { return pushes[i].vmCPUPerSample.String() })
 	row("victoria-metrics RSS", func(i int) string { return mib(pushes[i].vmRSS) })
 	row("victoria-metrics RSS per router", func(i int) string { return kib(float64(pushes[i].vmRSS) / float64(pushes[i].routers)) })
 	row("victoria-metrics disk per router", func(i int) string { return kib(float64(pushes[i].vmDir) / float64(pushes[i].routers)) })
