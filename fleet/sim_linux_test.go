@@ -34,8 +34,8 @@ func fleetSize(t *testing.T) int {
 // and firmware of its own. One Prometheus scrapes them all with the
 // shipped rules loaded; they push into victoria-metrics, where vmalert
 // runs the same rules. The compliance table that the rules record, per
-// check, verdict, model and firmware, must equal the generated fleet's in
-// both.
+// check and verdict and per model and firmware too, must equal the
+// generated fleet's in both.
 func TestSimulatedFleet(t *testing.T) {
 	bins := map[string]string{}
 	for _, name := range []string{"prometheus", "victoria-metrics", "vmalert", "curl"} {
@@ -83,7 +83,8 @@ func TestSimulatedFleet(t *testing.T) {
 	})
 	for _, s := range []*fleetsim.Server{prom, vm} {
 		waitValue(ctx, t, s, "natp2p:routers_reporting:count", len(routers))
-		waitTable(ctx, t, s, want)
+		waitTable(ctx, t, s, "natp2p:check_verdict_by_firmware:count", want)
+		waitTable(ctx, t, s, "natp2p:check_verdict:count", fleetsim.ByCheck(want))
 	}
 }
 
@@ -132,11 +133,11 @@ func waitValue(ctx context.Context, t *testing.T, s *fleetsim.Server, query stri
 	}
 }
 
-// waitTable waits until the recorded compliance table equals want, and
-// fails with the cells that differ when it does not in time.
-func waitTable(ctx context.Context, t *testing.T, s *fleetsim.Server, want map[fleetsim.Cell]int) {
+// waitTable waits until the compliance table a recording rule gives
+// equals want, and fails with the cells that differ when it does not in
+// time.
+func waitTable(ctx context.Context, t *testing.T, s *fleetsim.Server, query string, want map[fleetsim.Cell]int) {
 	t.Helper()
-	const query = "natp2p:check_verdict_by_firmware:count"
 	var diff []string
 	for {
 		got, err := fleetsim.Query(ctx, s.URL, query)

@@ -196,3 +196,13 @@ func Diff(want, got map[Cell]int) []string {
 	sort.Strings(out)
 	return out
 }
+
+// ByCheck folds a table over models and firmwares: routers per check
+// and verdict, as natp2p:check_verdict:count has it.
+func ByCheck(t map[Cell]int) map[Cell]int {
+	out := map[Cell]int{}
+	for c, n := range t {
+		out[Cell{Check: c.Check, Verdict: c.Verdict}] += n
+	}
+	return out
+}

@@ -77,3 +77,16 @@ func TestTable(t *testing.T) {
 		t.Errorf("Diff: %v, want the changed and the missing cell", d)
 	}
 }
+
+func TestByCheck(t *testing.T) {
+	tab := map[Cell]int{
+		{"hairpin", "pass", "m1", "f1"}: 2,
+		{"hairpin", "pass", "m2", "f1"}: 3,
+		{"hairpin", "fail", "m2", "f1"}: 0,
+	}
+	got := ByCheck(tab)
+	want := map[Cell]int{{Check: "hairpin", Verdict: "pass"}: 5, {Check: "hairpin", Verdict: "fail"}: 0}
+	if d := Diff(want, got); len(d) != 0 {
+		t.Error(d)
+	}
+}
