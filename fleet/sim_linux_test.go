@@ -58,7 +58,9 @@ func TestSimulatedFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := startServer(t, func() (*fleetsim.Server, error) { return fleetsim.StartVictoria(bins["victoria-metrics"], filepath.Join(dir, "vm")) })
+	vm := startServer(t, func() (*fleetsim.Server, error) {
+		return fleetsim.StartVictoria(bins["victoria-metrics"], filepath.Join(dir, "vm"))
+	})
 	startServer(t, func() (*fleetsim.Server, error) {
 		return fleetsim.StartVMAlert(bins["vmalert"], filepath.Join(dir, "vmalert"), vm.URL, rules)
 	})
