@@ -62,11 +62,17 @@ func (o metricsOut) close() {
 	}
 }
 
-// openMetrics opens the listener and finds the push client, so that a
-// port in use or a missing client stops the daemon at start.
+// openMetrics opens the listener, finds the push client and checks the
+// textfile's directory, so that a port in use, a missing client or a
+// textfile on flash stops the daemon at start.
 func (a *Agent) openMetrics() (metricsOut, error) {
 	var out metricsOut
 	var err error
+	if path := a.cfg.MetricsTextfile; path != "" {
+		if err := textfile.Check(filepath.Dir(path), false); err != nil {
+			return out, fmt.Errorf("metrics_textfile %s: %w", path, err)
+		}
+	}
 	if a.cfg.MetricsPush != "" {
 		labels := a.cfg.MetricsPushLabels
 		if labels == nil {
@@ -200,11 +206,15 @@ func checkPushURL(u string) error {
 	return push.CheckURL(u)
 }
 
-// parsePushInterval reads a push interval of at least a minute.
+// minPushInterval bounds how often a router forks a client to push
+// (lab tests and fleet simulations push this often).
+const minPushInterval = 10 * time.Second
+
+// parsePushInterval reads a push interval of at least minPushInterval.
 func parsePushInterval(s string) (time.Duration, error) {
 	d, err := parseDuration(s, "5m")
-	if err == nil && d < time.Minute {
-		err = fmt.Errorf("%q: push at most once a minute", s)
+	if err == nil && d < minPushInterval {
+		err = fmt.Errorf("%q: push at most every %s", s, minPushInterval)
 	}
 	return d, err
 }

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"io"
 	"maps"
 	"net"
@@ -136,8 +138,11 @@ func TestPushOptions(t *testing.T) {
 	if pushLabels(nil) != nil {
 		t.Error("no labels should mean the defaults (nil)")
 	}
-	if _, err := parsePushInterval("30s"); err == nil {
-		t.Error("a 30 s push interval was accepted")
+	if _, err := parsePushInterval("5s"); err == nil {
+		t.Error("a 5 s push interval was accepted")
+	}
+	if d, err := parsePushInterval("10s"); err != nil || d != 10*time.Second {
+		t.Errorf("parsePushInterval(10s) = %v, %v", d, err)
 	}
 }
 
@@ -163,10 +168,38 @@ func TestMetricsOptions(t *testing.T) {
 		{checkPushURL, "", true},
 		{checkPushURL, "https://vm.example.net/api/v1/import/prometheus", true},
 		{checkPushURL, "vm.example.net", false},
+		{checkPushClient, "auto", true},
+		{checkPushClient, "uclient-fetch", true},
+		{checkPushClient, "curl", true},
+		{checkPushClient, "httpie", false},
+		{checkPushClient, "", false},
 	}
 	for _, tt := range tests {
 		if err := tt.check(tt.value); (err == nil) != tt.ok {
 			t.Errorf("check(%q) = %v, want ok %v", tt.value, err, tt.ok)
 		}
+	}
+}
+
+// TestTextfileOnFlashStopsStart: a textfile outside tmpfs and ramfs stops
+// the daemon at start, on one line, before anything else runs.
+func TestTextfileOnFlashStopsStart(t *testing.T) {
+	r, err := ReadReport("../report/testdata/report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := os.Getwd() // the source tree: not tmpfs where the tests run, else skip
+	if textfile.Check(dir, false) == nil {
+		t.Skip(dir, " is on tmpfs")
+	}
+	file := filepath.Join(dir, "testdata", "natp2p.prom")
+	a := Replay(r, Config{Socket: filepath.Join(t.TempDir(), "agent.sock"), MetricsTextfile: file})
+	err = a.Run(context.Background(), nil)
+	if !errors.Is(err, textfile.ErrNotRAM) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Run = %v; want ErrNotRAM on one line", err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("a textfile was written on flash (%v)", err)
+		os.Remove(file)
 	}
 }

@@ -63,7 +63,9 @@ func readLine(path string) string {
 	if err != nil {
 		return ""
 	}
-	b, _, _ = bytes.Cut(b, []byte("\n"))
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
 	return clean(string(b))
 }
 

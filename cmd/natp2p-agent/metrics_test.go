@@ -49,3 +49,18 @@ func TestMetricsFromSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayRefusesOtherFiles: run --replay takes a report --json
+// document only, and says so on one line.
+func TestReplayRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	snap := filepath.Join(dir, "snapshot.json")
+	os.WriteFile(snap, []byte(`{"schema":"natp2p.snapshot/v1"}`), 0o600)
+	for _, file := range []string{snap, filepath.Join(dir, "missing.json")} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"run", "--replay", file, "--socket", filepath.Join(dir, "s", "agent.sock")}, &stdout, &stderr)
+		if code != exitUsage || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "replay") {
+			t.Errorf("run --replay %s: exit %d, %q; want exit %d and one line about the replay", filepath.Base(file), code, stderr.String(), exitUsage)
+		}
+	}
+}

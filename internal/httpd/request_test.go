@@ -86,3 +86,11 @@ func encode(r request) []byte {
 	b.WriteString("\r\n")
 	return []byte(b.String())
 }
+
+func TestTrimOWS(t *testing.T) {
+	for in, want := range map[string]string{"": "", " \t": "", " x ": "x", "\tx y\t": "x y", "x": "x", " \x00 ": "\x00"} {
+		if got := trimOWS(in); got != want {
+			t.Errorf("trimOWS(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -38,6 +38,17 @@ func Write(dir, name string, data []byte, force bool) error {
 	return replace(dir, name, data)
 }
 
+// Check returns the error Write would for the directory dir, without
+// writing: ErrNotRAM unless dir (or, when it is missing, its parent) is on
+// tmpfs or ramfs, or force is set. A daemon calls it at start, so that a
+// path on flash stops it at once.
+func Check(dir string, force bool) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		dir = filepath.Dir(dir)
+	}
+	return check(dir, force)
+}
+
 // check refuses dir unless it is on tmpfs or ramfs, or force is set.
 func check(dir string, force bool) error {
 	if !force {
@@ -53,14 +64,21 @@ func check(dir string, force bool) error {
 }
 
 // replace writes data to a temporary file in dir, readable by all (the
-// collector may run as another user), and renames it to name.
+// collector may run as another user), and renames it to name. One writer
+// per name is assumed: the temporary file's name is fixed (os.CreateTemp
+// costs the router's binary 1.4 KB), created exclusively, never followed
+// through a link someone left there.
 func replace(dir, name string, data []byte) error {
-	// The collectors read *.prom only: "name.tmp..." is not read.
-	f, err := os.CreateTemp(dir, "."+name+".tmp")
+	// The collectors read *.prom only: ".name.tmp" is not read.
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // left by a crash: remove it (a link, not its target)
+		os.Remove(tmp)
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("textfile: %w", err)
 	}
-	tmp := f.Name()
 	_, err = f.Write(data)
 	err = errors.Join(err, f.Chmod(0o644), f.Close())
 	if err == nil {

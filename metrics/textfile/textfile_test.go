@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -70,3 +71,50 @@ func TestWriteRefuses(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// TestReplaceRemovesLeftovers: a temporary file a crash left, or a link
+// planted in its place, is replaced, and the link's target untouched.
+func TestReplaceRemovesLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, ".natp2p.prom.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := replace(dir, "natp2p.prom", []byte("page\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "natp2p.prom")); err != nil || string(b) != "page\n" {
+		t.Errorf("natp2p.prom = %q, %v", b, err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, ".natp2p.prom.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "prometheus")
+	var checked []string
+	old := onRAM
+	t.Cleanup(func() { onRAM = old })
+	for _, ram := range []bool{true, false} {
+		onRAM = func(d string) (bool, error) { checked = append(checked, d); return ram, nil }
+		for _, d := range []string{dir, missing} {
+			if err := Check(d, false); (err == nil) != ram || !ram && !errors.Is(err, ErrNotRAM) {
+				t.Errorf("Check(%s) on RAM %v = %v", d, ram, err)
+			}
+			if err := Check(d, true); err != nil {
+				t.Errorf("Check(%s, force) = %v", d, err)
+			}
+		}
+	}
+	if want := []string{dir, dir, dir, dir}; !slices.Equal(checked, want) {
+		t.Errorf("checked %v, want %v: a missing directory's parent", checked, want)
+	}
+}
