@@ -5,10 +5,12 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +37,9 @@ func fleetSize(t *testing.T) int {
 // shipped rules loaded; they push into victoria-metrics, where vmalert
 // runs the same rules. The compliance table that the rules record, per
 // check and verdict and per model and firmware too, must equal the
-// generated fleet's in both.
+// generated fleet's in both, and so must the pass share per check, the
+// share of compliant routers and the routers per model, firmware and
+// backend.
 func TestSimulatedFleet(t *testing.T) {
 	bins := map[string]string{}
 	for _, name := range []string{"prometheus", "victoria-metrics", "vmalert", "curl"} {
@@ -87,6 +91,8 @@ func TestSimulatedFleet(t *testing.T) {
 		waitValue(ctx, t, s, "natp2p:routers_reporting:count", len(routers))
 		waitTable(ctx, t, s, "natp2p:check_verdict_by_firmware:count", want)
 		waitTable(ctx, t, s, "natp2p:check_verdict:count", fleetsim.ByCheck(want))
+		waitRatios(ctx, t, s, routers)
+		waitDevices(ctx, t, s, fleetsim.Devices(routers))
 	}
 }
 
@@ -157,6 +163,71 @@ func waitTable(ctx context.Context, t *testing.T, s *fleetsim.Server, query stri
 				diff = append(diff[:20], fmt.Sprintf("... and %d more", len(diff)-20))
 			}
 			t.Fatalf("%s: %s differs from the fleet's truth:\n%v", s.Name, query, diff)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitRatios waits until the pass share per check and the share of
+// compliant routers that the rules record are the fleet's.
+func waitRatios(ctx context.Context, t *testing.T, s *fleetsim.Server, routers []fleetsim.Router) {
+	t.Helper()
+	want := fleetsim.PassRatios(routers)
+	wantCompliant := fleetsim.CompliantRatio(routers)
+	var diff []string
+	for {
+		diff = diff[:0]
+		got, err := fleetsim.Query(ctx, s.URL, "natp2p:check_pass:ratio")
+		if err != nil {
+			diff = append(diff, err.Error())
+		}
+		seen := map[string]float64{}
+		for _, g := range got {
+			seen[g.Labels["check"]] = g.Value
+		}
+		for check, w := range want {
+			if g, ok := seen[check]; !ok || !near(g, w) {
+				diff = append(diff, fmt.Sprintf("natp2p:check_pass:ratio{check=%q}: %v, want %v", check, g, w))
+			}
+		}
+		if len(seen) != len(want) {
+			diff = append(diff, fmt.Sprintf("natp2p:check_pass:ratio: %d checks, want %d", len(seen), len(want)))
+		}
+		if c, err := fleetsim.QueryValue(ctx, s.URL, "natp2p:routers_compliant:ratio"); err != nil || !near(c, wantCompliant) {
+			diff = append(diff, fmt.Sprintf("natp2p:routers_compliant:ratio: %v (%v), want %v", c, err, wantCompliant))
+		}
+		if len(diff) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s", s.Name, strings.Join(diff, "\n"))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func near(a, b float64) bool {
+	return math.IsNaN(a) && math.IsNaN(b) || math.Abs(a-b) < 1e-9
+}
+
+// waitDevices waits until natp2p_device_info counts the fleet's routers
+// per model, firmware and backend.
+func waitDevices(ctx context.Context, t *testing.T, s *fleetsim.Server, want map[string]int) {
+	t.Helper()
+	const query = "count by (model, firmware, backend) (natp2p_device_info)"
+	for {
+		got, err := fleetsim.Query(ctx, s.URL, query)
+		seen := map[string]int{}
+		for _, g := range got {
+			seen[g.Labels["model"]+" | "+g.Labels["firmware"]+" | "+g.Labels["backend"]] = int(g.Value)
+		}
+		if err == nil && fmt.Sprint(seen) == fmt.Sprint(want) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s: %v (%v), want %v", s.Name, query, seen, err, want)
 		case <-time.After(time.Second):
 		}
 	}

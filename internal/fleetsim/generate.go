@@ -206,3 +206,52 @@ func ByCheck(t map[Cell]int) map[Cell]int {
 	}
 	return out
 }
+
+// PassRatios is the truth of natp2p:check_pass:ratio: per check, the
+// share of the routers with a verdict (pass, warn or fail) that pass.
+func PassRatios(routers []Router) map[string]float64 {
+	pass, judged := map[string]int{}, map[string]int{}
+	for _, r := range routers {
+		for check, v := range r.Verdicts {
+			if v == "unknown" {
+				judged[check] += 0
+				continue
+			}
+			judged[check]++
+			if v == "pass" {
+				pass[check]++
+			}
+		}
+	}
+	out := make(map[string]float64, len(judged))
+	for check, n := range judged {
+		out[check] = float64(pass[check]) / float64(n) // 0/0 is NaN, as in PromQL
+	}
+	return out
+}
+
+// CompliantRatio is the truth of natp2p:routers_compliant:ratio: the
+// share of routers that fail no check.
+func CompliantRatio(routers []Router) float64 {
+	ok := 0
+	for _, r := range routers {
+		fails := false
+		for _, v := range r.Verdicts {
+			fails = fails || v == "fail"
+		}
+		if !fails {
+			ok++
+		}
+	}
+	return float64(ok) / float64(len(routers))
+}
+
+// Devices is the truth of natp2p_device_info: routers per model,
+// firmware and backend, keyed "model | firmware | backend".
+func Devices(routers []Router) map[string]int {
+	out := map[string]int{}
+	for _, r := range routers {
+		out[r.Model+" | "+r.Firmware+" | "+r.Backend]++
+	}
+	return out
+}

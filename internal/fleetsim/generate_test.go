@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -88,5 +89,24 @@ func TestByCheck(t *testing.T) {
 	want := map[Cell]int{{Check: "hairpin", Verdict: "pass"}: 5, {Check: "hairpin", Verdict: "fail"}: 0}
 	if d := Diff(want, got); len(d) != 0 {
 		t.Error(d)
+	}
+}
+
+func TestRatiosAndDevices(t *testing.T) {
+	rs := []Router{
+		{Model: "m", Firmware: "f", Backend: "none", Verdicts: map[string]string{"hairpin": "pass", "alg": "unknown"}},
+		{Model: "m", Firmware: "f", Backend: "nftables", Verdicts: map[string]string{"hairpin": "fail", "alg": "unknown"}},
+		{Model: "m", Firmware: "f", Backend: "none", Verdicts: map[string]string{"hairpin": "warn", "alg": "unknown"}},
+	}
+	r := PassRatios(rs)
+	if r["hairpin"] != 1.0/3 || !math.IsNaN(r["alg"]) || len(r) != 2 {
+		t.Errorf("PassRatios: %v, want hairpin 1/3 and alg NaN (no router has a verdict)", r)
+	}
+	if got := CompliantRatio(rs); got != 2.0/3 {
+		t.Errorf("CompliantRatio: %v, want 2/3", got)
+	}
+	d := Devices(rs)
+	if d["m | f | none"] != 2 || d["m | f | nftables"] != 1 || len(d) != 2 {
+		t.Errorf("Devices: %v", d)
 	}
 }
