@@ -50,13 +50,14 @@ cross:
 ipk: cross
 	sh cross/ipk.sh
 
-## bench: micro-benchmarks, the flood next to conntrack -E, probe time and introducer rate next to coturn's, enforce mode (root)
+## bench: micro-benchmarks, the flood next to conntrack -E, probe time and introducer rate next to coturn's, enforce mode, a simulated fleet against Prometheus and victoria-metrics (root)
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./conntrackmap
 	$(GO) run ./internal/cmd/natp2p-lab bench --agent $(AGENT)
 	$(GO) run ./internal/cmd/natp2p-lab bench-probe --agent $(AGENT) --runs 11
 	$(GO) run ./internal/cmd/natp2p-lab bench-introducer --agent $(AGENT) --introducer $(INTRODUCER) --runs 3
 	$(GO) run ./internal/cmd/natp2p-lab bench-enforce --agent $(AGENT) --runs 3
+	$(GO) run ./internal/cmd/natp2p-lab bench-fleet --agent $(AGENT) --routers 100,500
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

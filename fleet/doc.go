@@ -10,6 +10,11 @@
 //   - grafana/natp2p-fleet.json: a Grafana dashboard, the fleet and then
 //     one router.
 //
+// sim_linux_test.go (integration tag) runs them on a simulated fleet of
+// 500 real natp2p-agent daemons (internal/fleetsim) scraped by Prometheus
+// and pushing into victoria-metrics, where vmalert runs them: the
+// compliance table they record must equal the generated fleet's.
+//
 // docs/fleet.md says how to run them. The tests run promtool (Debian
 // package prometheus) when it is installed, and require it under
 // NATP2P_REQUIRE_LAB=1 (CI); they also check that every series the

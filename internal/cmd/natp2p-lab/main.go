@@ -10,6 +10,8 @@
 //	natp2p-lab bench-probe --agent bin/natp2p-agent [--runs N]
 //	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
 //	natp2p-lab bench-enforce --agent bin/natp2p-agent [--flows N] [--runs N]
+//	natp2p-lab bench-fleet --agent bin/natp2p-agent [--routers 100,500] [--window 1m]
+//	natp2p-lab fleet-snapshots --agent bin/natp2p-agent --introducer bin/natp2p-introducer [--out DIR]
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/natp2p/natp2p/internal/lab"
 )
@@ -37,7 +40,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer|bench-enforce [flags]")
+		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer|bench-enforce|bench-fleet|fleet-snapshots [flags]")
 	}
 	fs := flag.NewFlagSet("natp2p-lab "+args[0], flag.ContinueOnError)
 	agent := fs.String("agent", "bin/natp2p-agent", "natp2p-agent binary `path`")
@@ -49,6 +52,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"`filter` reject (a RST for TCP, as OpenWrt's fw4 does), drop, prohibit (ICMP) or open (no filter)")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
 	runs := fs.Int("runs", 3, "bench: floods to run")
+	routers := fs.String("routers", "100,500", "bench-fleet: fleet `sizes`, comma-separated")
+	window := fs.Duration("window", time.Minute, "bench-fleet: how long Prometheus scrapes (pushes: two intervals more)")
+	rules := fs.String("rules", "fleet/natp2p.rules.yml", "bench-fleet: the recording and alerting rules `file` Prometheus loads")
+	out := fs.String("out", "internal/fleetsim/testdata", "fleet-snapshots: `directory` for the reports")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,6 +80,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchIntroducer(ctx, stdout, *introducer, *runs)
 	case "bench-enforce":
 		return benchEnforce(ctx, stdout, *agent, *flows, *runs)
+	case "bench-fleet":
+		sizes, err := parseSizes(*routers)
+		if err != nil {
+			return err
+		}
+		return benchFleet(ctx, stdout, fleetConfig{agent: *agent, prometheus: "prometheus", victoria: "victoria-metrics",
+			rules: *rules, window: *window}, sizes)
+	case "fleet-snapshots":
+		return fleetSnapshots(ctx, stdout, *agent, *introducer, *out)
 	}
-	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer or bench-enforce", args[0])
+	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer, bench-enforce, bench-fleet or fleet-snapshots", args[0])
 }
