@@ -30,7 +30,8 @@ import (
 // alone: an update rewrites the chains on the changed keys' paths whose
 // content changes (the leaf, and a parent whose children changed).
 // A new flow walks at most 16 rules a level (fewer where the pins share
-// a prefix), a few dozen in all, whatever the number of pins.
+// a prefix), a few dozen in all, whatever the number of pins: the jumps are
+// gotos (-g), so a flow no leaf takes returns to the hook's chain.
 
 // iptLeafPins is the most pins a node holds as a leaf: a new flow reaching
 // a leaf walks its rules.
@@ -144,7 +145,10 @@ func (t iptTree) jump(c node) string {
 		lo := c.prefix & 0xffff
 		match = "-p " + proto + " " + t.port + " " + strconv.FormatUint(lo, 10) + ":" + strconv.FormatUint(lo+1<<free-1, 10)
 	}
-	return match + " -j " + t.chain(c)
+	// -g: a flow the child's chain does not NAT leaves the tree, back to
+	// the hook's chain, rather than walk the rest of this chain, whose
+	// other children cannot match it.
+	return match + " -g " + t.chain(c)
 }
 
 // render returns the rules (without "-A CHAIN ") of node n in view v, and
