@@ -75,6 +75,8 @@ type floodResult struct {
 	took      time.Duration
 	created   int // conntrack entries the flood made
 	stockRate float64
+	pins      int
+	updates   []time.Duration // one pin added or deleted through the backend, each
 }
 
 func (f floodResult) rate() float64 { return float64(f.created) / f.took.Seconds() }
@@ -385,7 +387,12 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 			if err != nil {
 				return nil, err
 			}
-			fr.created = after - before
+			fr.created, fr.pins = after-before, c.pins
+			if c.rules {
+				if fr.updates, err = updateLatency(l, be); err != nil {
+					return nil, fmt.Errorf("%s: updates: %w", c.name, err)
+				}
+			}
 			if !c.rules {
 				stock = fr.rate()
 			}
@@ -396,17 +403,50 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 	return out, nil
 }
 
-// floodPins are pins of private endpoints the flood does not use (an
-// address no LAN host has), each on its own public port.
+// floodPins are pins of private endpoints the flood does not use, spread
+// over 200 addresses no LAN host has (198.51.100.20 to .219: pins of many
+// hosts, as a busy LAN makes them), each on its own public port.
 func floodPins(n int, public netip.Addr) []enforce.Pin {
 	pins := make([]enforce.Pin, n)
 	for i := range pins {
-		priv := netip.AddrFrom4([4]byte{198, 51, 100, byte(250 + i/50000)})
+		priv := netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + i%200)})
 		pins[i] = enforce.Pin{Proto: conntrackmap.UDP,
-			Private: netip.AddrPortFrom(priv, uint16(1024+i%50000)),
+			Private: netip.AddrPortFrom(priv, uint16(1024+i/200)),
 			Public:  netip.AddrPortFrom(public, uint16(1024+i))}
 	}
 	return pins
+}
+
+// enfUpdates is how many pins updateLatency adds and deletes.
+const enfUpdates = 100
+
+// updateLatency adds enfUpdates pins to the backend's, one per update, and
+// deletes them again, one per update, timing each: what one new endpoint
+// costs the backend with the pins in place.
+func updateLatency(l *lab.Lab, be enforce.Backend) ([]time.Duration, error) {
+	var took []time.Duration
+	err := l.Router.Do(func() error {
+		var added []enforce.Pin
+		for i := range enfUpdates {
+			p := enforce.Pin{Proto: conntrackmap.UDP,
+				Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + i%200)}), uint16(60000+i)),
+				Public:  netip.AddrPortFrom(l.Public, uint16(60000+i))}
+			t0 := time.Now()
+			if err := be.Update([]enforce.Pin{p}, nil); err != nil {
+				return err
+			}
+			took, added = append(took, time.Since(t0)), append(added, p)
+		}
+		for _, p := range added {
+			t0 := time.Now()
+			if err := be.Update(nil, []enforce.Pin{p}); err != nil {
+				return err
+			}
+			took = append(took, time.Since(t0))
+		}
+		return nil
+	})
+	return took, err
 }
 
 func conntrackCount(ctx context.Context, l *lab.Lab) (int, error) {
@@ -584,6 +624,34 @@ func printFloods(w io.Writer, backends []lab.Backend, floods map[lab.Backend][]f
 		for _, r := range rs {
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %.0f | %.0f%% |\n", b, r.config, r.run, r.sent, r.created,
 				r.rate(), 100*r.rate()/r.stockRate)
+		}
+	}
+	fmt.Fprintln(w)
+	printUpdates(w, backends, floods)
+}
+
+// printUpdates prints, per backend and number of pins, the time one
+// update of one pin took, over every run.
+func printUpdates(w io.Writer, backends []lab.Backend, floods map[lab.Backend][]floodResult) {
+	fmt.Fprintf(w, "### One pin added or deleted through the backend, with the pins in place (%d of each per run, every run)\n\n", enfUpdates)
+	fmt.Fprintln(w, "| backend | pins held | updates | p50 | p99 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, b := range backends {
+		byPins := map[int][]time.Duration{}
+		var counts []int
+		for _, r := range floods[b] {
+			if len(r.updates) == 0 {
+				continue
+			}
+			if _, ok := byPins[r.pins]; !ok {
+				counts = append(counts, r.pins)
+			}
+			byPins[r.pins] = append(byPins[r.pins], r.updates...)
+		}
+		sort.Ints(counts)
+		for _, n := range counts {
+			d := byPins[n]
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", b, thousands(n), len(d), dur(stats.Percentile(d, 50)), dur(stats.Percentile(d, 99)))
 		}
 	}
 	fmt.Fprintln(w)
