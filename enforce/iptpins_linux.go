@@ -5,6 +5,7 @@ package enforce
 import (
 	"fmt"
 	"slices"
+	"sort"
 )
 
 // iptPins are the pins the backend put in the kernel, as the trees' keys:
@@ -32,7 +33,9 @@ func pinMapKeys(m map[uint64]Pin) []uint64 {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	// sort.Slice, already in the agent: slices.Sort would add a sort of
+	// its own for uint64 (6 KB of mipsle code).
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
 }
 

@@ -138,3 +138,64 @@ func checkTreeFlows(t *testing.T, l *lab.Lab, pins []Pin) {
 		t.Errorf("%d flows off their pin, %d endpoints without two flows, of %d pins", bad, missing, len(pins))
 	}
 }
+
+// TestIPTPreservePortsNeedsPins: why, with preserve_ports, the agent still
+// pins endpoints that kept their port. Host 0's endpoint :5000 reaches
+// server A from public port 5000; host 1's endpoint of the same port then
+// reaches server B from public 5000 too (that tuple is free); host 0's flow
+// to B cannot have 5000 any more. Without a pin it leaves from another port:
+// host 0's mapping became endpoint-dependent, silently. With host 0's pin
+// it never leaves from another port (the kernel drops it while host 1
+// holds the tuple, and the agent, which sees host 1 on a pinned port, moves
+// host 1).
+func TestIPTPreservePortsNeedsPins(t *testing.T) {
+	bl := newBackendLab(t, lab.Iptables, func(r Rules) (Backend, error) { return NewIPT(r) })
+	ctx := context.Background()
+	r := Rules{WAN: bl.WANIface, Mapping: true, Preserve: []netip.Prefix{netip.PrefixFrom(bl.LAN[0].Addr(), 24).Masked()}}
+	ipt, err := NewIPT(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := routerBackend{ipt, bl.Router}
+	t.Cleanup(func() { b.Remove() })
+	h0, h1 := netip.AddrPortFrom(bl.LAN[0].Addr(), 5000), netip.AddrPortFrom(bl.LAN[1].Addr(), 5000)
+	send := func(host int, src, dst netip.AddrPort) {
+		s, err := bl.LAN[host].OpenUDP(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.Send(ctx, dst) // a dropped flow gets no echo: the flows tell
+	}
+	for _, pinned := range []bool{false, true} {
+		var pins []Pin
+		if pinned {
+			pins = []Pin{{conntrackmap.UDP, h0, netip.AddrPortFrom(bl.Public, 5000)}}
+		}
+		if err := b.Install(pins); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bl.Conntrack(ctx, "-F"); err != nil {
+			t.Fatal(err)
+		}
+		send(0, h0, bl.servers[0])
+		send(1, h1, bl.servers[1])
+		send(0, h0, bl.servers[1])
+		flows, err := bl.Flows(ctx, "-p", "udp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var other []lab.Flow
+		for _, f := range flows {
+			if f.OrigSrc == h0 && f.ReplyDst.Port() != 5000 {
+				other = append(other, f)
+			}
+		}
+		if !pinned && len(other) != 1 {
+			t.Errorf("without a pin: %d flows of %v left from another port than 5000, want its flow to B: %+v", len(other), h0, flows)
+		}
+		if pinned && len(other) != 0 {
+			t.Errorf("pinned: %v left from another port than its pin: %+v", h0, other)
+		}
+	}
+}
