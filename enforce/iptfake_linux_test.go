@@ -260,3 +260,44 @@ func TestIPTFailures(t *testing.T) {
 		t.Error("Update() of an IPv6 pin: no error")
 	}
 }
+
+// At 2,000 pins, one pin added is one iptables-restore that writes a leaf
+// chain of each tree, and the parent of a leaf it creates (here PRE's: the
+// pin's public port opens a range of 16), no root, nothing deleted; a
+// batch of 50 is one iptables-restore too.
+func TestIPTUpdateWritesOneLeaf(t *testing.T) {
+	f := newFakeIPT()
+	r := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true}
+	b := f.backend(t, r)
+	var pins []Pin
+	for i := range 2050 {
+		pins = append(pins, Pin{conntrackmap.UDP, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i%100)}), uint16(40000+i*7)),
+			netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), uint16(10000+i))})
+	}
+	if err := b.Install(pins[:2000]); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	if err := b.Update(pins[2000:2001], nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 2 || f.calls[0] != restore {
+		t.Fatalf("commands %q, want one iptables-restore", f.calls)
+	}
+	var declared []string
+	for _, l := range strings.Split(f.calls[1], "\n") {
+		if strings.HasPrefix(l, ":") {
+			declared = append(declared, l)
+		}
+	}
+	if len(declared) < 3 || len(declared) > 4 || strings.Contains(f.calls[1], ":NATP2P_POST ") || strings.Contains(f.calls[1], "-X ") {
+		t.Errorf("one pin rewrote chains %q, want one leaf per tree and one parent:\n%s", declared, f.calls[1])
+	}
+	f.calls = nil
+	if err := b.Update(pins[2001:], pins[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 2 || f.calls[0] != restore {
+		t.Errorf("a batch of 49 pins and a deletion: commands %q, want one iptables-restore", len(f.calls))
+	}
+}

@@ -372,22 +372,10 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
 			}
-			before, err := conntrackCount(ctx, l)
-			if err != nil {
+			if fr.sent, fr.took, fr.created, err = flood(ctx, l, flows); err != nil {
 				return nil, err
 			}
-			fctx, cancel := context.WithTimeout(ctx, enfFloodLimit)
-			fr.sent, fr.took, err = l.LAN[0].FloodUDP(fctx, l.ServerAddrs, flows, floodSockets)
-			cancel()
-			if err != nil && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
-				return nil, err
-			}
-			time.Sleep(200 * time.Millisecond) // let any backlog drain
-			after, err := conntrackCount(ctx, l)
-			if err != nil {
-				return nil, err
-			}
-			fr.created, fr.pins = after-before, c.pins
+			fr.pins = c.pins
 			if c.rules {
 				if fr.updates, err = updateLatency(l, be); err != nil {
 					return nil, fmt.Errorf("%s: updates: %w", c.name, err)
@@ -401,6 +389,24 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 		}
 	}
 	return out, nil
+}
+
+// flood sends up to flows new flows from LAN host 0, stopped after
+// enfFloodLimit, and counts the conntrack entries they made.
+func flood(ctx context.Context, l *lab.Lab, flows int) (sent int, took time.Duration, created int, err error) {
+	before, err := conntrackCount(ctx, l)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, enfFloodLimit)
+	sent, took, err = l.LAN[0].FloodUDP(fctx, l.ServerAddrs, flows, floodSockets)
+	cancel()
+	if err != nil && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
+		return 0, 0, 0, err
+	}
+	time.Sleep(200 * time.Millisecond) // let any backlog drain
+	after, err := conntrackCount(ctx, l)
+	return sent, took, after - before, err
 }
 
 // floodPins are pins of private endpoints the flood does not use, spread
