@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,19 +242,19 @@ func (t *IPT) Remove() error {
 	if err != nil {
 		return iptError("remove", err)
 	}
-	j := countJumps(lines)
-	head := deleteJumps(chainLines(), "POSTROUTING", IPTPost, j.post)
-	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
-	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
-	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	trees := treeChains(lines)
 	var declare, drop []string
-	for _, name := range trees {
+	for _, name := range append([]string{IPTPost, IPTPre, IPTHair, IPTMasq}, treeChains(lines)...) {
 		declare, drop = append(declare, ":"+name+" - [0:0]"), append(drop, "-X "+name)
+	}
+	j := countJumps(lines)
+	for _, jump := range []struct {
+		chain, target string
+		n             int
+	}{{"POSTROUTING", IPTPost, j.post}, {"POSTROUTING", IPTHair, j.hair}, {"POSTROUTING", IPTMasq, j.masq}, {"PREROUTING", IPTPre, j.pre}} {
+		declare = deleteJumps(declare, jump.chain, jump.target, jump.n)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pins = nil
-	return t.restoreRun("remove", slices.Concat(declare, head,
-		[]string{"-X " + IPTPost, "-X " + IPTPre, "-X " + IPTHair, "-X " + IPTMasq}, drop))
+	return t.restoreRun("remove", append(declare, drop...))
 }

@@ -125,6 +125,11 @@ func TestParsePinRule(t *testing.T) {
 		{"-A NATP2P_POST -s 10.0.0.2/32 -o wan0 -p tcp -m tcp --sport 6000 -j SNAT --to-source 203.0.113.1:41000", "wan0", false,
 			Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}},
 		{hairpin, "br-lan", true, pin},
+		// A leaf of NATP2P_POST's tree; not one of HAIR's or PRE's.
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_SU_0a000001", 1), "wan0", false, pin},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_DU_0a000001", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_RU", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_SX", 1), "wan0", false, Pin{}},
 		// Hairpin rules when reading WAN ones and back, other chains and
 		// interfaces.
 		{hairpin, "wan0", false, Pin{}},

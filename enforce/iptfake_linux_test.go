@@ -175,8 +175,8 @@ func TestIPTCommands(t *testing.T) {
 				"-A POSTROUTING -j NATP2P_POST\n-A POSTROUTING -j NATP2P_HAIR\n"
 		}, func(b *IPT) error { return b.Remove() },
 			[]string{listAll, restore, "*nat\n" + strings.Join([]string{
-				":NATP2P_SU - [0:0]", ":NATP2P_SU_0a00 - [0:0]",
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
+				":NATP2P_SU - [0:0]", ":NATP2P_SU_0a00 - [0:0]",
 				"-D POSTROUTING -j NATP2P_POST", "-D POSTROUTING -j NATP2P_HAIR",
 				"-X NATP2P_POST", "-X NATP2P_PRE", "-X NATP2P_HAIR", "-X NATP2P_MASQ", "-X NATP2P_SU", "-X NATP2P_SU_0a00", "COMMIT"}, "\n") + "\n"}},
 	} {

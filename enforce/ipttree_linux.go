@@ -78,10 +78,16 @@ func pinKey(proto conntrackmap.Proto, p Pin, public bool) uint64 {
 }
 
 // keyView is one state of a tree's pins: their sorted keys and the pin of
-// each.
+// each (under the key with bit set).
 type keyView struct {
 	keys []uint64
-	pin  func(uint64) Pin
+	pins pinLayer
+	bit  uint64
+}
+
+func (v keyView) pin(k uint64) Pin {
+	p, _ := v.pins.get(k | v.bit)
+	return p
 }
 
 // span returns the index range of v's keys in [lo, hi).
