@@ -79,7 +79,7 @@ func (t *IPT) restoreRun(op string, lines []string) error {
 
 // lines are the script's lines in the order iptables-restore needs.
 func (s *iptScript) lines() []string {
-	return slices.Concat(s.declare, s.flush, s.rules, s.drop)
+	return slices.Concat(s.declare, s.del, s.flush, s.rules, s.drop)
 }
 
 // trees are the trees r makes, each with the rules of a pin in its leaves.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 )
@@ -26,6 +27,13 @@ func (s simNAT) apply(lines []string) error {
 		switch {
 		case strings.HasPrefix(l, ":"):
 			s[l[1:strings.IndexByte(l, ' ')]] = []string{}
+		case f[0] == "-D":
+			rule := strings.Join(f[2:], " ")
+			i := slices.Index(s[f[1]], rule)
+			if i < 0 {
+				return fmt.Errorf("%q: no such rule", l)
+			}
+			s[f[1]] = slices.Delete(s[f[1]], i, i+1)
 		case f[0] == "-F" || f[0] == "-A":
 			if _, ok := s[f[1]]; !ok {
 				return fmt.Errorf("%q: no chain %s", l, f[1])
@@ -220,7 +228,9 @@ func TestIPTTreeUpdateMatchesInstall(t *testing.T) {
 					now = append(now, pool[i])
 				}
 			}
-			if diff := cmp.Diff(installed(t, r, now), sim); diff != "" {
+			// The rules of a chain match disjoint flows: their order
+			// does not matter.
+			if diff := cmp.Diff(installed(t, r, now), sim, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 				t.Fatalf("step %d (+%d -%d pins): chains (-install +updates):\n%s", step, len(add), len(del), diff)
 			}
 		}
@@ -255,9 +265,9 @@ func TestIPTTreeUpdateOneLeaf(t *testing.T) {
 				rules++
 			}
 		}
-		// Three trees: a leaf each, and at most a parent and a new or
-		// split chain each.
-		if chains < 3 || chains > 9 || rules > 9*2*iptLeafPins {
+		// Three trees: a leaf each patched (no chain flushed) or a new
+		// leaf and its parent's jump.
+		if chains > 3 || rules > 9*2*iptLeafPins {
 			t.Errorf("%s: %d chains, %d rules rewritten:\n%s", ch.name, chains, rules, strings.Join(lines, "\n"))
 		}
 	}
