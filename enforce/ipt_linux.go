@@ -4,10 +4,12 @@ package enforce
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // natp2p's chains in the iptables nat table. Nothing else of the ruleset is
@@ -68,6 +70,10 @@ type IPT struct {
 	// is unchanged (iptcheck_linux.go); guard holds what it trusts.
 	stamper iptStamper
 	guard   iptGuard
+	// mu guards pins: what the trees in the kernel hold, as Install, Pins
+	// and the updates since left it.
+	mu   sync.Mutex
+	pins *iptPins
 }
 
 // NewIPT returns the iptables backend. It runs iptables --version only.
@@ -141,22 +147,50 @@ func (t *IPT) Name() string { return NameIptables }
 // Install implements Backend, in one iptables-restore transaction: a chain
 // line creates a chain or flushes it, so there is no instant without rules.
 // Jumps are added only where missing; without hairpinning a NATP2P_PRE
-// left from an earlier run goes.
+// left from an earlier run goes, and so does every tree chain of natp2p's
+// the new layout does without. It lists the whole nat table once.
 func (t *IPT) Install(pins []Pin) error {
-	j, err := t.jumps(true)
+	set, err := newIPTPins(pins)
+	if err != nil {
+		return fmt.Errorf("iptables install: %w", err)
+	}
+	lines, err := t.listChain("")
 	if err != nil {
 		return iptError("install", err)
 	}
-	return t.restoreRun("install", installHead(t.rules, j), pins, nil)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pins = nil // unknown until this succeeds
+	if err := t.restoreRun("install", installScript(t.rules, installHead(t.rules, countJumps(lines)), set, treeChains(lines))); err != nil {
+		return err
+	}
+	t.pins = set
+	return nil
 }
 
-// Update implements Backend, in one transaction: deletions first, so that a
-// pin can move in one call. A rule to delete that is missing fails it all.
+// Update implements Backend, in one transaction that rewrites only the
+// tree chains whose rules change: deletions first, so that a pin can move
+// in one call. A pin to delete that is not installed fails it all, and so
+// does any update before Install or Pins told what the kernel holds.
 func (t *IPT) Update(add, del []Pin) error {
 	if len(add) == 0 && len(del) == 0 {
 		return nil
 	}
-	return t.restoreRun("update", nil, add, del)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pins == nil {
+		return errors.New("iptables update: the rules in the kernel are unknown")
+	}
+	c, err := t.pins.change(add, del)
+	if err != nil {
+		return fmt.Errorf("iptables update: %w", err)
+	}
+	if err := t.restoreRun("update", updateScript(t.rules, t.pins, c)); err != nil {
+		t.pins = nil // the kernel is unknown: Install or Pins tells again
+		return err
+	}
+	c.commit()
+	return nil
 }
 
 // Installed implements Backend: the jumps are there (a jump implies its
@@ -180,13 +214,12 @@ func (t *IPT) Installed() (bool, error) {
 	return ok, nil
 }
 
-// Pins implements Backend: the WAN SNAT rules of NATP2P_POST, or without
-// them (no Mapping) the first LAN's hairpin SNAT rules.
+// Pins implements Backend: the WAN SNAT rules of NATP2P_POST's tree, or
+// without them (no Mapping) the first LAN's hairpin SNAT rules. It lists
+// the whole nat table, and from then on updates lay out against what it
+// read.
 func (t *IPT) Pins() ([]Pin, error) {
-	lines, err := t.listChain(IPTPost)
-	if errors.Is(err, errNoChain) {
-		return nil, nil
-	}
+	lines, err := t.listChain("")
 	if err != nil {
 		return nil, iptError("list", err)
 	}
@@ -201,6 +234,10 @@ func (t *IPT) Pins() ([]Pin, error) {
 		}
 	}
 	sortPins(pins)
+	set, _ := newIPTPins(pins) // nil for clashing rules, not natp2p's: updates wait for Install
+	t.mu.Lock()
+	t.pins = set
+	t.mu.Unlock()
 	return pins, nil
 }
 
@@ -221,19 +258,29 @@ func (t *IPT) RandomNAT() (bool, error) {
 	return randomNAT(lines, t.rules.WAN), nil
 }
 
-// Remove implements Backend: every jump to the chains, then the chains, in
-// one transaction (the chain lines create what is missing, so that -X
-// always finds it).
+// Remove implements Backend: every jump to the chains, then the chains
+// (the roots and every tree chain), in one transaction (the chain lines
+// create what is missing, so that -X always finds it).
 func (t *IPT) Remove() error {
-	j, err := t.jumps(true)
+	lines, err := t.listChain("")
 	if err != nil {
 		return iptError("remove", err)
 	}
-	head := deleteJumps(chainLines(), "POSTROUTING", IPTPost, j.post)
-	head = deleteJumps(head, "POSTROUTING", IPTHair, j.hair)
-	head = deleteJumps(head, "POSTROUTING", IPTMasq, j.masq)
-	head = deleteJumps(head, "PREROUTING", IPTPre, j.pre)
-	err = t.restoreRun("remove", append(head, "-X "+IPTPost, "-X "+IPTPre, "-X "+IPTHair, "-X "+IPTMasq), nil, nil)
+	var declare, drop []string
+	for _, name := range append([]string{IPTPost, IPTPre, IPTHair, IPTMasq}, treeChains(lines)...) {
+		declare, drop = append(declare, ":"+name+" - [0:0]"), append(drop, "-X "+name)
+	}
+	j := countJumps(lines)
+	for _, jump := range []struct {
+		chain, target string
+		n             int
+	}{{"POSTROUTING", IPTPost, j.post}, {"POSTROUTING", IPTHair, j.hair}, {"POSTROUTING", IPTMasq, j.masq}, {"PREROUTING", IPTPre, j.pre}} {
+		declare = deleteJumps(declare, jump.chain, jump.target, jump.n)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pins = nil
+	err = t.restoreRun("remove", append(declare, drop...))
 	t.guard.wrote("", "", false) // the rules are gone
 	return err
 }

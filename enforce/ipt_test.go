@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/natp2p/natp2p/conntrackmap"
 )
@@ -19,69 +20,90 @@ import (
 // lanNets are the LAN networks of the tests' hairpin rules.
 var lanNets = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("192.168.2.0/24")}
 
-func TestRestoreScript(t *testing.T) {
+// With at most iptLeafPins pins, each tree is its root chain holding the
+// pins' rules, as one chain held them before the trees.
+func TestInstallScriptFlat(t *testing.T) {
 	pin := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("203.0.113.1:40000")}
 	moved := Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}
 	wanOnly := Rules{WAN: "wan0", Mapping: true}
 	hairpin := Rules{WAN: "wan0", LAN: []string{"br-lan", "lan2"}, Sources: lanNets, Mapping: true, Hairpin: true}
 	hairpinOnly := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Hairpin: true}
 	tests := []struct {
-		name      string
-		r         Rules
-		head      []string
-		add, del  []Pin
-		want      []string // lines between *nat and COMMIT
-		wantError bool
+		name string
+		r    Rules
+		head []string
+		pins []Pin
+		old  []string // tree chains in the kernel
+		want []string
 	}{
 		{name: "empty", r: wanOnly},
 		{name: "head only", r: wanOnly, head: []string{":NATP2P_POST - [0:0]"}, want: []string{":NATP2P_POST - [0:0]"}},
-		{name: "wan", r: wanOnly, add: []Pin{pin}, want: []string{
+		{name: "wan", r: wanOnly, pins: []Pin{pin}, want: []string{
 			"-A NATP2P_POST -o wan0 -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
 		}},
-		{name: "hairpin", r: hairpin, add: []Pin{moved}, want: []string{
+		{name: "hairpin", r: hairpin, pins: []Pin{moved}, want: []string{
 			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i br-lan -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
-			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 192.168.2.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i br-lan -s 192.168.2.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 			"-A NATP2P_POST -o lan2 -m conntrack --ctstate DNAT -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 192.168.2.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
 			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
-			"-A NATP2P_PRE -i lan2 -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 			"-A NATP2P_HAIR -o lan2 -m conntrack --ctstate DNAT --ctorigsrc 192.168.2.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 41000 -p tcp -d 10.0.0.2 --dport 6000 -j SNAT --to-source 203.0.113.1",
+			"-A NATP2P_PRE -i br-lan -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_PRE -i br-lan -s 192.168.2.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
+			"-A NATP2P_PRE -i lan2 -s 10.0.0.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 			"-A NATP2P_PRE -i lan2 -s 192.168.2.0/24 -p tcp -d 203.0.113.1 --dport 41000 -j DNAT --to-destination 10.0.0.2:6000",
 		}},
-		{name: "hairpin only", r: hairpinOnly, add: []Pin{pin}, want: []string{
+		{name: "hairpin only", r: hairpinOnly, pins: []Pin{pin}, want: []string{
 			"-A NATP2P_POST -o br-lan -m conntrack --ctstate DNAT -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
 			"-A NATP2P_HAIR -o br-lan -m conntrack --ctstate DNAT --ctorigsrc 10.0.0.0/24 --ctorigdst 203.0.113.1 --ctorigdstport 40000 -p udp -d 10.0.0.1 --dport 5000 -j SNAT --to-source 203.0.113.1",
 			"-A NATP2P_PRE -i br-lan -s 10.0.0.0/24 -p udp -d 203.0.113.1 --dport 40000 -j DNAT --to-destination 10.0.0.1:5000",
 		}},
-		{name: "deletions first", r: wanOnly, head: []string{"-I POSTROUTING 1 -j NATP2P_POST"}, add: []Pin{moved}, del: []Pin{pin}, want: []string{
-			"-I POSTROUTING 1 -j NATP2P_POST",
-			"-D NATP2P_POST -o wan0 -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
-			"-A NATP2P_POST -o wan0 -p tcp -s 10.0.0.2 --sport 6000 -j SNAT --to-source 203.0.113.1:41000",
+		{name: "an old layout's chains go", r: wanOnly, pins: []Pin{pin}, old: []string{"NATP2P_SU", "NATP2P_SU_0a00"}, want: []string{
+			":NATP2P_SU - [0:0]", ":NATP2P_SU_0a00 - [0:0]",
+			"-A NATP2P_POST -o wan0 -p udp -s 10.0.0.1 --sport 5000 -j SNAT --to-source 203.0.113.1:40000",
+			"-X NATP2P_SU", "-X NATP2P_SU_0a00",
 		}},
-		{name: "ipv6 pin", r: wanOnly, add: []Pin{{conntrackmap.UDP, netip.MustParseAddrPort("[fd00::1]:5000"), pin.Public}}, wantError: true},
-		{name: "port 0", r: wanOnly, del: []Pin{{conntrackmap.UDP, pin.Private, netip.MustParseAddrPort("203.0.113.1:0")}}, wantError: true},
-		{name: "icmp", r: wanOnly, add: []Pin{{1, pin.Private, pin.Public}}, wantError: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := restoreScript(tt.r, tt.head, tt.add, tt.del)
-			if tt.wantError {
-				if err == nil {
-					t.Fatalf("no error; script:\n%s", got)
-				}
-				return
-			}
+			set, err := newIPTPins(tt.pins)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := "*nat\n" + strings.Join(append(tt.want, "COMMIT"), "\n") + "\n"
-			if diff := cmp.Diff(want, string(got)); diff != "" {
+			got := installScript(tt.r, tt.head, set, tt.old)
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("script (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Pins that cannot go in, or clash, fail before any script.
+func TestIPTPinsInvalid(t *testing.T) {
+	pin := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("203.0.113.1:40000")}
+	other := Pin{conntrackmap.UDP, netip.MustParseAddrPort("10.0.0.2:5000"), pin.Public}
+	for _, tt := range []struct {
+		name string
+		pins []Pin
+	}{
+		{"ipv6 pin", []Pin{{conntrackmap.UDP, netip.MustParseAddrPort("[fd00::1]:5000"), pin.Public}}},
+		{"port 0", []Pin{{conntrackmap.UDP, pin.Private, netip.MustParseAddrPort("203.0.113.1:0")}}},
+		{"icmp", []Pin{{1, pin.Private, pin.Public}}},
+		{"one private endpoint twice", []Pin{pin, {pin.Proto, pin.Private, netip.MustParseAddrPort("203.0.113.1:40001")}}},
+		{"one public endpoint twice", []Pin{pin, other}},
+	} {
+		if _, err := newIPTPins(tt.pins); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+		set, _ := newIPTPins(nil)
+		if _, err := set.change(tt.pins, nil); err == nil {
+			t.Errorf("%s: no error adding them", tt.name)
+		}
+	}
+	set, _ := newIPTPins([]Pin{pin})
+	if _, err := set.change(nil, []Pin{other}); err == nil {
+		t.Error("deleting a pin not installed: no error")
 	}
 }
 
@@ -103,6 +125,11 @@ func TestParsePinRule(t *testing.T) {
 		{"-A NATP2P_POST -s 10.0.0.2/32 -o wan0 -p tcp -m tcp --sport 6000 -j SNAT --to-source 203.0.113.1:41000", "wan0", false,
 			Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:6000"), netip.MustParseAddrPort("203.0.113.1:41000")}},
 		{hairpin, "br-lan", true, pin},
+		// A leaf of NATP2P_POST's tree; not one of HAIR's or PRE's.
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_SU_0a000001", 1), "wan0", false, pin},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_DU_0a000001", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_RU", 1), "wan0", false, Pin{}},
+		{strings.Replace(wan, "NATP2P_POST", "NATP2P_SX", 1), "wan0", false, Pin{}},
 		// Hairpin rules when reading WAN ones and back, other chains and
 		// interfaces.
 		{hairpin, "wan0", false, Pin{}},
@@ -146,11 +173,11 @@ func TestParsePinRuleRoundTrip(t *testing.T) {
 			oif, dnat = r.LAN[0], true
 		}
 		var got []Pin
-		for _, rule := range pinRules(r, pin) {
+		for _, rule := range r.postRules(pin) {
 			// iptables -S writes -s as a prefix and adds the protocol match.
 			rule = strings.Replace(rule, " -s 192.168.1.20 ", " -s 192.168.1.20/32 ", 1)
 			rule = strings.Replace(rule, " --sport", " -m tcp --sport", 1)
-			if p, ok := parsePinRule("-A "+rule, oif, dnat); ok {
+			if p, ok := parsePinRule("-A NATP2P_POST "+rule, oif, dnat); ok {
 				got = append(got, p)
 			}
 		}

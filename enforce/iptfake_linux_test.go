@@ -48,6 +48,7 @@ func newFakeIPT() *fakeIPT {
 			"/usr/sbin/iptables --version":                   "iptables v1.8.9 (nf_tables)\n",
 			"/usr/sbin/iptables -w 10 -t nat -S POSTROUTING": "-P POSTROUTING ACCEPT\n-A POSTROUTING -o wan0 -j MASQUERADE\n",
 			"/usr/sbin/iptables -w 10 -t nat -S PREROUTING":  "-P PREROUTING ACCEPT\n",
+			"/usr/sbin/iptables -w 10 -t nat -S":             "-P PREROUTING ACCEPT\n-P POSTROUTING ACCEPT\n-A POSTROUTING -o wan0 -j MASQUERADE\n",
 		},
 		fail: map[string]error{},
 	}
@@ -66,6 +67,7 @@ func (f *fakeIPT) backend(t *testing.T, r Rules) *IPT {
 const (
 	listPost = "/usr/sbin/iptables -w 10 -t nat -S POSTROUTING"
 	listPre  = "/usr/sbin/iptables -w 10 -t nat -S PREROUTING"
+	listAll  = "/usr/sbin/iptables -w 10 -t nat -S"
 	restore  = "/usr/sbin/iptables-restore --noflush -w 10"
 )
 
@@ -138,34 +140,45 @@ func TestIPTCommands(t *testing.T) {
 		want  []string
 	}{
 		{"install, nothing there", Rules{WAN: "wan0", Mapping: true}, nil, func(b *IPT) error { return b.Install([]Pin{fakePin}) },
-			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
+			[]string{listAll, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
 				"-I POSTROUTING 1 -j NATP2P_POST", "-X NATP2P_MASQ", "-X NATP2P_PRE", "-X NATP2P_HAIR",
 				"-A " + wanRule(fakePin), "COMMIT"}, "\n") + "\n"}},
 		{"install over an install", hairpin, func(f *fakeIPT) {
-			f.out[listPost] = "-P POSTROUTING ACCEPT\n-A POSTROUTING -j NATP2P_POST\n-A POSTROUTING -j NATP2P_HAIR\n-A POSTROUTING -o wan0 -j MASQUERADE\n"
-			f.out[listPre] = "-P PREROUTING ACCEPT\n-A PREROUTING -j NATP2P_PRE\n"
+			f.out[listAll] = "-P PREROUTING ACCEPT\n-P POSTROUTING ACCEPT\n-N NATP2P_HAIR\n-N NATP2P_POST\n-N NATP2P_PRE\n-N NATP2P_SU\n" +
+				"-A PREROUTING -j NATP2P_PRE\n-A POSTROUTING -j NATP2P_POST\n-A POSTROUTING -j NATP2P_HAIR\n-A POSTROUTING -o wan0 -j MASQUERADE\n" +
+				"-A NATP2P_POST -p udp -j NATP2P_SU\n"
 		}, func(b *IPT) error { return b.Install(nil) },
-			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
+			[]string{listAll, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
-				"-X NATP2P_MASQ", "COMMIT"}, "\n") + "\n"}},
+				"-X NATP2P_MASQ", ":NATP2P_SU - [0:0]", "-X NATP2P_SU", "COMMIT"}, "\n") + "\n"}},
 		{"install, jumps missing, preserving ports", Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true,
 			Preserve: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}, nil, func(b *IPT) error { return b.Install(nil) },
-			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
+			[]string{listAll, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
 				"-I POSTROUTING 1 -j NATP2P_POST", "-I POSTROUTING 2 -j NATP2P_MASQ",
 				"-A NATP2P_MASQ -s 10.0.0.0/24 -o wan0 -j MASQUERADE",
 				"-I PREROUTING 1 -j NATP2P_PRE", "-I POSTROUTING 2 -j NATP2P_HAIR", "COMMIT"}, "\n") + "\n"}},
-		{"update moves a pin", Rules{WAN: "wan0", Mapping: true}, nil, func(b *IPT) error { return b.Update([]Pin{moved}, []Pin{fakePin}) },
-			[]string{restore, "*nat\n-D " + wanRule(fakePin) + "\n-A " + wanRule(moved) + "\nCOMMIT\n"}},
+		{"update moves a pin", Rules{WAN: "wan0", Mapping: true}, nil, func(b *IPT) error {
+			if err := b.Install([]Pin{fakePin}); err != nil {
+				return err
+			}
+			return b.Update([]Pin{moved}, []Pin{fakePin})
+		}, []string{listAll, restore, "*nat\n" + strings.Join([]string{
+			":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
+			"-I POSTROUTING 1 -j NATP2P_POST", "-X NATP2P_MASQ", "-X NATP2P_PRE", "-X NATP2P_HAIR",
+			"-A " + wanRule(fakePin), "COMMIT"}, "\n") + "\n",
+			restore, "*nat\n-D " + wanRule(fakePin) + "\n-A " + wanRule(moved) + "\nCOMMIT\n"}},
 		{"update, nothing to do", Rules{WAN: "wan0", Mapping: true}, nil, func(b *IPT) error { return b.Update(nil, nil) }, nil},
 		{"remove", hairpin, func(f *fakeIPT) {
-			f.out[listPost] = "-P POSTROUTING ACCEPT\n-A POSTROUTING -j NATP2P_POST\n-A POSTROUTING -j NATP2P_HAIR\n"
+			f.out[listAll] = "-P PREROUTING ACCEPT\n-P POSTROUTING ACCEPT\n-N NATP2P_HAIR\n-N NATP2P_POST\n-N NATP2P_SU\n-N NATP2P_SU_0a00\n" +
+				"-A POSTROUTING -j NATP2P_POST\n-A POSTROUTING -j NATP2P_HAIR\n"
 		}, func(b *IPT) error { return b.Remove() },
-			[]string{listPost, listPre, restore, "*nat\n" + strings.Join([]string{
+			[]string{listAll, restore, "*nat\n" + strings.Join([]string{
 				":NATP2P_POST - [0:0]", ":NATP2P_PRE - [0:0]", ":NATP2P_HAIR - [0:0]", ":NATP2P_MASQ - [0:0]",
+				":NATP2P_SU - [0:0]", ":NATP2P_SU_0a00 - [0:0]",
 				"-D POSTROUTING -j NATP2P_POST", "-D POSTROUTING -j NATP2P_HAIR",
-				"-X NATP2P_POST", "-X NATP2P_PRE", "-X NATP2P_HAIR", "-X NATP2P_MASQ", "COMMIT"}, "\n") + "\n"}},
+				"-X NATP2P_POST", "-X NATP2P_PRE", "-X NATP2P_HAIR", "-X NATP2P_MASQ", "-X NATP2P_SU", "-X NATP2P_SU_0a00", "COMMIT"}, "\n") + "\n"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeIPT()
@@ -198,17 +211,17 @@ func TestIPTIntegrity(t *testing.T) {
 		t.Errorf("Installed() = %v, %v; want true", ok, err)
 	}
 
-	listChain := "/usr/sbin/iptables -w 10 -t nat -S NATP2P_POST"
-	f.fail[listChain] = &iptExitError{Tool: "iptables", Code: iptExitOther, Stderr: "iptables: No chain/target/match by that name.\n"}
 	if pins, err := b.Pins(); pins != nil || err != nil {
 		t.Errorf("Pins() without the chain = %v, %v; want none", pins, err)
 	}
-	delete(f.fail, listChain)
-	f.out[listChain] = "-N NATP2P_POST\n" +
+	other := Pin{conntrackmap.TCP, netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("203.0.113.1:80")}
+	f.out[listAll] = "-N NATP2P_POST\n-N NATP2P_ST_0a000002\n" +
 		"-A NATP2P_POST -s 10.0.0.1/32 -o wan0 -p udp -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000\n" +
-		"-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate DNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000\n"
-	if pins, err := b.Pins(); err != nil || !cmp.Equal(pins, []Pin{fakePin}, equateNet) {
-		t.Errorf("Pins() = %v, %v; want %v", pins, err, fakePin)
+		"-A NATP2P_POST -s 10.0.0.1/32 -o br-lan -p udp -m conntrack --ctstate DNAT -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000\n" +
+		"-A NATP2P_ST_0a000002 -s 10.0.0.2/32 -o wan0 -p tcp -m tcp --sport 80 -j SNAT --to-source 203.0.113.1:80\n" +
+		"-A NATP2P_DT_0a000002 -s 10.0.0.3/32 -o wan0 -p tcp -m tcp --sport 80 -j SNAT --to-source 203.0.113.1:81\n"
+	if pins, err := b.Pins(); err != nil || !cmp.Equal(pins, []Pin{other, fakePin}, equateNet) {
+		t.Errorf("Pins() = %v, %v; want %v", pins, err, []Pin{other, fakePin})
 	}
 }
 
@@ -218,6 +231,7 @@ func TestIPTFailures(t *testing.T) {
 	b := f.backend(t, Rules{WAN: "wan0", Mapping: true})
 	f.fail[listPost] = &iptExitError{Tool: "iptables", Code: iptExitResource,
 		Stderr: "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n"}
+	f.fail[listAll] = f.fail[listPost]
 	if _, err := b.Installed(); err == nil || err.Error() != "iptables list: permission denied (run as root)" {
 		t.Errorf("Installed() without permission: %v", err)
 	}
@@ -225,13 +239,67 @@ func TestIPTFailures(t *testing.T) {
 		t.Errorf("Install() without permission: %v", err)
 	}
 	delete(f.fail, listPost)
+	delete(f.fail, listAll)
 	f.fail[restore] = &iptExitError{Tool: "iptables-restore", Code: iptExitOther,
 		Stderr: "iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?).\n"}
+	if err := b.Update(nil, []Pin{fakePin}); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Errorf("Update() before Install or Pins: %v", err)
+	}
+	if err := b.Install([]Pin{fakePin}); err == nil {
+		t.Fatal("Install() with iptables-restore failing: no error")
+	}
+	f.out[listAll] = "-N NATP2P_POST\n-A NATP2P_POST -s 10.0.0.1/32 -o wan0 -p udp -m udp --sport 5000 -j SNAT --to-source 203.0.113.1:40000\n"
+	if _, err := b.Pins(); err != nil {
+		t.Fatal(err)
+	}
 	err := b.Update(nil, []Pin{fakePin})
 	if want := "iptables update: iptables-restore: exit status 1: iptables-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?)."; err == nil || err.Error() != want {
 		t.Errorf("Update() of a missing rule: %v\nwant %s", err, want)
 	}
 	if err := b.Update([]Pin{{conntrackmap.UDP, netip.MustParseAddrPort("[fd00::1]:5000"), fakePin.Public}}, nil); err == nil {
 		t.Error("Update() of an IPv6 pin: no error")
+	}
+}
+
+// At 2,000 pins, one pin added is one iptables-restore that appends the
+// pin's rules to a leaf of each tree, or to a new leaf and a jump to it in
+// its parent (here PRE's: the pin's public port opens a range of 16): no
+// chain flushed, no rule or chain deleted. A batch of 50 is one
+// iptables-restore too.
+func TestIPTUpdateWritesOneLeaf(t *testing.T) {
+	f := newFakeIPT()
+	r := Rules{WAN: "wan0", LAN: []string{"br-lan"}, Sources: lanNets[:1], Mapping: true, Hairpin: true}
+	b := f.backend(t, r)
+	var pins []Pin
+	for i := range 2050 {
+		pins = append(pins, Pin{conntrackmap.UDP, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(1 + i%100)}), uint16(40000+i*7)),
+			netip.AddrPortFrom(netip.MustParseAddr("203.0.113.1"), uint16(10000+i))})
+	}
+	if err := b.Install(pins[:2000]); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	if err := b.Update(pins[2000:2001], nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 2 || f.calls[0] != restore {
+		t.Fatalf("commands %q, want one iptables-restore", f.calls)
+	}
+	counts := map[string]int{}
+	for _, l := range strings.Split(f.calls[1], "\n") {
+		if i := strings.IndexByte(l, ' '); i > 0 {
+			counts[l[:min(i, 2)]]++
+		}
+	}
+	// Four rules of the pin (WAN and LAN SNAT, HAIR's, PRE's), one jump.
+	if counts[":N"] != 1 || counts["-A"] != 5 || counts["-D"]+counts["-F"]+counts["-X"] != 0 {
+		t.Errorf("one pin: %v lines by kind, want one chain created, five rules appended, nothing else:\n%s", counts, f.calls[1])
+	}
+	f.calls = nil
+	if err := b.Update(pins[2001:], pins[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 2 || f.calls[0] != restore {
+		t.Errorf("a batch of 49 pins and a deletion: commands %q, want one iptables-restore", len(f.calls))
 	}
 }

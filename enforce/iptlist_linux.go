@@ -37,13 +37,29 @@ type jumpCounts struct {
 
 // jumps counts the jumps to natp2p's chains; PREROUTING is listed only
 // with pre.
-func (t *IPT) jumps(pre bool) (j jumpCounts, err error) {
+func (t *IPT) jumps(pre bool) (jumpCounts, error) {
 	lines, err := t.listChain("POSTROUTING")
 	if err != nil {
-		return j, err
+		return jumpCounts{}, err
 	}
+	if pre {
+		more, err := t.listChain("PREROUTING")
+		if err != nil {
+			return jumpCounts{}, err
+		}
+		lines = append(lines, more...)
+	}
+	return countJumps(lines), nil
+}
+
+// countJumps counts the jumps to natp2p's chains in lines of iptables -S.
+func countJumps(lines []string) (j jumpCounts) {
 	n := 0
 	for _, l := range lines {
+		switch l {
+		case "-A PREROUTING -j " + IPTPre:
+			j.pre++
+		}
 		if !strings.HasPrefix(l, "-A POSTROUTING ") {
 			continue
 		}
@@ -59,20 +75,17 @@ func (t *IPT) jumps(pre bool) (j jumpCounts, err error) {
 			j.masq++
 		}
 	}
-	if !pre {
-		return j, nil
-	}
-	j.pre, err = t.countJumps("PREROUTING", IPTPre)
-	return j, err
+	return j
 }
 
-func (t *IPT) countJumps(chain, target string) (int, error) {
-	lines, err := t.listChain(chain)
-	n := 0
+// treeChains are the tree chains of natp2p's that lines of iptables -S
+// create.
+func treeChains(lines []string) []string {
+	var names []string
 	for _, l := range lines {
-		if l == "-A "+chain+" -j "+target {
-			n++
+		if name, ok := strings.CutPrefix(l, "-N "); ok && iptTreeChain(name) {
+			names = append(names, name)
 		}
 	}
-	return n, err
+	return names
 }

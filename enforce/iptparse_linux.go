@@ -80,7 +80,7 @@ const pinRuleAll = 0x7f
 func (r *pinRule) option(k, v string) bool {
 	switch k {
 	case "-A":
-		r.seen |= bitIf(v == IPTPost, 1)
+		r.seen |= bitIf(v == IPTPost || iptTreeChain(v) && v[7] == 'S', 1)
 	case "-o":
 		r.seen |= bitIf(v == r.oif, 2)
 	case "-s":

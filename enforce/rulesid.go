@@ -22,6 +22,11 @@ func (r Rules) ID(backend string) string {
 	if len(r.Sources) > 0 {
 		id += fmt.Sprintf(" sources=%v", r.Sources)
 	}
+	if backend == NameIptables {
+		// Trees of chains (ipttree_linux.go) replaced one chain of pins:
+		// updates lay out against the trees, so the older rules go.
+		id += " layout=tree"
+	}
 	return id
 }
 
@@ -39,8 +44,9 @@ type rulesV0 struct {
 // sets a field they did not have, as they made other rules.
 func (r Rules) legacyID(backend string) string {
 	// Compared printed: reflect.DeepEqual would cost the agent 16 KB.
-	if fmt.Sprint(r) != fmt.Sprint(Rules{WAN: r.WAN, LAN: r.LAN, Mapping: r.Mapping, Hairpin: r.Hairpin, Preserve: r.Preserve}) {
-		return "" // r sets a field added since
+	if fmt.Sprint(r) != fmt.Sprint(Rules{WAN: r.WAN, LAN: r.LAN, Mapping: r.Mapping, Hairpin: r.Hairpin, Preserve: r.Preserve}) ||
+		backend == NameIptables {
+		return "" // r sets a field added since, or iptables' layout changed since
 	}
 	return fmt.Sprintf("%s %+v", backend, rulesV0{WAN: r.WAN, LAN: r.LAN, Mapping: r.Mapping, Hairpin: r.Hairpin, Preserve: r.Preserve})
 }

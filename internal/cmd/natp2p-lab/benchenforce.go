@@ -76,6 +76,7 @@ type floodResult struct {
 	created   int // conntrack entries the flood made
 	stockRate float64
 	pins      int
+	updates   []time.Duration // one pin added or deleted through the backend, each
 	// listCost and stampCost: iptables, first run, what one rule check
 	// takes listing the chains and reading the stamp (checkCost).
 	listCost, stampCost time.Duration
@@ -389,22 +390,14 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 					return nil, fmt.Errorf("%s: rule check: %w", c.name, err)
 				}
 			}
-			before, err := conntrackCount(ctx, l)
-			if err != nil {
+			if fr.sent, fr.took, fr.created, err = flood(ctx, l, flows); err != nil {
 				return nil, err
 			}
-			fctx, cancel := context.WithTimeout(ctx, enfFloodLimit)
-			fr.sent, fr.took, err = l.LAN[0].FloodUDP(fctx, l.ServerAddrs, flows, floodSockets)
-			cancel()
-			if err != nil && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
-				return nil, err
+			if c.rules {
+				if fr.updates, err = updateLatency(l, be); err != nil {
+					return nil, fmt.Errorf("%s: updates: %w", c.name, err)
+				}
 			}
-			time.Sleep(200 * time.Millisecond) // let any backlog drain
-			after, err := conntrackCount(ctx, l)
-			if err != nil {
-				return nil, err
-			}
-			fr.created = after - before
 			if !c.rules {
 				stock = fr.rate()
 			}
@@ -429,17 +422,70 @@ func floodInstall(ctx context.Context, l *lab.Lab, be enforce.Backend, rules boo
 	})
 }
 
-// floodPins are pins of private endpoints the flood does not use (an
-// address no LAN host has), each on its own public port.
+// flood sends up to flows new flows from LAN host 0, stopped after
+// enfFloodLimit, and counts the conntrack entries they made.
+func flood(ctx context.Context, l *lab.Lab, flows int) (sent int, took time.Duration, created int, err error) {
+	before, err := conntrackCount(ctx, l)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, enfFloodLimit)
+	sent, took, err = l.LAN[0].FloodUDP(fctx, l.ServerAddrs, flows, floodSockets)
+	cancel()
+	if err != nil && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
+		return 0, 0, 0, err
+	}
+	time.Sleep(200 * time.Millisecond) // let any backlog drain
+	after, err := conntrackCount(ctx, l)
+	return sent, took, after - before, err
+}
+
+// floodPins are pins of private endpoints the flood does not use, spread
+// over 200 addresses no LAN host has (198.51.100.20 to .219: pins of many
+// hosts, as a busy LAN makes them), each on its own public port.
 func floodPins(n int, public netip.Addr) []enforce.Pin {
 	pins := make([]enforce.Pin, n)
 	for i := range pins {
-		priv := netip.AddrFrom4([4]byte{198, 51, 100, byte(250 + i/50000)})
+		priv := netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + i%200)})
 		pins[i] = enforce.Pin{Proto: conntrackmap.UDP,
-			Private: netip.AddrPortFrom(priv, uint16(1024+i%50000)),
+			Private: netip.AddrPortFrom(priv, uint16(1024+i/200)),
 			Public:  netip.AddrPortFrom(public, uint16(1024+i))}
 	}
 	return pins
+}
+
+// enfUpdates is how many pins updateLatency adds and deletes.
+const enfUpdates = 100
+
+// updateLatency adds enfUpdates pins to the backend's, one per update, and
+// deletes them again, one per update, timing each: what one new endpoint
+// costs the backend with the pins in place. Their public address is none
+// of the router's (192.0.2.1), so that no pin the nftables backend learned
+// from the flood holds one of their public endpoints.
+func updateLatency(l *lab.Lab, be enforce.Backend) ([]time.Duration, error) {
+	var took []time.Duration
+	err := l.Router.Do(func() error {
+		var added []enforce.Pin
+		for i := range enfUpdates {
+			p := enforce.Pin{Proto: conntrackmap.UDP,
+				Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + i%200)}), uint16(60000+i)),
+				Public:  netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 1}), uint16(60000+i))}
+			t0 := time.Now()
+			if err := be.Update([]enforce.Pin{p}, nil); err != nil {
+				return err
+			}
+			took, added = append(took, time.Since(t0)), append(added, p)
+		}
+		for _, p := range added {
+			t0 := time.Now()
+			if err := be.Update(nil, []enforce.Pin{p}); err != nil {
+				return err
+			}
+			took = append(took, time.Since(t0))
+		}
+		return nil
+	})
+	return took, err
 }
 
 func conntrackCount(ctx context.Context, l *lab.Lab) (int, error) {
@@ -617,6 +663,34 @@ func printFloods(w io.Writer, backends []string, floods map[string][]floodResult
 		for _, r := range rs {
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %.0f | %.0f%% |\n", b, r.config, r.run, r.sent, r.created,
 				r.rate(), 100*r.rate()/r.stockRate)
+		}
+	}
+	fmt.Fprintln(w)
+	printUpdates(w, backends, floods)
+}
+
+// printUpdates prints, per backend and number of pins, the time one
+// update of one pin took, over every run.
+func printUpdates(w io.Writer, backends []string, floods map[string][]floodResult) {
+	fmt.Fprintf(w, "### One pin added or deleted through the backend, with the pins in place (%d of each per run, every run)\n\n", enfUpdates)
+	fmt.Fprintln(w, "| backend | pins held | updates | p50 | p99 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, b := range backends {
+		byPins := map[int][]time.Duration{}
+		var counts []int
+		for _, r := range floods[b] {
+			if len(r.updates) == 0 {
+				continue
+			}
+			if _, ok := byPins[r.pins]; !ok {
+				counts = append(counts, r.pins)
+			}
+			byPins[r.pins] = append(byPins[r.pins], r.updates...)
+		}
+		sort.Ints(counts)
+		for _, n := range counts {
+			d := byPins[n]
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", b, thousands(n), len(d), dur(stats.Percentile(d, 50)), dur(stats.Percentile(d, 99)))
 		}
 	}
 	fmt.Fprintln(w)
