@@ -159,6 +159,9 @@ func TestIPTInstalledListsOnlyOnChange(t *testing.T) {
 	gen := func(n uint32) iptStamp { return iptStamp(binary.BigEndian.AppendUint32(nil, n)) }
 	seq := &stampSeq{[]iptStamp{gen(1), gen(1), gen(1), gen(1) /* before the update */, gen(2) /* after */, gen(2), gen(3)}}
 	b.stamper = seq
+	if _, err := b.Pins(); err != nil { // updates lay out against the pins read
+		t.Fatal(err)
+	}
 	lists := func() int {
 		n := 0
 		for _, c := range f.calls {
