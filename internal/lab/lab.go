@@ -72,7 +72,8 @@ type Config struct {
 	// iptables and nftables hooks (br_netfilter's
 	// net.bridge.bridge-nf-call-iptables=1, as on Debian-based routers and
 	// anything running docker). Off: a plain bridge, as on OpenWrt. On
-	// needs br_netfilter loaded.
+	// needs br_netfilter loaded. It applies to both routers of a
+	// two-router lab.
 	BridgeNetfilter bool
 	// ForwardDropLAN makes the router's forward chain drop traffic between
 	// its LAN bridges (client isolation): br-lan to br-lan, and to and from

@@ -45,11 +45,14 @@ func wanFilterScript(f WANFilter) string {
 		NFTFilterTable, wanVerdict[f], chain("input"), chain("forward"))
 }
 
-// setupWANFilter installs Config.WANFilter in the router namespace (with
-// nft whatever the backend: the table is the lab's, not the agent's).
+// setupWANFilter installs Config.WANFilter in the router namespace, with
+// the tool of the router's Backend.
 func (l *Lab) setupWANFilter(ctx context.Context) error {
 	if l.cfg.WANFilter == WANOpen {
 		return nil
+	}
+	if l.cfg.Backend == Iptables {
+		return l.setupIPTWANFilter(ctx)
 	}
 	script := wanFilterScript(l.cfg.WANFilter)
 	l.cfg.logf("lab: nft script:\n%s", script)
