@@ -21,10 +21,6 @@ type punchCase struct {
 	unsolicited        probe.Unsolicited
 	udp, tcp           bool
 	udpCause, tcpCause string // in the failing check's summary
-	// everywhere runs the case on both router firewalls with bridge
-	// netfilter off and on; the others run on an nftables router with it
-	// off (OpenWrt's).
-	everywhere bool
 }
 
 // TestProbePunch runs natp2p-agent probe from a LAN host against
@@ -37,21 +33,18 @@ type punchCase struct {
 // nftables or iptables rules, its bridge netfilter off or on.
 func TestProbePunch(t *testing.T) {
 	cases := []punchCase{
-		{nat: lab.Masquerade, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped, udp: true, tcp: true, everywhere: true},
+		{nat: lab.Masquerade, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped, udp: true, tcp: true},
 		{nat: lab.Masquerade, filter: lab.WANReject, unsolicited: probe.UnsolicitedReset, udp: true,
-			tcpCause: "RST to unsolicited SYN", everywhere: true},
+			tcpCause: "RST to unsolicited SYN"},
 		{nat: lab.Masquerade, unsolicited: probe.UnsolicitedReset, udp: true, tcpCause: "RST to unsolicited SYN"},
 		{nat: lab.Masquerade, filter: lab.WANProhibit, unsolicited: probe.UnsolicitedICMP, udp: true,
 			tcpCause: "ICMP error to unsolicited SYN"},
 		{nat: lab.MasqueradeFullyRandom, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped,
-			udpCause: "mapping varies", tcpCause: "mapping varies", everywhere: true},
+			udpCause: "mapping varies", tcpCause: "mapping varies"},
 	}
 	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
 		for _, brnf := range []bool{false, true} {
 			for _, tt := range cases {
-				if !tt.everywhere && (fw != lab.Nftables || brnf) {
-					continue
-				}
 				name := fmt.Sprintf("%s/bridge-nf=%t/%s/%s", fw, brnf, tt.nat, tt.filter)
 				if tt.filter == lab.WANOpen {
 					name += "open"

@@ -79,8 +79,9 @@ type Config struct {
 	// its LAN bridges (client isolation): br-lan to br-lan, and to and from
 	// the bridges of AddLANBridge.
 	ForwardDropLAN bool
-	// WANFilter is the router's filter of new connections from the WAN;
-	// the zero value filters nothing.
+	// WANFilter is the router's filter of new connections from the WAN,
+	// in the tool of Backend; the zero value filters nothing. A filter
+	// answers every refusal (net.ipv4.icmp_ratelimit=0 in the router).
 	WANFilter WANFilter
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)

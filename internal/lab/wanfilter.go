@@ -51,6 +51,12 @@ func (l *Lab) setupWANFilter(ctx context.Context) error {
 	if l.cfg.WANFilter == WANOpen {
 		return nil
 	}
+	// Every refusal answered: Linux limits ICMP errors to one a second
+	// per destination after a burst of six, and a probe's UDP tests
+	// would spend them before its TCP ones.
+	if _, err := l.Router.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
+		return err
+	}
 	if l.cfg.Backend == Iptables {
 		return l.setupIPTWANFilter(ctx)
 	}
