@@ -135,9 +135,15 @@ func TestEnforceUplinkStaysClosed(t *testing.T) {
 
 // TestEnforceWANAsLANRefused: the WAN named among the LAN interfaces is a
 // configuration error: check-config reports it, and the daemon refuses to
-// start, so nothing opens inbound.
+// start with either backend, so nothing opens inbound.
 func TestEnforceWANAsLANRefused(t *testing.T) {
-	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		t.Run(string(fw), func(t *testing.T) { testWANAsLANRefused(t, fw) })
+	}
+}
+
+func testWANAsLANRefused(t *testing.T, fw lab.Backend) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
 	a := newAgent(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounds a daemon that starts
 	defer cancel()
@@ -146,11 +152,14 @@ func TestEnforceWANAsLANRefused(t *testing.T) {
 		!strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
 		t.Errorf("check-config with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
 	}
-	_, stderr, code, err := a.Run(ctx, "run", "--socket", a.Socket, "--mode", "enforce", "--wan", l.WANIface, "--lan", lan)
+	_, stderr, code, err := a.Run(ctx, "run", "--socket", a.Socket, "--mode", "enforce", "--backend", string(fw), "--wan", l.WANIface, "--lan", lan)
 	if err != nil || code != exitUsage || !strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
 		t.Errorf("run with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
 	}
-	if out, _ := l.Router.Run(ctx, "nft", "list", "ruleset"); strings.Contains(string(out), "natp2p") {
+	if out, _ := l.Router.Run(ctx, "nft", "list", "ruleset"); strings.Contains(strings.ToLower(string(out)), "natp2p") {
 		t.Errorf("rules installed:\n%s", out)
+	}
+	if out, _ := l.Router.Run(ctx, "iptables-save"); strings.Contains(string(out), "NATP2P") {
+		t.Errorf("iptables rules installed:\n%s", out)
 	}
 }
