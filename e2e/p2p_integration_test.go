@@ -63,8 +63,9 @@ var acrossRouters = []session{{name: "across the routers", other: true}}
 // relayed through two fully-random NATs; direct again with natp2p's
 // enforce mode on both routers (each backend: nftables; iptables with
 // --preserve-ports); and direct, host to host, between two hosts behind
-// one router. The routers' NAT is nftables or iptables rules, their bridge
-// netfilter off (OpenWrt) or on (Debian-based routers, docker hosts).
+// one router. Every case runs on routers whose NAT is nftables or
+// iptables rules, with bridge netfilter off (OpenWrt) and on (Debian-based
+// routers, docker hosts).
 // natp2p-agent runs in both routers (observe mode where it does not
 // enforce) and its report's mapping.udp and, where the agent has it,
 // p2p.udp must agree with what ICE achieved between the routers.
@@ -72,37 +73,31 @@ func TestICE(t *testing.T) {
 	observe := []string{"--mode", "observe"}
 	behindOne := session{name: "behind one router", a: 0, b: 1}
 	fullyRandom := []session{{name: "across the routers", other: true, relayed: true}, behindOne}
-	enforced := append([]session{behindOne}, acrossRouters...)
-	for _, tc := range []struct {
-		name     string
-		nat      lab.NAT
-		backend  lab.Backend
-		brnf     bool     // bridge netfilter on in both routers
-		agent    []string // natp2p-agent run flags
-		sessions []session
-	}{
-		{"masquerade", lab.Masquerade, lab.Nftables, false, observe, acrossRouters},
-		{"fully-random", lab.MasqueradeFullyRandom, lab.Nftables, false, observe, fullyRandom},
-		{"fully-random-enforce-nftables", lab.MasqueradeFullyRandom, lab.Nftables, false,
-			[]string{"--mode", "enforce", "--backend", "nftables"}, acrossRouters},
-		{"fully-random-enforce-iptables", lab.MasqueradeFullyRandom, lab.Iptables, false,
-			[]string{"--mode", "enforce", "--backend", "iptables", "--preserve-ports"}, acrossRouters},
-		{"masquerade-iptables-bridge-nf", lab.Masquerade, lab.Iptables, true, observe, acrossRouters},
-		{"fully-random-iptables-bridge-nf", lab.MasqueradeFullyRandom, lab.Iptables, true, observe, fullyRandom},
-		{"fully-random-enforce-nftables-bridge-nf", lab.MasqueradeFullyRandom, lab.Nftables, true,
-			[]string{"--mode", "enforce", "--backend", "nftables"}, enforced},
-		{"fully-random-enforce-iptables-bridge-nf", lab.MasqueradeFullyRandom, lab.Iptables, true,
-			[]string{"--mode", "enforce", "--backend", "iptables", "--preserve-ports"}, enforced},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			l := newP2PLab(t, lab.Config{NAT: tc.nat, Backend: tc.backend, BridgeNetfilter: tc.brnf})
-			agents := startAgents(t, l, tc.agent)
-			for _, s := range tc.sessions {
-				t.Run(s.name, func(t *testing.T) { runSession(t, l, s) })
+	enforce := map[lab.Backend][]string{lab.Nftables: {"--mode", "enforce", "--backend", "nftables"},
+		lab.Iptables: {"--mode", "enforce", "--backend", "iptables", "--preserve-ports"}}
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		for _, brnf := range []bool{false, true} {
+			for _, tc := range []struct {
+				name     string
+				nat      lab.NAT
+				agent    []string // natp2p-agent run flags
+				sessions []session
+			}{
+				{"masquerade", lab.Masquerade, observe, acrossRouters},
+				{"fully-random", lab.MasqueradeFullyRandom, observe, fullyRandom},
+				{"fully-random-enforce", lab.MasqueradeFullyRandom, enforce[fw], append([]session{behindOne}, acrossRouters...)},
+			} {
+				t.Run(fmt.Sprintf("%s/bridge-nf=%t/%s", fw, brnf, tc.name), func(t *testing.T) {
+					t.Parallel()
+					l := newP2PLab(t, lab.Config{NAT: tc.nat, Backend: fw, BridgeNetfilter: brnf})
+					agents := startAgents(t, l, tc.agent)
+					for _, s := range tc.sessions {
+						t.Run(s.name, func(t *testing.T) { runSession(t, l, s) })
+					}
+					checkReports(t, agents, !slices.ContainsFunc(tc.sessions, func(s session) bool { return s.other && s.relayed }))
+				})
 			}
-			checkReports(t, agents, !slices.ContainsFunc(tc.sessions, func(s session) bool { return s.other && s.relayed }))
-		})
+		}
 	}
 }
 
