@@ -249,10 +249,19 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 		t.Errorf("unpinned sender -> B's public endpoint %v: no echo", pinB.Public)
 	}
 	stray.Close()
+	var seen netip.AddrPort
 	for _, p := range bl.LAN[1].Peers(b) {
 		if p.Addr() != bl.Public {
 			t.Errorf("B saw a hairpinned packet from %v, want the router's public address %v", p, bl.Public)
+		} else if p != pinA.Public {
+			seen = p
 		}
+	}
+	// The kernel pinned the stray at once to what B saw (the learn
+	// chain), so its next flow to the internet keeps it.
+	learned := Pin{conntrackmap.UDP, stray.Local, seen}
+	if got, _ := bl.b.Pins(); !slices.ContainsFunc(got, func(p Pin) bool { return cmp.Equal(p, learned, equateNet) }) {
+		t.Errorf("Pins() = %v after the unpinned sender's hairpin, want %v learned", got, learned)
 	}
 
 	// A port forward to B's pinned endpoint: the internet host stays the
@@ -287,7 +296,7 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 	if err := bl.b.Update([]Pin{moved}, []Pin{pinA}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := bl.b.Pins(); !cmp.Equal(got, []Pin{moved, pinB}, equateNet) {
+	if got, _ := bl.b.Pins(); !cmp.Equal(got, []Pin{moved, learned, pinB}, equateNet) {
 		t.Errorf("after moving A: Pins() = %v", got)
 	}
 	if err := bl.b.Install([]Pin{pinB}); err != nil {
