@@ -257,11 +257,15 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 			seen = p
 		}
 	}
-	// The kernel pinned the stray at once to what B saw (the learn
-	// chain), so its next flow to the internet keeps it.
-	learned := Pin{conntrackmap.UDP, stray.Local, seen}
-	if got, _ := bl.b.Pins(); !slices.ContainsFunc(got, func(p Pin) bool { return cmp.Equal(p, learned, equateNet) }) {
-		t.Errorf("Pins() = %v after the unpinned sender's hairpin, want %v learned", got, learned)
+	// The nftables backend pinned the stray at once to what B saw (the
+	// learn chain), so its next flow to the internet keeps it; the
+	// iptables backend leaves that to the agent.
+	strayPins := []Pin{}
+	if learns {
+		strayPins = append(strayPins, Pin{conntrackmap.UDP, stray.Local, seen})
+	}
+	if got, _ := bl.b.Pins(); learns && !slices.ContainsFunc(got, func(p Pin) bool { return cmp.Equal(p, strayPins[0], equateNet) }) {
+		t.Errorf("Pins() = %v after the unpinned sender's hairpin, want %v learned", got, strayPins[0])
 	}
 
 	// A port forward to B's pinned endpoint: the internet host stays the
@@ -296,7 +300,7 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 	if err := bl.b.Update([]Pin{moved}, []Pin{pinA}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := bl.b.Pins(); !cmp.Equal(got, []Pin{moved, learned, pinB}, equateNet) {
+	if got, _ := bl.b.Pins(); !cmp.Equal(got, slices.Concat([]Pin{moved}, strayPins, []Pin{pinB}), equateNet) {
 		t.Errorf("after moving A: Pins() = %v", got)
 	}
 	if err := bl.b.Install([]Pin{pinB}); err != nil {
