@@ -166,6 +166,8 @@ func testBackend(t *testing.T, fw lab.Backend, newBackend func(Rules) (Backend, 
 			`type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service`,
 			`add @pins { meta l4proto . ct original ip saddr . ct original proto-src : ip saddr . udp sport }`,
 			`add @rev { meta l4proto . ip saddr . tcp sport : ct original ip saddr . ct original proto-src }`,
+			`oifname "br-lan" ct status dnat ct original ip saddr 198.51.100.0/24 ct status snat ct state new ` +
+				`meta l4proto . ct original ip daddr . ct original proto-dst @rev meta l4proto . ip saddr . udp sport != @rev add @pins`,
 		} {
 			if !strings.Contains(listing, want) {
 				t.Errorf("nft list ruleset lacks %q:\n%s", want, listing)

@@ -120,31 +120,41 @@ func (n *NFT) learnRules(p conntrackmap.Proto) [][]rawExpr {
 		// host's mapping, and the agent does not track them either.
 		metaLoad(unix.NFT_META_IIF, regWide),
 		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)))
-	rules := [][]rawExpr{append(wan, n.learnRule(p)...)}
+	rules := [][]rawExpr{append(wan, n.learnRule(p, nil)...)}
 	if n.rules.Hairpin {
 		// No iif test: under bridge netfilter a hairpin within a bridge
 		// reaches postrouting without one. The flow began at a LAN
-		// source and natp2p's prerouting DNAT took it.
+		// source and natp2p's prerouting DNAT took it (its original
+		// destination is a pinned public endpoint), so the source NAT was
+		// natp2p's too: never a LAN-side masquerade's (NAT reflection of
+		// a port forward), whose private source must not become a pin.
+		natp2pDNAT := []rawExpr{
+			metaLoad(unix.NFT_META_L4PROTO, reg32a),
+			ctOriginal(nftCtDstIP, reg32b),
+			ctOriginal(unix.NFT_CT_PROTO_DST, reg32c),
+			inSet(nftRev, reg32a),
+		}
 		for _, h := range n.hairpinned() {
-			rules = append(rules, append(append(h, ctStatusSNAT()...), n.learnRule(p)...))
+			rules = append(rules, append(append(h, ctStatusSNAT()...), n.learnRule(p, natp2pDNAT)...))
 		}
 	}
 	return rules
 }
 
-// learnRule pins a new flow of protocol p, its source translated, to the
-// public endpoint it got (the packet's source now), unless that public
-// endpoint is pinned already. Registers are laid out as nft lays them out
-// (keys from register 1, data from register 2), so that nft lists the
-// rule.
-func (n *NFT) learnRule(p conntrackmap.Proto) []rawExpr {
+// learnRule pins a new flow of protocol p that also matches also, its
+// source translated, to the public endpoint it got (the packet's source
+// now), unless that public endpoint is pinned already. Registers are laid
+// out as nft lays them out (keys from register 1, data from register 2),
+// so that nft lists the rule.
+func (n *NFT) learnRule(p conntrackmap.Proto, also []rawExpr) []rawExpr {
 	r := append([]rawExpr{},
 		ctLoad(unix.NFT_CT_STATE, regWide),
 		and(regWide, binary.NativeEndian.AppendUint32(nil, ctStateNew)),
 		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
 		metaLoad(unix.NFT_META_L4PROTO, regWide),
 		compare(unix.NFT_CMP_EQ, regWide, []byte{byte(p)}))
-	public := []rawExpr{ // l4proto . saddr . sport, as translated
+	r = append(r, also...) // after the protocol match, where nft lists ct original proto-dst
+	public := []rawExpr{   // l4proto . saddr . sport, as translated
 		metaLoad(unix.NFT_META_L4PROTO, reg32a),
 		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32b),
 		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32c),
