@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,36 +63,41 @@ var acrossRouters = []session{{name: "across the routers", other: true}}
 // relayed through two fully-random NATs; direct again with natp2p's
 // enforce mode on both routers (each backend: nftables; iptables with
 // --preserve-ports); and direct, host to host, between two hosts behind
-// one router. natp2p-agent runs in both routers (observe mode where it
-// does not enforce) and its report's mapping.udp and, where the agent
-// has it, p2p.udp must agree with what ICE achieved between the routers.
+// one router. Every case runs on routers whose NAT is nftables or
+// iptables rules, with bridge netfilter off (OpenWrt) and on (Debian-based
+// routers, docker hosts).
+// natp2p-agent runs in both routers (observe mode where it does not
+// enforce) and its report's mapping.udp and, where the agent has it,
+// p2p.udp must agree with what ICE achieved between the routers.
 func TestICE(t *testing.T) {
 	observe := []string{"--mode", "observe"}
-	fullyRandom := []session{{name: "across the routers", other: true, relayed: true},
-		{name: "behind one router", a: 0, b: 1}}
-	for _, tc := range []struct {
-		name     string
-		nat      lab.NAT
-		backend  lab.Backend
-		agent    []string // natp2p-agent run flags
-		sessions []session
-	}{
-		{"masquerade", lab.Masquerade, lab.Nftables, observe, acrossRouters},
-		{"fully-random", lab.MasqueradeFullyRandom, lab.Nftables, observe, fullyRandom},
-		{"fully-random-enforce-nftables", lab.MasqueradeFullyRandom, lab.Nftables,
-			[]string{"--mode", "enforce", "--backend", "nftables"}, acrossRouters},
-		{"fully-random-enforce-iptables", lab.MasqueradeFullyRandom, lab.Iptables,
-			[]string{"--mode", "enforce", "--backend", "iptables", "--preserve-ports"}, acrossRouters},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			l := newP2PLab(t, tc.nat, tc.backend)
-			agents := startAgents(t, l, tc.agent)
-			for _, s := range tc.sessions {
-				t.Run(s.name, func(t *testing.T) { runSession(t, l, s) })
+	behindOne := session{name: "behind one router", a: 0, b: 1}
+	fullyRandom := []session{{name: "across the routers", other: true, relayed: true}, behindOne}
+	enforce := map[lab.Backend][]string{lab.Nftables: {"--mode", "enforce", "--backend", "nftables"},
+		lab.Iptables: {"--mode", "enforce", "--backend", "iptables", "--preserve-ports"}}
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		for _, brnf := range []bool{false, true} {
+			for _, tc := range []struct {
+				name     string
+				nat      lab.NAT
+				agent    []string // natp2p-agent run flags
+				sessions []session
+			}{
+				{"masquerade", lab.Masquerade, observe, acrossRouters},
+				{"fully-random", lab.MasqueradeFullyRandom, observe, fullyRandom},
+				{"fully-random-enforce", lab.MasqueradeFullyRandom, enforce[fw], append([]session{behindOne}, acrossRouters...)},
+			} {
+				t.Run(fmt.Sprintf("%s/bridge-nf=%t/%s", fw, brnf, tc.name), func(t *testing.T) {
+					t.Parallel()
+					l := newP2PLab(t, lab.Config{NAT: tc.nat, Backend: fw, BridgeNetfilter: brnf})
+					agents := startAgents(t, l, tc.agent)
+					for _, s := range tc.sessions {
+						t.Run(s.name, func(t *testing.T) { runSession(t, l, s) })
+					}
+					checkReports(t, agents, !slices.ContainsFunc(tc.sessions, func(s session) bool { return s.other && s.relayed }))
+				})
 			}
-			checkReports(t, agents, !tc.sessions[0].relayed)
-		})
+		}
 	}
 }
 
@@ -138,11 +144,12 @@ func checkReports(t *testing.T, agents []*icelab.Agent, direct bool) {
 }
 
 // newP2PLab builds a two-router lab (two LAN hosts behind the first
-// router, one behind the second), both routers with nat and backend, and
-// starts natp2p-introducer and coturn on its WAN.
-func newP2PLab(t *testing.T, nat lab.NAT, backend lab.Backend) *lab.Lab {
+// router, one behind the second), both routers as cfg says, and starts
+// natp2p-introducer and coturn on its WAN.
+func newP2PLab(t *testing.T, cfg lab.Config) *lab.Lab {
 	t.Helper()
-	l := labtest.New(t, lab.Config{NAT: nat, Backend: backend, Second: &lab.SiteConfig{NAT: nat, Backend: backend}})
+	cfg.Second = &lab.SiteConfig{NAT: cfg.NAT, Backend: cfg.Backend}
+	l := labtest.New(t, cfg)
 	ctx := testCtx(t)
 	if err := l.StartIntroducer(ctx, bins.Introducer, "--log-level", "warn"); err != nil {
 		t.Fatal(err)

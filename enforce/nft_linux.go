@@ -122,12 +122,14 @@ func (n *NFT) Install(pins []Pin) error {
 	return nftError("install", n.addLearnRules())
 }
 
-// addLearnRules fills the learn chain, one rule per protocol (nft lists
-// ct original proto-src only after a protocol match).
+// addLearnRules fills the learn chain, rules per protocol (nft lists ct
+// original proto-src only after a protocol match).
 func (n *NFT) addLearnRules() error {
 	var b nftBatch
 	for _, p := range []conntrackmap.Proto{conntrackmap.UDP, conntrackmap.TCP} {
-		b.addRule(NFTTable, nftLearn, n.learnRule(p))
+		for _, r := range n.learnRules(p) {
+			b.addRule(NFTTable, nftLearn, r)
+		}
 	}
 	return b.commit(n.dialer())
 }

@@ -54,6 +54,12 @@ func mapLookup(set string, reg, dreg uint32) rawExpr {
 		netlink.Attribute{Type: unix.NFTA_LOOKUP_SET, Data: cstr(set)}, u32(unix.NFTA_LOOKUP_SET_ID, 0))
 }
 
+// inSet matches when the key in reg is in the set.
+func inSet(set string, reg uint32) rawExpr {
+	return nftExpr("lookup", u32(unix.NFTA_LOOKUP_SREG, reg),
+		netlink.Attribute{Type: unix.NFTA_LOOKUP_SET, Data: cstr(set)}, u32(unix.NFTA_LOOKUP_SET_ID, 0))
+}
+
 // notInSet matches when the key in reg is not in the set.
 func notInSet(set string, reg uint32) rawExpr {
 	return nftExpr("lookup", u32(unix.NFTA_LOOKUP_SREG, reg), u32(unix.NFTA_LOOKUP_FLAGS, unix.NFT_LOOKUP_F_INV),
@@ -85,8 +91,12 @@ func ctLoad(key, reg uint32) rawExpr {
 	return nftExpr("ct", u32(unix.NFTA_CT_KEY, key), u32(unix.NFTA_CT_DREG, reg))
 }
 
-// nftCtSrcIP is NFT_CT_SRC_IP: the IPv4 source of one direction's tuple.
-const nftCtSrcIP = 19
+// NFT_CT_SRC_IP and NFT_CT_DST_IP: the IPv4 source and destination of
+// one direction's tuple.
+const (
+	nftCtSrcIP = 19
+	nftCtDstIP = 20
+)
 
 // ctOriginal loads a key of the original direction's tuple into reg
 // ("ct original ip saddr", "ct original proto-src"). The direction is one

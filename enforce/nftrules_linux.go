@@ -26,8 +26,11 @@ const (
 // ctStateNew is ct state new's bit.
 const ctStateNew = 1 << 3
 
-// ipsDstNAT is IPS_DST_NAT of ct status.
-const ipsDstNAT = 0x20
+// IPS_SRC_NAT and IPS_DST_NAT of ct status.
+const (
+	ipsSrcNAT = 0x10
+	ipsDstNAT = 0x20
+)
 
 // NAT chain priorities (nft's srcnat and dstnat) and hooks.
 const (
@@ -105,23 +108,53 @@ func publicOfTarget() []rawExpr {
 	}
 }
 
-// learnRule pins a new flow of protocol p, just translated by the router's
-// NAT, to the public endpoint it got (the packet's source now), unless
-// that public endpoint is pinned already. Registers are laid out as nft
-// lays them out (keys from register 1, data from register 2), so that
-// nft lists the rule.
-func (n *NFT) learnRule(p conntrackmap.Proto) []rawExpr {
-	r := append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN),
+// learnRules are the learn chain's rules for protocol p: a new flow to
+// the WAN, just translated by the router's NAT; and, with hairpinning, a
+// new hairpinned flow whose sender had no pin, which publicOfTarget gave
+// a new public mapping. Pinned at once, that sender's next flow to the
+// internet keeps the mapping its LAN peer saw, rather than getting
+// another from the router's NAT before the agent pins it.
+func (n *NFT) learnRules(p conntrackmap.Proto) [][]rawExpr {
+	wan := append(ifaceIs(unix.NFT_META_OIFNAME, n.rules.WAN),
 		// Forwarded only: the router's own flows (iif 0) are no LAN
 		// host's mapping, and the agent does not track them either.
 		metaLoad(unix.NFT_META_IIF, regWide),
-		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
+		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)))
+	rules := [][]rawExpr{append(wan, n.learnRule(p, nil)...)}
+	if n.rules.Hairpin {
+		// No iif test: under bridge netfilter a hairpin within a bridge
+		// reaches postrouting without one. The flow began at a LAN
+		// source and natp2p's prerouting DNAT took it (its original
+		// destination is a pinned public endpoint), so the source NAT was
+		// natp2p's too: never a LAN-side masquerade's (NAT reflection of
+		// a port forward), whose private source must not become a pin.
+		natp2pDNAT := []rawExpr{
+			metaLoad(unix.NFT_META_L4PROTO, reg32a),
+			ctOriginal(nftCtDstIP, reg32b),
+			ctOriginal(unix.NFT_CT_PROTO_DST, reg32c),
+			inSet(nftRev, reg32a),
+		}
+		for _, h := range n.hairpinned() {
+			rules = append(rules, append(append(h, ctStatusSNAT()...), n.learnRule(p, natp2pDNAT)...))
+		}
+	}
+	return rules
+}
+
+// learnRule pins a new flow of protocol p that also matches also, its
+// source translated, to the public endpoint it got (the packet's source
+// now), unless that public endpoint is pinned already. Registers are laid
+// out as nft lays them out (keys from register 1, data from register 2),
+// so that nft lists the rule.
+func (n *NFT) learnRule(p conntrackmap.Proto, also []rawExpr) []rawExpr {
+	r := append([]rawExpr{},
 		ctLoad(unix.NFT_CT_STATE, regWide),
 		and(regWide, binary.NativeEndian.AppendUint32(nil, ctStateNew)),
 		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
 		metaLoad(unix.NFT_META_L4PROTO, regWide),
 		compare(unix.NFT_CMP_EQ, regWide, []byte{byte(p)}))
-	public := []rawExpr{ // l4proto . saddr . sport, as translated
+	r = append(r, also...) // after the protocol match, where nft lists ct original proto-dst
+	public := []rawExpr{   // l4proto . saddr . sport, as translated
 		metaLoad(unix.NFT_META_L4PROTO, reg32a),
 		payload(unix.NFT_PAYLOAD_NETWORK_HEADER, 12, 4, reg32b),
 		payload(unix.NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg32c),
@@ -184,10 +217,16 @@ func prefixIs(load rawExpr, p netip.Prefix) []rawExpr {
 	return append(out, compare(unix.NFT_CMP_EQ, regWide, p.Masked().Addr().AsSlice()))
 }
 
-func ctStatusDNAT() []rawExpr {
+func ctStatusDNAT() []rawExpr { return ctStatusHas(ipsDstNAT) }
+
+// ctStatusSNAT: the flow's source was translated (a hairpinned flow's
+// SNAT matched; without it the source is still the sender's private one).
+func ctStatusSNAT() []rawExpr { return ctStatusHas(ipsSrcNAT) }
+
+func ctStatusHas(bit uint32) []rawExpr {
 	return []rawExpr{
 		ctLoad(unix.NFT_CT_STATUS, regWide),
-		and(regWide, binary.NativeEndian.AppendUint32(nil, ipsDstNAT)),
+		and(regWide, binary.NativeEndian.AppendUint32(nil, bit)),
 		compare(unix.NFT_CMP_NEQ, regWide, make([]byte, 4)),
 	}
 }

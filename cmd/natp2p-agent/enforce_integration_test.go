@@ -26,6 +26,7 @@ type enforceLab struct {
 	*lab.Lab
 	fw       lab.Backend
 	preserve bool   // run with --preserve-ports
+	lans     string // --lan, if not the lab's br-lan
 	before   string // the router's ruleset before the agent started
 }
 
@@ -87,7 +88,11 @@ func (el *enforceLab) sysctls(t *testing.T) string {
 // startEnforcing starts the daemon in enforce mode with the lab's backend.
 func (el *enforceLab) startEnforcing(t *testing.T, a *labagent.Agent) {
 	t.Helper()
-	args := []string{"--mode", "enforce", "--backend", string(el.fw), "--lan", el.LANIface}
+	lans := el.LANIface
+	if el.lans != "" {
+		lans = el.lans
+	}
+	args := []string{"--mode", "enforce", "--backend", string(el.fw), "--lan", lans}
 	if el.preserve {
 		args = append(args, "--preserve-ports")
 	}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -18,30 +17,47 @@ import (
 
 // TestEnforceHairpinBridgeNetfilter runs enforce mode through the binary
 // on both backends, with the router's bridge netfilter off (OpenWrt) and
-// on (Debian-based routers, docker hosts): a LAN host sending to another's
-// public endpoint reaches it from its own public endpoint, never from its
-// private one (RFC 4787 REQ-9a).
+// on (Debian-based routers, docker hosts), and a second LAN bridge: a LAN
+// host sending to another's public endpoint, on its bridge or on the
+// other, reaches it from its own public endpoint, never from its private
+// one (RFC 4787 REQ-9a).
 func TestEnforceHairpinBridgeNetfilter(t *testing.T) {
-	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
-		for _, brnf := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/bridge-nf=%t", fw, brnf), func(t *testing.T) {
-				l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, BridgeNetfilter: brnf})
-				el := &enforceLab{Lab: l, fw: fw}
-				if err := l.WAN.UDPEcho(server(l, 0, 4000)); err != nil {
+	for _, c := range backendsAndBridgeNF {
+		t.Run(c.name(), func(t *testing.T) {
+			l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: c.fw, BridgeNetfilter: c.brnf})
+			ctx := context.Background()
+			other, err := l.AddLANBridge(ctx, "br-lan2", netip.MustParsePrefix("192.0.2.1/24"), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			el := &enforceLab{Lab: l, fw: c.fw, lans: l.LANIface + ",br-lan2"}
+			if err := l.WAN.UDPEcho(server(l, 0, 4000)); err != nil {
+				t.Fatal(err)
+			}
+			a := newAgent(t, l)
+			el.startEnforcing(t, a)
+			hosts := []*lab.NS{l.LAN[0], l.LAN[1], other[0]}
+			var privs, pubs []netip.AddrPort
+			var socks []*lab.UDPSession
+			for i, h := range hosts {
+				priv := netip.AddrPortFrom(h.Addr(), uint16(5000+1000*i))
+				socks = append(socks, udp(t, h, priv, server(l, 0, 4000)))
+				privs, pubs = append(privs, priv), append(pubs, onePublic(t, l, priv))
+			}
+			waitPins(t, a, len(hosts)) // the iptables backend pins from the event stream
+			for _, p := range []struct {
+				what     string
+				from, to int
+			}{{"within br-lan", 0, 1}, {"br-lan2 to br-lan", 2, 1}, {"br-lan to br-lan2", 0, 2}} {
+				if _, err := socks[p.from].Send(ctx, pubs[p.to]); err != nil {
 					t.Fatal(err)
 				}
-				el.startEnforcing(t, newAgent(t, l))
-				privA, privB := netip.AddrPortFrom(l.LAN[0].Addr(), 5000), netip.AddrPortFrom(l.LAN[1].Addr(), 6000)
-				sA, sB := udp(t, l.LAN[0], privA, server(l, 0, 4000)), udp(t, l.LAN[1], privB, server(l, 0, 4000))
-				pubA, pubB := onePublic(t, l, privA), onePublic(t, l, privB)
-				if _, err := sA.Send(context.Background(), pubB); err != nil {
-					t.Fatal(err)
+				if heard := socks[p.to].Heard(ctx, pubs[p.from], privs[p.from]); !slices.Equal(heard, []netip.AddrPort{pubs[p.from]}) {
+					t.Errorf("%s: %v heard %v's hairpinned datagram from %v, want only its public endpoint %v",
+						p.what, privs[p.to], privs[p.from], heard, pubs[p.from])
 				}
-				if heard := sB.Heard(context.Background(), pubA, privA); !slices.Equal(heard, []netip.AddrPort{pubA}) {
-					t.Errorf("B heard A's hairpinned datagram from %v, want only A's public endpoint %v (A is %v)", heard, pubA, privA)
-				}
-			})
-		}
+			}
+		})
 	}
 }
 
@@ -119,9 +135,15 @@ func TestEnforceUplinkStaysClosed(t *testing.T) {
 
 // TestEnforceWANAsLANRefused: the WAN named among the LAN interfaces is a
 // configuration error: check-config reports it, and the daemon refuses to
-// start, so nothing opens inbound.
+// start with either backend, so nothing opens inbound.
 func TestEnforceWANAsLANRefused(t *testing.T) {
-	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom})
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		t.Run(string(fw), func(t *testing.T) { testWANAsLANRefused(t, fw) })
+	}
+}
+
+func testWANAsLANRefused(t *testing.T, fw lab.Backend) {
+	l := labtest.New(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw})
 	a := newAgent(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounds a daemon that starts
 	defer cancel()
@@ -130,11 +152,14 @@ func TestEnforceWANAsLANRefused(t *testing.T) {
 		!strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
 		t.Errorf("check-config with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
 	}
-	_, stderr, code, err := a.Run(ctx, "run", "--socket", a.Socket, "--mode", "enforce", "--wan", l.WANIface, "--lan", lan)
+	_, stderr, code, err := a.Run(ctx, "run", "--socket", a.Socket, "--mode", "enforce", "--backend", string(fw), "--wan", l.WANIface, "--lan", lan)
 	if err != nil || code != exitUsage || !strings.Contains(stderr, "the WAN wan0 is among the LAN interfaces") {
 		t.Errorf("run with the WAN as a LAN: exit %d, %v, stderr %q; want %d and the error", code, err, stderr, exitUsage)
 	}
-	if out, _ := l.Router.Run(ctx, "nft", "list", "ruleset"); strings.Contains(string(out), "natp2p") {
+	if out, _ := l.Router.Run(ctx, "nft", "list", "ruleset"); strings.Contains(strings.ToLower(string(out)), "natp2p") {
 		t.Errorf("rules installed:\n%s", out)
+	}
+	if out, _ := l.Router.Run(ctx, "iptables-save"); strings.Contains(string(out), "NATP2P") {
+		t.Errorf("iptables rules installed:\n%s", out)
 	}
 }

@@ -57,15 +57,16 @@ func hairpinVerdict(t *testing.T, a *labagent.Agent, wait time.Duration) *report
 	}
 }
 
-// TestEnforceHairpinBridgeNetfilter: with bridge netfilter on in the
-// router (net.bridge.bridge-nf-call-iptables=1), enforce mode's hairpin
-// verdict agrees with what the LAN hosts received: PASS only when each
-// heard the other from its public endpoint; FAIL naming the flows and
-// bridge netfilter when one heard the other's private address.
+// TestEnforceHairpinVerdictBridgeNetfilter: with bridge netfilter off
+// (OpenWrt) and on in the router (net.bridge.bridge-nf-call-iptables=1),
+// enforce mode's hairpin verdict agrees with what the LAN hosts received:
+// PASS only when each heard the other from its public endpoint; FAIL
+// naming the flows and bridge netfilter when one heard the other's
+// private address.
 func TestEnforceHairpinVerdictBridgeNetfilter(t *testing.T) {
-	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
-		t.Run(string(fw), func(t *testing.T) {
-			el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, BridgeNetfilter: true})
+	for _, c := range backendsAndBridgeNF {
+		t.Run(c.name(), func(t *testing.T) {
+			el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: c.fw, BridgeNetfilter: c.brnf})
 			a := newAgent(t, el.Lab)
 			el.startEnforcing(t, a)
 			x := exchange(t, el, a)
@@ -96,15 +97,29 @@ func TestEnforceHairpinVerdictBridgeNetfilter(t *testing.T) {
 // arrives. Without an introducer the verdict is UNKNOWN (nothing showed
 // the rules working), never PASS; with one, the LAN-side probe's packet is
 // lost, conntrack has no entry for it, and the verdict fails naming the
-// probe's flow and the forward chain.
+// probe's flow and the forward chain. Both backends, bridge netfilter off
+// and on.
 func TestEnforceHairpinForwardDrop(t *testing.T) {
-	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
-		t.Run(string(fw), func(t *testing.T) { testForwardDrop(t, fw) })
+	for _, c := range backendsAndBridgeNF {
+		t.Run(c.name(), func(t *testing.T) { testForwardDrop(t, c.fw, c.brnf) })
 	}
 }
 
-func testForwardDrop(t *testing.T, fw lab.Backend) {
-	el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, ForwardDropLAN: true})
+// backendsAndBridgeNF are the routers a hairpin test runs on: both
+// firewalls, each with bridge netfilter off (OpenWrt) and on (Debian-based
+// routers, docker hosts).
+var backendsAndBridgeNF = []routerKind{{lab.Nftables, false}, {lab.Nftables, true}, {lab.Iptables, false}, {lab.Iptables, true}}
+
+// routerKind is a lab router's firewall and bridge netfilter setting.
+type routerKind struct {
+	fw   lab.Backend
+	brnf bool
+}
+
+func (r routerKind) name() string { return fmt.Sprintf("%s/bridge-nf=%t", r.fw, r.brnf) }
+
+func testForwardDrop(t *testing.T, fw lab.Backend, brnf bool) {
+	el := newEnforceLabWith(t, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: fw, BridgeNetfilter: brnf, ForwardDropLAN: true})
 	a := newAgent(t, el.Lab)
 	el.startEnforcing(t, a)
 	x := exchange(t, el, a)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -28,9 +29,10 @@ type punchCase struct {
 // rejects with tcp-reset fails tcp.unsolicited, one that drops passes;
 // hole punching works through a masquerade that drops, and fails, with the
 // cause named, through a fully-random NAT. The daemon's LAN-side
-// namespace must see the same.
+// namespace must see the same. The router's NAT and WAN filter are
+// nftables or iptables rules, its bridge netfilter off or on.
 func TestProbePunch(t *testing.T) {
-	for _, tt := range []punchCase{
+	cases := []punchCase{
 		{nat: lab.Masquerade, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped, udp: true, tcp: true},
 		{nat: lab.Masquerade, filter: lab.WANReject, unsolicited: probe.UnsolicitedReset, udp: true,
 			tcpCause: "RST to unsolicited SYN"},
@@ -39,19 +41,24 @@ func TestProbePunch(t *testing.T) {
 			tcpCause: "ICMP error to unsolicited SYN"},
 		{nat: lab.MasqueradeFullyRandom, filter: lab.WANDrop, unsolicited: probe.UnsolicitedDropped,
 			udpCause: "mapping varies", tcpCause: "mapping varies"},
-	} {
-		name := string(tt.nat) + "/" + string(tt.filter)
-		if tt.filter == lab.WANOpen {
-			name += "open"
+	}
+	for _, fw := range []lab.Backend{lab.Nftables, lab.Iptables} {
+		for _, brnf := range []bool{false, true} {
+			for _, tt := range cases {
+				name := fmt.Sprintf("%s/bridge-nf=%t/%s/%s", fw, brnf, tt.nat, tt.filter)
+				if tt.filter == lab.WANOpen {
+					name += "open"
+				}
+				t.Run(name, func(t *testing.T) {
+					l := labtest.New(t, lab.Config{NAT: tt.nat, Backend: fw, BridgeNetfilter: brnf, WANFilter: tt.filter})
+					ourIntroducer(t, l)
+					host := runProbe(t, l, l.LAN[0])
+					checkPunch(t, "LAN host", &report.ProbeResult{Vantage: "lan", From: l.LAN[0].Addr(), Report: &host, Netns: true}, tt)
+					lan, _ := daemonLANProbe(t, l)
+					checkPunch(t, "daemon's LAN-side namespace", lan, tt)
+				})
+			}
 		}
-		t.Run(name, func(t *testing.T) {
-			l := labtest.New(t, lab.Config{NAT: tt.nat, WANFilter: tt.filter})
-			ourIntroducer(t, l)
-			host := runProbe(t, l, l.LAN[0])
-			checkPunch(t, "LAN host", &report.ProbeResult{Vantage: "lan", From: l.LAN[0].Addr(), Report: &host, Netns: true}, tt)
-			lan, _ := daemonLANProbe(t, l)
-			checkPunch(t, "daemon's LAN-side namespace", lan, tt)
-		})
 	}
 }
 

@@ -74,7 +74,9 @@
 //
 // Router variants: Config.BridgeNetfilter passes bridged IPv4 traffic
 // through the router's hooks (br_netfilter; off by default, as on
-// OpenWrt), Config.ForwardDropLAN drops forwarding between LAN bridges;
+// OpenWrt; both routers of a two-router lab), Config.ForwardDropLAN drops
+// forwarding between LAN bridges, Config.WANFilter drops or rejects new
+// connections from the WAN (nftables or iptables rules, as Backend says);
 // AddLANBridge adds a second LAN bridge with hosts (192.0.2.0/24, say),
 // AddUplink a second internet connection (100.64.0.0/10, say) with a host
 // behind it, and FW4Forward a forward chain like OpenWrt fw4's.

@@ -76,14 +76,16 @@ type Config struct {
 	// iptables and nftables hooks (br_netfilter's
 	// net.bridge.bridge-nf-call-iptables=1, as on Debian-based routers and
 	// anything running docker). Off: a plain bridge, as on OpenWrt. On
-	// needs br_netfilter loaded.
+	// needs br_netfilter loaded. It applies to both routers of a
+	// two-router lab.
 	BridgeNetfilter bool
 	// ForwardDropLAN makes the router's forward chain drop traffic between
 	// its LAN bridges (client isolation): br-lan to br-lan, and to and from
 	// the bridges of AddLANBridge.
 	ForwardDropLAN bool
-	// WANFilter is the router's filter of new connections from the WAN;
-	// the zero value filters nothing.
+	// WANFilter is the router's filter of new connections from the WAN,
+	// in the tool of Backend; the zero value filters nothing. A filter
+	// answers every refusal (net.ipv4.icmp_ratelimit=0 in the router).
 	WANFilter WANFilter
 	// Logf, if non-nil, receives one line per command run.
 	Logf func(format string, args ...any)

@@ -23,6 +23,12 @@ const brNFSysctl = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 // bridged, not routed, and a packet DNATed to a host on the port it came
 // from is bridged back to that port and dropped).
 func (l *Lab) setupBridgeNetfilter(ctx context.Context) error {
+	return l.bridgeNetfilter(ctx, l.Router)
+}
+
+// bridgeNetfilter sets router r's bridge-nf-call-iptables as
+// Config.BridgeNetfilter says (both routers of a two-router lab).
+func (l *Lab) bridgeNetfilter(ctx context.Context, r *NS) error {
 	if _, err := os.Stat(brNFSysctl); err != nil {
 		if l.cfg.BridgeNetfilter {
 			return fmt.Errorf("lab: BridgeNetfilter needs br_netfilter loaded (%s: %w)", brNFSysctl, err)
@@ -33,7 +39,7 @@ func (l *Lab) setupBridgeNetfilter(ctx context.Context) error {
 	if l.cfg.BridgeNetfilter {
 		v = 1
 	}
-	_, err := l.Router.Run(ctx, "sysctl", "-q", "-w", fmt.Sprintf("net.bridge.bridge-nf-call-iptables=%d", v))
+	_, err := r.Run(ctx, "sysctl", "-q", "-w", fmt.Sprintf("net.bridge.bridge-nf-call-iptables=%d", v))
 	return err
 }
 

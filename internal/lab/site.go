@@ -130,7 +130,8 @@ func (l *Lab) setupSecond(ctx context.Context) error {
 }
 
 // setupRouter makes the second router's LAN bridge and lets it forward,
-// as Lab.setupRouter does for the first.
+// with bridge netfilter as Config.BridgeNetfilter says, as Lab.setupRouter
+// does for the first.
 func (s *Site) setupRouter(ctx context.Context) error {
 	r := s.Router
 	err := s.lab.ipSteps(ctx, []step{
@@ -145,7 +146,7 @@ func (s *Site) setupRouter(ctx context.Context) error {
 	if _, err = r.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
 		return err
 	}
-	return plainBridges(ctx, r)
+	return s.lab.bridgeNetfilter(ctx, r)
 }
 
 // plainBridges turns bridge netfilter off in n, if br_netfilter is

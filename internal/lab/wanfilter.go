@@ -45,11 +45,20 @@ func wanFilterScript(f WANFilter) string {
 		NFTFilterTable, wanVerdict[f], chain("input"), chain("forward"))
 }
 
-// setupWANFilter installs Config.WANFilter in the router namespace (with
-// nft whatever the backend: the table is the lab's, not the agent's).
+// setupWANFilter installs Config.WANFilter in the router namespace, with
+// the tool of the router's Backend.
 func (l *Lab) setupWANFilter(ctx context.Context) error {
 	if l.cfg.WANFilter == WANOpen {
 		return nil
+	}
+	// Every refusal answered: Linux limits ICMP errors to one a second
+	// per destination after a burst of six, and a probe's UDP tests
+	// would spend them before its TCP ones.
+	if _, err := l.Router.Run(ctx, "sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"); err != nil {
+		return err
+	}
+	if l.cfg.Backend == Iptables {
+		return l.setupIPTWANFilter(ctx)
 	}
 	script := wanFilterScript(l.cfg.WANFilter)
 	l.cfg.logf("lab: nft script:\n%s", script)

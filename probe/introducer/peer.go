@@ -107,6 +107,11 @@ func startPeer(from netip.Addr, to netip.AddrPort, req []byte) (netip.AddrPort, 
 		return netip.AddrPort{}, err
 	}
 	fd, local, err := synFrom(from, to)
+	if a := (answeredAtOnce{}); errors.As(err, &a) {
+		// Refused: the peer gives up, as a real one's stack does, and the
+		// client's SYN finds no one there.
+		return a.local, nil
+	}
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

@@ -45,8 +45,14 @@ func bindAndConnect(fd int, from netip.Addr, to netip.AddrPort) (netip.AddrPort,
 		return netip.AddrPort{}, err
 	}
 	local := addrPortOf(sa)
+	if err := recvErrors(fd, from.Is6()); err != nil {
+		return netip.AddrPort{}, err
+	}
 	if err := unix.Connect(fd, sockaddr(to)); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		return netip.AddrPort{}, answeredAtOnce{err}
+		return netip.AddrPort{}, answeredAtOnce{err, local}
+	}
+	if e := queuedICMP(fd); e != 0 {
+		return netip.AddrPort{}, answeredAtOnce{e, local}
 	}
 	return local, nil
 }
@@ -54,8 +60,11 @@ func bindAndConnect(fd int, from netip.Addr, to netip.AddrPort) (netip.AddrPort,
 // answeredAtOnce is a connect that failed within the call: the kernel
 // processed the RST or ICMP error before connect returned, as it can when
 // the target is on the same host (loopback). It is an answer to the SYN,
-// not a failure to send it.
-type answeredAtOnce struct{ err error }
+// not a failure to send it. local is the socket's address.
+type answeredAtOnce struct {
+	err   error
+	local netip.AddrPort
+}
 
 func (a answeredAtOnce) Error() string { return "connect: " + a.err.Error() }
 func (a answeredAtOnce) Unwrap() error { return a.err }
@@ -86,6 +95,12 @@ func awaitConnect(fd int, d time.Duration) error {
 		}
 		if soerr != 0 {
 			return unix.Errno(soerr)
+		}
+		if e := queuedICMP(fd); e != 0 { // a soft error: see recvErrors
+			return e
+		}
+		if fds[0].Revents&unix.POLLOUT == 0 {
+			continue // only an empty error queue woke the poll
 		}
 		return nil
 	}
