@@ -16,7 +16,6 @@ const (
 	TargetStderr = "stderr" // slog's text lines on stderr
 )
 
-
 // CheckTarget accepts the log targets ("" is TargetAuto).
 func CheckTarget(t string) error {
 	switch t {
