@@ -37,13 +37,17 @@ die() {
 	exit 1
 }
 
+# present PATH: PATH exists, or is a symbolic link (absolute links point
+# into the root, not into this host).
+present() { [ -e "$1" ] || [ -L "$1" ]; }
+
 # usable_root DIR: why DIR cannot be tested (nothing when it can).
 usable_root() {
 	if [ ! -d "$1" ]; then
 		echo "$1 is not a directory"
-	elif [ ! -f "$1/etc/openwrt_release" ] || [ ! -x "$1/sbin/procd" ]; then
+	elif ! present "$1/etc/openwrt_release" || ! present "$1/sbin/procd"; then
 		echo "$1 is not an OpenWrt root (no etc/openwrt_release or sbin/procd)"
-	elif [ ! -x "$1/bin/opkg" ]; then
+	elif ! present "$1/bin/opkg"; then
 		echo "$1 has no bin/opkg (OpenWrt 25.12 and later install .apk packages; natp2p's are .ipk, for 24.10 and older)"
 	fi
 }
@@ -186,9 +190,14 @@ in_root() {
 }
 
 checks() {
-	force=""
-	opkg status kmod-nf-conntrack-netlink | grep -q . || force=--force-depends # the host's kernel has it
-	check "opkg install natp2p natp2p-introducer" opkg install $force /tmp/natp2p-pkgs/natp2p_*.ipk /tmp/natp2p-pkgs/natp2p-introducer_*.ipk
+	# The kernel is the host's: a root without the module's package gets
+	# it recorded as installed in the overlay (opkg's --force-depends does
+	# not install a package whose dependency it cannot find).
+	if ! opkg status kmod-nf-conntrack-netlink | grep -q .; then
+		printf 'Package: kmod-nf-conntrack-netlink\nVersion: 0-host\nStatus: install user installed\nArchitecture: x86_64\nInstalled-Time: 0\n\n' \
+			>>/usr/lib/opkg/status
+	fi
+	check "opkg install natp2p natp2p-introducer" opkg install /tmp/natp2p-pkgs/natp2p_*.ipk /tmp/natp2p-pkgs/natp2p-introducer_*.ipk
 	check "procd runs natp2p-agent" until_ok agent_pid
 	check "natp2p-agent report" until_ok report_ok
 	grep -q . /tmp/report.txt || echo "     (empty report)"
