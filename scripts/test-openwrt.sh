@@ -141,7 +141,13 @@ no_table() { ! has_table; }
 udp_timeout() { cat /proc/sys/net/netfilter/nf_conntrack_udp_timeout 2>/dev/null || echo none; }
 pid_changed() { p=$(agent_pid) && [ "$p" != "$1" ]; }
 wan_up() { ubus call network.interface.wan status 2>/dev/null | grep -q '"up": true'; }
-report_ok() { natp2p-agent report >/tmp/report.txt 2>&1; }
+# report_ok: report answered: exit 0, or 1 when one of its checks fails
+# (this namespace's NAT is no router's), with its rows printed.
+report_ok() {
+	rc=0
+	natp2p-agent report >/tmp/report.txt 2>&1 || rc=$?
+	[ "$rc" -le 1 ] && grep -q 'filtering' /tmp/report.txt
+}
 
 # in_root: inside the OpenWrt root, with its tools: the daemons, then the checks.
 in_root() {
@@ -177,7 +183,6 @@ in_root() {
 	/etc/init.d/network start
 	until_ok wan_up || die "netifd did not bring up wan: $(ubus call network.interface.wan status 2>&1)"
 	/etc/init.d/firewall start >/tmp/firewall.log 2>&1 || die "fw4 did not start: $(cat /tmp/firewall.log)"
-	reload_config # the checksums the later reload_config compares with
 	checks
 	echo "test-openwrt: $pass passed, $fail failed"
 	[ "$fail" -eq 0 ] || {
@@ -198,9 +203,11 @@ checks() {
 			>>/usr/lib/opkg/status
 	fi
 	check "opkg install natp2p natp2p-introducer" opkg install /tmp/natp2p-pkgs/natp2p_*.ipk /tmp/natp2p-pkgs/natp2p-introducer_*.ipk
+	# What boot's reload_config would have recorded: the checksums of
+	# natp2p's new config, so that a later change counts as one.
+	reload_config
 	check "procd runs natp2p-agent" until_ok agent_pid
 	check "natp2p-agent report" until_ok report_ok
-	grep -q . /tmp/report.txt || echo "     (empty report)"
 
 	pid=$(agent_pid || echo none)
 	ifup wan
@@ -241,7 +248,7 @@ checks() {
 
 	logread -e 'natp2p' >/tmp/natp2p.log
 	check "logread: natp2p-agent at daemon.info" grep -q ' daemon\.info natp2p-agent\[[0-9]*\]: ' /tmp/natp2p.log
-	check "logread: natp2p-agent at daemon.debug" grep -q ' daemon\.debug natp2p-agent\[[0-9]*\]: ' /tmp/natp2p.log
+	check "logread: natp2p-introducer at daemon.warn (single-IP mode)" grep -q ' daemon\.warn natp2p-introducer\[[0-9]*\]: degraded ' /tmp/natp2p.log
 	check "logread: natp2p-introducer at daemon.info" grep -q ' daemon\.info natp2p-introducer\[[0-9]*\]: serving ' /tmp/natp2p.log
 	check "logread: one timestamp (no time= in natp2p's lines)" sh -c '! grep -q " time=" /tmp/natp2p.log'
 	check "logread: no slog line at daemon.err (stderr)" sh -c '! grep -q "daemon\.err natp2p[-a-z]*: .*level=" /tmp/natp2p.log'
