@@ -11,15 +11,17 @@
 # feed's packages and golang, and enables natp2p and natp2p-introducer as
 # modules in .config. Then it builds twice:
 #   1. from the feed:            make package/natp2p/compile
-#   2. copied into package/:     make package/natp2p-compile (legacy spelling)
+#   2. copied into package/:     make package/natp2p-compile (legacy spelling),
+#      or, in a tree without it (24.10), make package/natp2p/compile again
 # and after each it unpacks bin/packages/<arch>/.../natp2p_*.ipk and checks
 # its control fields, files and modes against what cross/ipk.sh makes from
 # the same binaries (what make ipk ships), and that the agent is an ELF
 # executable. The copy is removed afterwards and the feed's package
 # installed again.
 #
-# It downloads nothing itself; OpenWrt's Go build fetches the module's
-# dependencies (GOPROXY) into DIR/dl unless they are there already. Without
+# It downloads nothing itself; OpenWrt's build of the package may: the
+# host Go (golang/host: its bootstrap and source tarballs into DIR/dl,
+# unless there or an SDK's) and the module's dependencies (GOPROXY). Without
 # DIR, or when DIR is not such a tree, it says in one line that it did not
 # run and why, and exits 0. It ends with "sdk: N passed, M failed".
 set -eu
@@ -139,6 +141,14 @@ check_ipk() {
 	check "$label: files and modes as make ipk packs them" diff -u "$w/ipk.files" "$w/sdk.files"
 }
 
+# forget_copy: remove package/natp2p and what the build tree scanned of
+# it (scripts/feeds takes a package whose tmp/info/.packageinfo-<dir> file
+# remains for a core package, and will not install the feed's).
+forget_copy() {
+	rm -rf "$sdk/package/natp2p"
+	rm -f "$sdk/tmp/info/.packageinfo-natp2p" "$sdk/tmp/info/.targetinfo-natp2p"
+}
+
 main() {
 	sdk=${1:-${OPENWRT_SDK:-}}
 	[ -n "$sdk" ] || skip "no OPENWRT_SDK (make sdk OPENWRT_SDK=DIR, DIR an OpenWrt SDK or buildroot with the packages feed; see README)"
@@ -150,9 +160,11 @@ main() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/natp2p-sdk.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 
+	forget_copy # a copy an interrupted run left
 	[ -f "$sdk/feeds.conf" ] || cp "$sdk/feeds.conf.default" "$sdk/feeds.conf"
 	grep -q "^src-link natp2p " "$sdk/feeds.conf" || echo "src-link natp2p $repo/openwrt" >>"$sdk/feeds.conf"
 	run "$tmp/feeds.log" ./scripts/feeds update natp2p
+	run "$tmp/feeds.log" ./scripts/feeds update -i # every feed's index again: no download
 	run "$tmp/feeds.log" ./scripts/feeds install golang
 	run "$tmp/feeds.log" ./scripts/feeds install -p natp2p natp2p natp2p-introducer
 	printf 'CONFIG_PACKAGE_natp2p=m\nCONFIG_PACKAGE_natp2p-introducer=m\n' >>"$sdk/.config"
@@ -169,22 +181,32 @@ main() {
 		check "make package/natp2p/compile made natp2p_*.ipk" false
 	fi
 
-	# The legacy spelling, with the folder copied into package/ and the
-	# sources in package/natp2p/src, as the Makefile's header says.
+	# The folder copied into package/, the sources in package/natp2p/src,
+	# as the Makefile's header says, built with the legacy spelling where
+	# the tree still has it (OpenWrt 24.10's include/subdir.mk makes only
+	# package/<name>/compile).
 	run "$tmp/feeds.log" ./scripts/feeds uninstall natp2p natp2p-introducer
-	rm -rf "$sdk/package/natp2p"
 	cp -R openwrt/natp2p "$sdk/package/natp2p"
 	ln -s "$repo" "$sdk/package/natp2p/src"
 	touch "$start"
-	check "make package/natp2p-compile (package/natp2p)" run "$tmp/package.log" make package/natp2p-compile V=s
+	target=package/natp2p-compile
+	if ! run "$tmp/package.log" make "$target" V=s &&
+		grep -q "No rule to make target '$target'" "$tmp/package.log"; then
+		echo "     (this tree has no $target: building package/natp2p/compile from package/natp2p)"
+		target=package/natp2p/compile
+		touch "$start"
+		run "$tmp/package.log" make "$target" V=s || true
+	fi
 	ipk=$(find "$sdk/bin/packages" -name 'natp2p_*.ipk' -newer "$start" | head -n 1)
 	if [ -n "$ipk" ]; then
+		check "make $target (package/natp2p)" true
 		echo "sdk: $ipk"
 		check_ipk package "$ipk"
 	else
-		check "make package/natp2p-compile made natp2p_*.ipk" false
+		check "make $target (package/natp2p) made natp2p_*.ipk" false
 	fi
-	rm -rf "$sdk/package/natp2p"
+	# Back to the feed.
+	forget_copy
 	run "$tmp/feeds.log" ./scripts/feeds install -p natp2p natp2p natp2p-introducer || true
 
 	echo "sdk: $pass passed, $fail failed"
