@@ -149,6 +149,12 @@ forget_copy() {
 	rm -f "$sdk/tmp/info/.packageinfo-natp2p" "$sdk/tmp/info/.targetinfo-natp2p"
 }
 
+# select_packages: both packages as modules in .config.
+select_packages() {
+	printf 'CONFIG_PACKAGE_natp2p=m\nCONFIG_PACKAGE_natp2p-introducer=m\n' >>"$sdk/.config"
+	run "$tmp/defconfig.log" make defconfig
+}
+
 main() {
 	sdk=${1:-${OPENWRT_SDK:-}}
 	[ -n "$sdk" ] || skip "no OPENWRT_SDK (make sdk OPENWRT_SDK=DIR, DIR an OpenWrt SDK or buildroot with the packages feed; see README)"
@@ -167,8 +173,7 @@ main() {
 	run "$tmp/feeds.log" ./scripts/feeds update -i # every feed's index again: no download
 	run "$tmp/feeds.log" ./scripts/feeds install golang
 	run "$tmp/feeds.log" ./scripts/feeds install -p natp2p natp2p natp2p-introducer
-	printf 'CONFIG_PACKAGE_natp2p=m\nCONFIG_PACKAGE_natp2p-introducer=m\n' >>"$sdk/.config"
-	run "$tmp/defconfig.log" make defconfig
+	select_packages
 
 	start=$tmp/start
 	touch "$start"
@@ -188,6 +193,7 @@ main() {
 	run "$tmp/feeds.log" ./scripts/feeds uninstall natp2p natp2p-introducer
 	cp -R openwrt/natp2p "$sdk/package/natp2p"
 	ln -s "$repo" "$sdk/package/natp2p/src"
+	select_packages # the feed's uninstall took the packages out of .config
 	touch "$start"
 	target=package/natp2p-compile
 	if ! run "$tmp/package.log" make "$target" V=s &&
