@@ -12,7 +12,7 @@ WAN      ?= reject
 FUZZTIME ?= 30s
 P2P      ?=
 
-.PHONY: build deps demo test test-cross cross ipk bench fuzz clean
+.PHONY: build deps demo test test-cross cross ipk test-openwrt sdk bench fuzz clean
 
 ## build: natp2p-agent and natp2p-introducer for this machine (static, stripped)
 build:
@@ -49,6 +49,16 @@ cross:
 ## ipk: .ipk packages for OpenWrt 24.10 and older into dist/ (after cross)
 ipk: cross
 	sh cross/ipk.sh
+
+## test-openwrt: opt-in: install and run the x86_64 package in an OpenWrt root (OPENWRT_ROOTFS=DIR, untouched;
+##       root): procd, hotplug, reload_config, fw4, cleanup, opkg remove, logread. Says so when it did not run.
+test-openwrt:
+	sh scripts/test-openwrt.sh "$(OPENWRT_ROOTFS)"
+
+## sdk: opt-in: build the feed in an OpenWrt SDK or buildroot (OPENWRT_SDK=DIR, changed: feed added) both ways,
+##       and check the package against make ipk's. Says so when it did not run.
+sdk:
+	sh scripts/sdk.sh "$(OPENWRT_SDK)"
 
 ## bench: micro-benchmarks, the flood next to conntrack -E, probe time and introducer rate next to coturn's, enforce mode, a simulated fleet against Prometheus and victoria-metrics (root)
 bench: deps build

@@ -212,7 +212,7 @@ func TestIntroducerInit(t *testing.T) {
 	init, _ := filepath.Abs(filepath.Join(feed, "files", "natp2p-introducer.init"))
 	start := stubs + ". " + init + "; start_service; echo rc=$?"
 	out := runSh(t, root, start, "UCI_enabled=1", "UCI_primary=203.0.113.10", "UCI_alternate=203.0.113.11", "UCI_tcp=0")
-	want := "set command " + root + "/usr/sbin/natp2p-introducer --primary 203.0.113.10 --port 3478 --alt-port 3479 --rate 50 --burst 100 --log-level info\n"
+	want := "set command " + root + "/usr/sbin/natp2p-introducer --primary 203.0.113.10 --port 3478 --alt-port 3479 --rate 50 --burst 100 --log-level info --log-target auto\n"
 	for _, w := range []string{want, "append command --alternate 203.0.113.11\n", "append command --tcp=false\n", "rc=0\n"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("output lacks %q:\n%s", w, out)

@@ -26,6 +26,8 @@
 # Never a file under /etc/persistent: cfgmtd would save it to flash.
 : "${NATP2P_LOG:=}"
 : "${NATP2P_LOG_MAX_KB:=64}"
+# NATP2P_LOGGER: the syslog client (busybox logger on AirOS).
+: "${NATP2P_LOGGER:=logger}"
 
 natp2p_say() {
 	printf 'natp2p: %s\n' "$*" >&2
@@ -131,6 +133,35 @@ natp2p_log_pump() {
 	done
 }
 
+# natp2p_syslog_pump: send each line of stdin (the agent's slog text lines,
+# time=... level=INFO msg=... key=value ...) to syslog at its level's
+# priority, daemon.debug, daemon.info, daemon.warning or daemon.err,
+# without slog's timestamp (syslog stamps the line) and with the message
+# unquoted before its attributes, as the agent writes to /dev/log itself
+# under procd. A line that is not slog's (a Go panic) goes at daemon.err.
+natp2p_syslog_pump() {
+	while IFS= read -r _np_line || [ -n "$_np_line" ]; do
+		case $_np_line in time=*' level='*) _np_line=${_np_line#* } ;; esac
+		case $_np_line in
+		level=DEBUG*) _np_prio=debug ;;
+		level=INFO*) _np_prio=info ;;
+		level=WARN*) _np_prio=warning ;;
+		*) _np_prio=err ;;
+		esac
+		case $_np_line in level=*' msg='*) _np_line=${_np_line#* msg=} ;; esac
+		case $_np_line in
+	\"*\\*) ;; # an escape in the message: leave it quoted
+		'"'*'" '*)
+			_np_rest=${_np_line#*\" }
+			_np_line="${_np_line%%\" *} $_np_rest"
+			_np_line=${_np_line#\"}
+			;;
+		'"'*'"') _np_line=${_np_line#\"} && _np_line=${_np_line%\"} ;;
+		esac
+		"$NATP2P_LOGGER" -t natp2p-agent -p "daemon.$_np_prio" -- "$_np_line"
+	done
+}
+
 # natp2p_sink TARGET: the reading end of the agent's stderr. It ignores HUP
 # like the agent: if it died, the agent's next log line would kill the agent
 # with SIGPIPE. It lets go of the caller's stdout and stderr with exec: a
@@ -140,7 +171,8 @@ natp2p_sink() {
 	trap '' HUP
 	exec >/dev/null 2>&1
 	if [ "$1" = syslog ]; then
-		exec logger -t natp2p-agent -p daemon.info
+		natp2p_syslog_pump
+		return
 	fi
 	mkdir -p "$NATP2P_ROOT${1%/*}"
 	natp2p_log_pump "$NATP2P_ROOT$1"

@@ -695,3 +695,48 @@ func generatedHooks(t *testing.T) []string {
 	}
 	return out
 }
+
+// TestSyslogPump checks the AirOS syslog path: each slog line of the agent
+// reaches logger at its level's priority, without slog's timestamp, the
+// message unquoted before its attributes.
+func TestSyslogPump(t *testing.T) {
+	const ts = "time=2026-12-07T09:05:03.000+00:00 "
+	in := strings.Join([]string{
+		ts + "level=INFO msg=started mode=observe wan=eth0",
+		ts + `level=DEBUG msg="probe sent" to=192.0.2.1:3478`,
+		ts + `level=WARN msg="events overflowed"`,
+		ts + `level=ERROR msg=conntrack err="no such module"`,
+		ts + `level=INFO msg="say \"hi\"" k=v`,
+		ts + "level=DEBUG-4 msg=trace",
+		"panic: runtime error: index out of range",
+		"-v no newline at the end",
+	}, "\n")
+	want := strings.Join([]string{
+		"-t|natp2p-agent|-p|daemon.info|--|started mode=observe wan=eth0",
+		"-t|natp2p-agent|-p|daemon.debug|--|probe sent to=192.0.2.1:3478",
+		"-t|natp2p-agent|-p|daemon.warning|--|events overflowed",
+		`-t|natp2p-agent|-p|daemon.err|--|conntrack err="no such module"`,
+		`-t|natp2p-agent|-p|daemon.info|--|"say \"hi\"" k=v`,
+		"-t|natp2p-agent|-p|daemon.debug|--|trace",
+		"-t|natp2p-agent|-p|daemon.err|--|panic: runtime error: index out of range",
+		"-t|natp2p-agent|-p|daemon.err|--|-v no newline at the end",
+	}, "\n") + "\n"
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			logger, got := filepath.Join(dir, "logger"), filepath.Join(dir, "got")
+			script := "#!/bin/sh\nIFS='|'; printf '%s\\n' \"$*\" >>'" + got + "'\n"
+			if err := os.WriteFile(logger, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			const pump = `. ./natp2p.sh; printf '%s' "$1" | natp2p_syslog_pump`
+			if out, errOut, err := sh.run(sh.env("NATP2P_LOGGER="+logger), "-c", pump, "sh", in); err != nil {
+				t.Fatalf("%v\n%s%s", err, out, errOut)
+			}
+			if diff := cmp.Diff(want, readOrEmpty(got)); diff != "" {
+				t.Errorf("logger calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -11,8 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/natp2p/natp2p/internal/logx"
 	"github.com/natp2p/natp2p/probe/introducer"
 )
+
+// devLog is the syslog socket the logger dials (tests point it elsewhere).
+var devLog = logx.DevLog
 
 // errHelp: -h was asked for and the usage printed.
 var errHelp = flag.ErrHelp
@@ -26,6 +30,7 @@ type options struct {
 	burst, maxSources  int
 	summary            time.Duration
 	software, logLevel string
+	logTarget          string
 	globalRate         float64
 	tcpConns, perSrc   int
 	tcpLife            time.Duration
@@ -54,6 +59,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.summary, "summary", introducer.DefaultSummaryEvery, "interval of the summary log line (negative: none)")
 	fs.StringVar(&o.software, "software", introducer.DefaultSoftware, "SOFTWARE attribute value")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logTarget, "log-target", logx.TargetAuto,
+		"where logs go, a `target`: auto (syslog under procd, else stderr), syslog (/dev/log) or stderr")
 	return fs
 }
 
@@ -88,6 +95,8 @@ func (o *options) config(stderr io.Writer) (introducer.Config, error) {
 	switch {
 	case err != nil:
 		return introducer.Config{}, err
+	case logx.CheckTarget(o.logTarget) != nil:
+		return introducer.Config{}, fmt.Errorf("--log-target: %v", logx.CheckTarget(o.logTarget))
 	case !o.primary.IsValid():
 		return introducer.Config{}, errors.New("--primary IP is required")
 	case o.port == 0 || o.port > 65535 || o.altPort == 0 || o.altPort > 65535:
@@ -102,7 +111,7 @@ func (o *options) config(stderr io.Writer) (introducer.Config, error) {
 		Rate: o.rate, Burst: o.burst, MaxSources: o.maxSources,
 		SummaryEvery: o.summary, Software: o.software, GlobalRate: o.globalRate,
 		TCPConns: o.tcpConns, TCPConnsPerSource: o.perSrc, TCPLife: o.tcpLife, TCPRequests: o.tcpRequests,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Logger: logx.NewAt(devLog, o.logTarget, "natp2p-introducer", level, stderr),
 	}, nil
 }
 

@@ -127,8 +127,7 @@ func TestDialSyslogNoSocket(t *testing.T) {
 }
 
 func TestNewTargets(t *testing.T) {
-	devLog = filepath.Join(t.TempDir(), "log")
-	t.Cleanup(func() { devLog = DevLog })
+	devLog := filepath.Join(t.TempDir(), "log")
 	tests := []struct {
 		name, target string
 		listen       bool
@@ -147,7 +146,7 @@ func TestNewTargets(t *testing.T) {
 				t.Cleanup(func() { os.Remove(devLog) })
 			}
 			var stderr bytes.Buffer
-			l := New(tt.target, "natp2p-agent", slog.LevelInfo, &stderr)
+			l := NewAt(devLog, tt.target, "natp2p-agent", slog.LevelInfo, &stderr)
 			if _, ok := l.Handler().(*SyslogHandler); ok != tt.syslog {
 				t.Errorf("syslog handler: %v, want %v", ok, tt.syslog)
 			}

@@ -16,9 +16,6 @@ const (
 	TargetStderr = "stderr" // slog's text lines on stderr
 )
 
-// devLog is the socket New dials (tests point it elsewhere).
-var devLog = DevLog
-
 // CheckTarget accepts the log targets ("" is TargetAuto).
 func CheckTarget(t string) error {
 	switch t {
@@ -31,9 +28,14 @@ func CheckTarget(t string) error {
 // New returns the logger of a daemon called tag, at level and above. To
 // syslog (target syslog, or auto under procd, which would otherwise log
 // every line of stderr as daemon.err with a second timestamp) the records
-// go through a SyslogHandler; to stderr as slog's text lines. When syslog
-// cannot be reached it logs to stderr and says so there.
+// go through a SyslogHandler on DevLog; to stderr as slog's text lines.
+// When syslog cannot be reached it logs to stderr and says so there.
 func New(target, tag string, level slog.Leveler, stderr io.Writer) *slog.Logger {
+	return NewAt(DevLog, target, tag, level, stderr)
+}
+
+// NewAt is New with the syslog socket at devLog.
+func NewAt(devLog, target, tag string, level slog.Leveler, stderr io.Writer) *slog.Logger {
 	text := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if target != TargetSyslog && (target == TargetStderr || !parentIs("procd")) {
 		return text
