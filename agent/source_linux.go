@@ -75,8 +75,7 @@ func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.
 		case <-s.resync:
 			return errResync
 		case ev := <-sub.events:
-			batch = s.appendEvent(batch[:0], &ev)
-			batch = s.drain(sub, batch)
+			batch = s.cfg.Filter.Batch(batch[:0], &ev, sub.events, eventBatch)
 			t.ApplyAll(batch)
 			s.events.Add(uint64(len(batch)))
 			if s.cfg.OnEvents != nil && len(batch) > 0 {
@@ -84,26 +83,6 @@ func (s *Source) follow(ctx context.Context, sub *subscription, t *conntrackmap.
 			}
 		}
 	}
-}
-
-// drain takes the events already queued, up to a batch.
-func (s *Source) drain(sub *subscription, batch []conntrackmap.Event) []conntrackmap.Event {
-	for len(batch) < eventBatch {
-		select {
-		case ev := <-sub.events:
-			batch = s.appendEvent(batch, &ev)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-func (s *Source) appendEvent(batch []conntrackmap.Event, ev *conntrack.Event) []conntrackmap.Event {
-	if e, ok := s.cfg.Filter.Event(ev); ok {
-		batch = append(batch, e)
-	}
-	return batch
 }
 
 // subscription is one event socket with its single decoding worker (one

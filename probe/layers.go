@@ -5,6 +5,8 @@ import "net/netip"
 // Layer is one NAT on the path and the behaviours the probes attribute to
 // it. A behaviour the layer above masks is Unknown.
 type Layer struct {
+	_ [0]func() // not comparable, as Test: no equality functions
+
 	Name       string    `json:"name"` // "this router" or "upstream"
 	Mapping    Behaviour `json:"mapping"`
 	TCPMapping Behaviour `json:"tcp_mapping"`

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/natp2p/natp2p/agent"
 	"github.com/natp2p/natp2p/conntrackmap"
@@ -143,17 +143,16 @@ func fetchMappings(ctx context.Context, c *common) ([]conntrackmap.Mapping, erro
 }
 
 func writeMappings(w io.Writer, ms []conntrackmap.Mapping) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROTO\tPRIVATE\tPUBLIC\tSESSIONS\tPRESERVED\tREMOTES")
+	rows := [][]string{{"PROTO", "PRIVATE", "PUBLIC", "SESSIONS", "PRESERVED", "REMOTES"}}
 	for _, m := range ms {
 		pubs := make([]string, len(m.Public))
 		for i, p := range m.Public {
 			pubs[i] = p.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", m.Proto, m.Private, strings.Join(pubs, " + "),
-			len(m.Remotes), yesNo(m.Preserved), remotes(m.Remotes))
+		rows = append(rows, []string{m.Proto.String(), m.Private.String(), strings.Join(pubs, " + "),
+			strconv.Itoa(len(m.Remotes)), yesNo(m.Preserved), remotes(m.Remotes)})
 	}
-	return tw.Flush()
+	return writeColumns(w, rows)
 }
 
 func yesNo(b bool) string {

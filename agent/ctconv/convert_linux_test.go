@@ -1,4 +1,4 @@
-package agent
+package ctconv
 
 import (
 	"net/netip"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package agent
+package ctconv
 
 import (
 	"net/netip"
@@ -112,4 +112,23 @@ func (f Filter) Event(ev *conntrack.Event) (conntrackmap.Event, bool) {
 	}
 	fl, ok := f.Flow(ev.Flow)
 	return conntrackmap.Event{Type: t, Flow: fl}, ok
+}
+
+// Batch converts ev, then the events already queued on events, appending
+// those the table models to batch until it holds limit.
+func (f Filter) Batch(batch []conntrackmap.Event, ev *conntrack.Event, events <-chan conntrack.Event, limit int) []conntrackmap.Event {
+	if e, ok := f.Event(ev); ok {
+		batch = append(batch, e)
+	}
+	for len(batch) < limit {
+		select {
+		case ev := <-events:
+			if e, ok := f.Event(&ev); ok {
+				batch = append(batch, e)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
 }
