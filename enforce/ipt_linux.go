@@ -219,6 +219,9 @@ func (t *IPT) Installed() (bool, error) {
 // the whole nat table, and from then on updates lay out against what it
 // read.
 func (t *IPT) Pins() ([]Pin, error) {
+	if pins, ok := t.heldPins(); ok {
+		return pins, nil
+	}
 	lines, err := t.listChain("")
 	if err != nil {
 		return nil, iptError("list", err)

@@ -188,6 +188,33 @@ func (t *IPT) installedCached() (s iptStamp, stamped, ok bool) {
 	return s, true, t.guard.fresh(s)
 }
 
+// heldPins is Pins' shortcut for the enforcer's periodic read-back: while
+// the stamp shows nothing but natp2p's own writes since the rules were
+// last known complete, the kernel holds exactly the pins the backend wrote
+// (iptables never learns pins by itself), so listing the whole table (at
+// 10,000 pins, most of an idle agent's CPU) would only read them back. The
+// stamp is read first: a write after it can only add what is in the kernel.
+func (t *IPT) heldPins() ([]Pin, bool) {
+	if _, _, ok := t.installedCached(); !ok {
+		return nil, false
+	}
+	t.mu.Lock()
+	set := t.pins
+	var pins []Pin
+	if set != nil {
+		pins = make([]Pin, 0, len(set.priv))
+		for _, k := range set.priv {
+			pins = append(pins, set.byKey[k])
+		}
+	}
+	t.mu.Unlock()
+	if set == nil {
+		return nil, false
+	}
+	sortPins(pins)
+	return pins, true
+}
+
 // restoreScript runs iptables-restore on script, carrying the guard's
 // trust over it when nothing else changed the ruleset.
 func (t *IPT) restoreScript(script []byte) error {

@@ -4,6 +4,7 @@ package enforce
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,7 +158,7 @@ func TestIPTInstalledListsOnlyOnChange(t *testing.T) {
 	// nf_tables generations (the fake is iptables-nft): the update moves
 	// it by one, then something else does.
 	gen := func(n uint32) iptStamp { return iptStamp(binary.BigEndian.AppendUint32(nil, n)) }
-	seq := &stampSeq{[]iptStamp{gen(1), gen(1), gen(1), gen(1) /* before the update */, gen(2) /* after */, gen(2), gen(3)}}
+	seq := &stampSeq{[]iptStamp{gen(1) /* Pins */, gen(1), gen(1), gen(1), gen(1) /* before the update */, gen(2) /* after */, gen(2), gen(3)}}
 	b.stamper = seq
 	if _, err := b.Pins(); err != nil { // updates lay out against the pins read
 		t.Fatal(err)
@@ -189,5 +190,58 @@ func TestIPTInstalledListsOnlyOnChange(t *testing.T) {
 		if got := lists(); got != want {
 			t.Errorf("check %d after the update: %d listings, want %d", i, got, want)
 		}
+	}
+}
+
+// stampVar is an iptStamper whose stamp the test sets.
+type stampVar struct{ s iptStamp }
+
+func (v *stampVar) stamp() (iptStamp, error) { return v.s, nil }
+
+// TestIPTPinsHeldWhileStampStands: the enforcer's periodic read-back of
+// the pins lists the nat table only when the stamp moved; while it shows
+// natp2p's own writes alone, the pins the backend wrote are the kernel's.
+func TestIPTPinsHeldWhileStampStands(t *testing.T) {
+	f := newFakeIPT()
+	f.out["/usr/sbin/iptables --version"] = "iptables v1.8.9 (legacy)\n"
+	f.out[listPost] = "-P POSTROUTING ACCEPT\n-A POSTROUTING -j " + IPTPost + "\n"
+	b := f.backend(t, Rules{WAN: "wan0", Mapping: true})
+	v := &stampVar{"a"}
+	b.stamper = v
+	listings := func() int {
+		n := 0
+		for _, c := range f.calls {
+			if c == listAll {
+				n++
+			}
+		}
+		return n
+	}
+	want := []Pin{udpPin("198.51.100.10", 5000, 40000), udpPin("198.51.100.11", 5000, 40001)}
+	if err := b.Install(want[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Installed(); !ok || err != nil { // lists the jumps, trusts stamp "a"
+		t.Fatalf("Installed() = %v, %v", ok, err)
+	}
+	if err := b.Update(want[1:], nil); err != nil {
+		t.Fatal(err)
+	}
+	base := listings()
+	for i := range 3 {
+		got, err := b.Pins()
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Pins() = %v, %v; want %v", got, err, want)
+		}
+		if n := listings() - base; n != 0 {
+			t.Fatalf("read-back %d listed the table %d times while the stamp stood", i, n)
+		}
+	}
+	v.s = "b" // something else wrote
+	if _, err := b.Pins(); err != nil {
+		t.Fatal(err)
+	}
+	if n := listings() - base; n != 1 {
+		t.Errorf("after the stamp moved, Pins listed the table %d times, want 1", n)
 	}
 }
