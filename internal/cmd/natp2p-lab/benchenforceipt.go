@@ -184,6 +184,17 @@ func printIdle(w io.Writer, rs []idleResult) {
 	fmt.Fprintln(w)
 }
 
+// benchEnforceIdle is bench-enforce's idle-agent table alone (about 5
+// minutes): the iptables backend holding 10,000 pins, on both flavours.
+func benchEnforceIdle(ctx context.Context, w io.Writer, bin string) error {
+	idle, err := idleRuns(ctx, bin, benchTargets(w))
+	if err != nil {
+		return err
+	}
+	printIdle(w, idle)
+	return nil
+}
+
 // idleRuns measures idleCPU for each iptables target, listing always and
 // with the stamp, one after the other.
 func idleRuns(ctx context.Context, bin string, targets []benchTarget) ([]idleResult, error) {
