@@ -50,3 +50,44 @@ func TestOptInTargetsSkip(t *testing.T) {
 		})
 	}
 }
+
+// TestSDKFeedIsThisTree: make sdk points the SDK's natp2p feed at this
+// tree even when feeds.conf names another one (say an older checkout),
+// which OpenWrt would otherwise build, and keeps the other feeds. The SDK
+// is a stub whose scripts/feeds does nothing and whose make fails, so the
+// script stops at make defconfig, after rewriting feeds.conf.
+func TestSDKFeedIsThisTree(t *testing.T) {
+	sdk := t.TempDir()
+	files := map[string]string{
+		"rules.mk":           "",
+		"include/package.mk": "",
+		"feeds/packages/lang/golang/golang-package.mk":       "",
+		"staging_dir/toolchain-x86_64_gcc-13.3.0_musl/.keep": "",
+		"scripts/feeds": "#!/bin/sh\nexit 0\n",
+		"Makefile":      "%:\n\t@false\n",
+		"feeds.conf": "src-git packages https://example.org/packages.git\n" +
+			"src-link natp2p /elsewhere/natp2p/openwrt\n",
+	}
+	for name, text := range files {
+		p := filepath.Join(sdk, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("sh", filepath.Join("..", "scripts", "sdk.sh"), sdk).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "sdk: make defconfig") {
+		t.Fatalf("sdk.sh did not stop at the stub's make defconfig (%v):\n%s", err, out)
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "src-git packages https://example.org/packages.git\n" +
+		"src-link natp2p " + repo + "/openwrt\n"
+	if got := read(t, filepath.Join(sdk, "feeds.conf")); got != want {
+		t.Errorf("feeds.conf:\n%s\nwant:\n%s", got, want)
+	}
+}

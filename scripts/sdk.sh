@@ -7,7 +7,8 @@
 # buildroot whose toolchain is built (make toolchain/install), with the
 # packages feed already there (./scripts/feeds update packages: it holds
 # the Go toolchain the package builds with). This script changes DIR: it
-# adds `src-link natp2p <this tree>/openwrt` to feeds.conf, installs the
+# adds `src-link natp2p <this tree>/openwrt` to feeds.conf (replacing a
+# natp2p feed line that names another tree), installs the
 # feed's packages and golang, and enables natp2p and natp2p-introducer as
 # modules in .config. Then it builds twice:
 #   1. from the feed:            make package/natp2p/compile
@@ -168,7 +169,11 @@ main() {
 
 	forget_copy # a copy an interrupted run left
 	[ -f "$sdk/feeds.conf" ] || cp "$sdk/feeds.conf.default" "$sdk/feeds.conf"
-	grep -q "^src-link natp2p " "$sdk/feeds.conf" || echo "src-link natp2p $repo/openwrt" >>"$sdk/feeds.conf"
+	# This tree's feed, in place of a natp2p line that names another tree
+	# (which would be built instead, silently).
+	grep -v "^src-[a-z]* natp2p " "$sdk/feeds.conf" >"$tmp/feeds.conf" || true
+	echo "src-link natp2p $repo/openwrt" >>"$tmp/feeds.conf"
+	cat "$tmp/feeds.conf" >"$sdk/feeds.conf"
 	run "$tmp/feeds.log" ./scripts/feeds update natp2p
 	run "$tmp/feeds.log" ./scripts/feeds update -i # every feed's index again: no download
 	run "$tmp/feeds.log" ./scripts/feeds install golang
