@@ -17,6 +17,7 @@ import (
 
 	"github.com/natp2p/natp2p/internal/httpd"
 	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/internal/promtest"
 )
 
 // TestPrometheusScrapes has a real Prometheus scrape the metrics through
@@ -72,20 +73,8 @@ func startPrometheus(t *testing.T, bin, target string) string {
 		t.Fatal(err)
 	}
 	listen := freeAddr(t)
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+	promtest.Start(t, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen, "--log.level=warn")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus: %s", stderr.String())
-		}
-	})
 	return "http://" + listen
 }
 

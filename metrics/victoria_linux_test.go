@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/natp2p/natp2p/internal/lab/labtest"
+	"github.com/natp2p/natp2p/internal/promtest"
 	"github.com/natp2p/natp2p/metrics/push"
 )
 
@@ -63,19 +63,7 @@ func TestVictoriaMetricsImport(t *testing.T) {
 func startVictoria(t *testing.T, bin string) string {
 	t.Helper()
 	listen := freeAddr(t)
-	cmd := exec.Command(bin, "-storageDataPath="+filepath.Join(t.TempDir(), "vm"), "-httpListenAddr="+listen, "-loggerLevel=ERROR")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("victoria-metrics: %s", stderr.String())
-		}
-	})
+	promtest.Start(t, bin, "-storageDataPath="+filepath.Join(t.TempDir(), "vm"), "-httpListenAddr="+listen, "-loggerLevel=ERROR")
 	return "http://" + listen
 }
 

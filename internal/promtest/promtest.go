@@ -1,11 +1,13 @@
 //go:build linux
 
-// Package promtest finds Prometheus' promtool for tests that check
-// natp2p's metrics and rules with it.
+// Package promtest finds Prometheus' promtool and runs the monitoring
+// servers for tests that check natp2p's metrics and rules with them.
 package promtest
 
 import (
+	"bytes"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/natp2p/natp2p/internal/lab/labtest"
@@ -21,4 +23,23 @@ func Promtool(t testing.TB) string {
 		labtest.Missing(t, "promtool (Debian package prometheus)")
 	}
 	return path
+}
+
+// Start runs the server bin with args (Prometheus, victoria-metrics) until
+// t ends, and logs what it wrote on stderr when t failed.
+func Start(t testing.TB, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s: %s", filepath.Base(bin), stderr.String())
+		}
+	})
 }
