@@ -225,13 +225,8 @@ func (a *Agent) Run(ctx context.Context, ready chan<- struct{}) error {
 	if a.replay != nil {
 		return a.runReplay(ctx, ready)
 	}
-	ln, err := a.hooks.listen(a.cfg.Socket)
+	ln, out, err := a.openOutputs()
 	if err != nil {
-		return err
-	}
-	out, err := a.openMetrics()
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	// After listen, which refuses a second agent: two would fight over

@@ -62,6 +62,21 @@ func (o metricsOut) close() {
 	}
 }
 
+// openOutputs opens what Run and runReplay answer on: the control socket
+// (first: it refuses a second agent) and the metrics outputs.
+func (a *Agent) openOutputs() (net.Listener, metricsOut, error) {
+	ln, err := a.hooks.listen(a.cfg.Socket)
+	if err != nil {
+		return nil, metricsOut{}, err
+	}
+	out, err := a.openMetrics()
+	if err != nil {
+		ln.Close()
+		return nil, metricsOut{}, err
+	}
+	return ln, out, nil
+}
+
 // openMetrics opens the listener, finds the push client and checks the
 // textfile's directory, so that a port in use, a missing client or a
 // textfile on flash stops the daemon at start.

@@ -55,13 +55,8 @@ func Replay(r *report.Report, cfg Config) *Agent {
 // runReplay is Run for a replaying agent: the control socket (and the
 // metrics outputs) only.
 func (a *Agent) runReplay(ctx context.Context, ready chan<- struct{}) error {
-	ln, err := a.hooks.listen(a.cfg.Socket)
+	ln, out, err := a.openOutputs()
 	if err != nil {
-		return err
-	}
-	out, err := a.openMetrics()
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	l := newLifecycle(ctx)
