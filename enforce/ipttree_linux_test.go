@@ -160,10 +160,12 @@ func TestIPTTreeBound(t *testing.T) {
 				var names []string
 				tr.t.writeAll(node{}, v, tr.rules, nil, &names)
 				chains += len(names)
+				seen := map[string]bool{}
 				for _, name := range names[1:] {
-					if len(name) > 28 || !iptTreeChain(name) {
-						t.Errorf("chain name %q: too long or not natp2p's", name)
+					if len(name) > 28 || !iptTreeChain(name) || seen[name] {
+						t.Errorf("chain name %q: too long, not natp2p's or another chain's too", name)
 					}
+					seen[name] = true
 				}
 				// Each pin's endpoint, and as many endpoints without one.
 				for _, p := range pins {
@@ -270,5 +272,36 @@ func TestIPTTreeUpdateOneLeaf(t *testing.T) {
 		if chains > 3 || rules > 9*2*iptLeafPins {
 			t.Errorf("%s: %d chains, %d rules rewritten:\n%s", ch.name, chains, rules, strings.Join(lines, "\n"))
 		}
+	}
+}
+
+// A new flow of a LAN host without pins, in a /24 whose other hosts hold
+// thousands of pins (a busy home LAN), leaves each tree after a few rules:
+// within a /24 a level dispatches on 2 bits, so it walks at most 4 rules a
+// level there.
+func TestIPTTreeHostWithoutPins(t *testing.T) {
+	var pins []Pin
+	for i := range 10000 {
+		priv := netip.AddrFrom4([4]byte{192, 168, 1, byte(20 + i%200)})
+		pins = append(pins, Pin{Proto: conntrackmap.UDP, Private: netip.AddrPortFrom(priv, uint16(32768+i/200)),
+			Public: netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, 1}), uint16(1024+i))})
+	}
+	set, err := newIPTPins(pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := treeRules.trees()[0] // NATP2P_POST's: by the private source
+	v := set.view(false)
+	worst, sum, n := 0, 0, 0
+	for _, last := range []byte{1, 2, 10, 19, 220, 254} {
+		p := Pin{Proto: conntrackmap.UDP, Private: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, 1, last}), 40000)}
+		cost, _ := walkCost(tr.t, v, tr.rules, pinKey(p.Proto, p, false))
+		worst, sum, n = max(worst, cost), sum+cost, n+1
+	}
+	t.Logf("a flow of a host without pins walks %.1f rules of the tree on average, at most %d", float64(sum)/float64(n), worst)
+	// 4-bit levels within the /24 made it 19 on average, up to 29.
+	if worst > 14 || sum > 10*n {
+		t.Errorf("a flow of a host without pins walks %.1f rules on average, up to %d; want at most 10 and 14",
+			float64(sum)/float64(n), worst)
 	}
 }

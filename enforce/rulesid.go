@@ -23,9 +23,10 @@ func (r Rules) ID(backend string) string {
 		id += fmt.Sprintf(" sources=%v", r.Sources)
 	}
 	if backend == NameIptables {
-		// Trees of chains (ipttree_linux.go) replaced one chain of pins:
-		// updates lay out against the trees, so the older rules go.
-		id += " layout=tree"
+		// Trees of chains (ipttree_linux.go) replaced one chain of pins,
+		// then 2-bit levels within a /24 (tree2) the 4-bit ones: updates
+		// lay out against the trees, so the older rules go.
+		id += " layout=tree2"
 	}
 	return id
 }

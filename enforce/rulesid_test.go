@@ -26,10 +26,10 @@ func TestRulesID(t *testing.T) {
 		// Sources came with the rules that match hairpinned flows by their
 		// LAN source: no older agent made them.
 		{"every field", everyField, NameIptables,
-			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10] sources=[192.168.1.0/24 192.168.3.0/24] layout=tree`,
+			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10] sources=[192.168.1.0/24 192.168.3.0/24] layout=tree2`,
 			""},
 		{"before the LAN sources", Rules{WAN: "eth0.2", LAN: []string{"br-lan", "br-guest"}, Mapping: true, Hairpin: true, Preserve: everyField.Preserve}, NameIptables,
-			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10] layout=tree`,
+			`rules/v1 iptables wan="eth0.2" lan=["br-lan" "br-guest"] mapping=true hairpin=true preserve=[192.168.1.0/24 100.64.0.0/10] layout=tree2`,
 			""}, // the iptables layout changed since: the older rules go
 		{"mapping only", Rules{WAN: "pppoe-wan", Mapping: true}, NameNftables,
 			`rules/v1 nftables wan="pppoe-wan" lan=[] mapping=true hairpin=false preserve=[]`,
@@ -39,7 +39,7 @@ func TestRulesID(t *testing.T) {
 			"nftables {WAN:eth1 LAN:[br-lan] Mapping:false Hairpin:true Preserve:[]}"},
 		// One chain of pins, by the agents before the trees of chains.
 		{"iptables before the trees", Rules{WAN: "eth1", LAN: []string{"br-lan"}, Hairpin: true}, NameIptables,
-			`rules/v1 iptables wan="eth1" lan=["br-lan"] mapping=false hairpin=true preserve=[] layout=tree`, ""},
+			`rules/v1 iptables wan="eth1" lan=["br-lan"] mapping=false hairpin=true preserve=[] layout=tree2`, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := tt.rules.ID(tt.backend); got != tt.id {

@@ -67,7 +67,9 @@ type floodResult struct {
 	created   int // conntrack entries the flood made
 	stockRate float64
 	pins      int
-	updates   []time.Duration // one pin added or deleted through the backend, each
+	// adds and dels: one pin added (a pin installed), then deleted,
+	// through the backend, each
+	adds, dels []time.Duration
 	// listCost and stampCost: iptables, first run, what one rule check
 	// takes listing the chains and reading the stamp (checkCost).
 	listCost, stampCost time.Duration

@@ -68,7 +68,7 @@ func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodRes
 				return nil, err
 			}
 			if c.rules {
-				if fr.updates, err = updateLatency(l, be); err != nil {
+				if fr.adds, fr.dels, err = updateLatency(l, be); err != nil {
 					return nil, fmt.Errorf("%s: updates: %w", c.name, err)
 				}
 			}
@@ -136,9 +136,8 @@ const enfUpdates = 100
 // costs the backend with the pins in place. Their public address is none
 // of the router's (192.0.2.1), so that no pin the nftables backend learned
 // from the flood holds one of their public endpoints.
-func updateLatency(l *lab.Lab, be enforce.Backend) ([]time.Duration, error) {
-	var took []time.Duration
-	err := l.Router.Do(func() error {
+func updateLatency(l *lab.Lab, be enforce.Backend) (adds, dels []time.Duration, err error) {
+	err = l.Router.Do(func() error {
 		var added []enforce.Pin
 		for i := range enfUpdates {
 			p := enforce.Pin{Proto: conntrackmap.UDP,
@@ -148,18 +147,18 @@ func updateLatency(l *lab.Lab, be enforce.Backend) ([]time.Duration, error) {
 			if err := be.Update([]enforce.Pin{p}, nil); err != nil {
 				return err
 			}
-			took, added = append(took, time.Since(t0)), append(added, p)
+			adds, added = append(adds, time.Since(t0)), append(added, p)
 		}
 		for _, p := range added {
 			t0 := time.Now()
 			if err := be.Update(nil, []enforce.Pin{p}); err != nil {
 				return err
 			}
-			took = append(took, time.Since(t0))
+			dels = append(dels, time.Since(t0))
 		}
 		return nil
 	})
-	return took, err
+	return adds, dels, err
 }
 
 func conntrackCount(ctx context.Context, l *lab.Lab) (int, error) {

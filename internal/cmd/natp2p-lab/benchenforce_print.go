@@ -79,27 +79,29 @@ func printFloods(w io.Writer, backends []string, floods map[string][]floodResult
 }
 
 // printUpdates prints, per backend and number of pins, the time one
-// update of one pin took, over every run.
+// update of one pin took, additions (a pin installed) and deletions apart,
+// over every run.
 func printUpdates(w io.Writer, backends []string, floods map[string][]floodResult) {
-	fmt.Fprintf(w, "### One pin added or deleted through the backend, with the pins in place (%d of each per run, every run)\n\n", enfUpdates)
-	fmt.Fprintln(w, "| backend | pins held | updates | p50 | p99 |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "### One pin added, then deleted, through the backend, with the pins in place (%d of each per run, every run)\n\n", enfUpdates)
+	fmt.Fprintln(w, "| backend | pins held | additions | p50 | p99 | deletions | p50 | p99 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, b := range backends {
-		byPins := map[int][]time.Duration{}
+		adds, dels := map[int][]time.Duration{}, map[int][]time.Duration{}
 		var counts []int
 		for _, r := range floods[b] {
-			if len(r.updates) == 0 {
+			if len(r.adds) == 0 {
 				continue
 			}
-			if _, ok := byPins[r.pins]; !ok {
+			if _, ok := adds[r.pins]; !ok {
 				counts = append(counts, r.pins)
 			}
-			byPins[r.pins] = append(byPins[r.pins], r.updates...)
+			adds[r.pins], dels[r.pins] = append(adds[r.pins], r.adds...), append(dels[r.pins], r.dels...)
 		}
 		sort.Ints(counts)
 		for _, n := range counts {
-			d := byPins[n]
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s |\n", b, thousands(n), len(d), dur(stats.Percentile(d, 50)), dur(stats.Percentile(d, 99)))
+			a, d := adds[n], dels[n]
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %d | %s | %s |\n", b, thousands(n), len(a), dur(stats.Percentile(a, 50)),
+				dur(stats.Percentile(a, 99)), len(d), dur(stats.Percentile(d, 50)), dur(stats.Percentile(d, 99)))
 		}
 	}
 	fmt.Fprintln(w)

@@ -11,6 +11,8 @@
 //	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
 //	natp2p-lab bench-enforce --agent bin/natp2p-agent [--flows N] [--runs N]
 //	natp2p-lab bench-enforce-idle --agent bin/natp2p-agent (the idle-agent table alone)
+//	natp2p-lab bench-enforce-floods --agent bin/natp2p-agent [--flows N] [--runs N] [TARGET...]
+//	    (the floods and updates alone; targets nftables, iptables-nft, iptables-legacy, default all)
 //	natp2p-lab bench-fleet --agent bin/natp2p-agent [--routers 100,500] [--window 1m]
 //	natp2p-lab fleet-snapshots --agent bin/natp2p-agent --introducer bin/natp2p-introducer [--out DIR]
 package main
@@ -41,7 +43,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer|bench-enforce|bench-enforce-idle|bench-fleet|fleet-snapshots [flags]")
+		return errors.New("usage: natp2p-lab demo|bench|bench-probe|bench-introducer|bench-enforce|bench-enforce-idle|bench-enforce-floods|bench-fleet|fleet-snapshots [flags]")
 	}
 	fs := flag.NewFlagSet("natp2p-lab "+args[0], flag.ContinueOnError)
 	agent := fs.String("agent", "bin/natp2p-agent", "natp2p-agent binary `path`")
@@ -83,6 +85,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchEnforce(ctx, stdout, *agent, *flows, *runs)
 	case "bench-enforce-idle":
 		return benchEnforceIdle(ctx, stdout, *agent)
+	case "bench-enforce-floods":
+		return benchEnforceFloods(ctx, stdout, *flows, *runs, fs.Args())
 	case "bench-fleet":
 		sizes, err := parseSizes(*routers)
 		if err != nil {
@@ -93,5 +97,5 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case "fleet-snapshots":
 		return fleetSnapshots(ctx, stdout, *agent, *introducer, *out)
 	}
-	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer, bench-enforce, bench-enforce-idle, bench-fleet or fleet-snapshots", args[0])
+	return fmt.Errorf("unknown command %q: use demo, bench, bench-probe, bench-introducer, bench-enforce, bench-enforce-idle, bench-enforce-floods, bench-fleet or fleet-snapshots", args[0])
 }
