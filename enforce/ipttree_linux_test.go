@@ -148,6 +148,9 @@ func TestIPTTreeBound(t *testing.T) {
 		{"10,000 pins over 4,000 hosts", 10000, 4000, 64},
 		{"10,000 pins on one host", 10000, 1, 64},
 	} {
+		if testing.Short() && tt.pins > 1000 {
+			continue // -short, as under qemu-user (scripts/test-cross.sh): the large layouts run natively
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			pins := spreadPins(rng, tt.pins, tt.hosts)
 			set, err := newIPTPins(pins)
@@ -195,7 +198,11 @@ func TestIPTTreeUpdateMatchesInstall(t *testing.T) {
 		held := map[int]bool{}
 		set, _ := newIPTPins(nil)
 		sim := installed(t, r, nil)
-		for step := range 100 {
+		steps := 100
+		if testing.Short() {
+			steps = 20 // as under qemu-user (scripts/test-cross.sh); all 100 run natively
+		}
+		for step := range steps {
 			// Batches of one, a few, or hundreds (a WAN change), adds and
 			// deletions mixed; now and then a pin moves.
 			batch := []int{1, 1, 1, 5, 200}[rng.IntN(5)]

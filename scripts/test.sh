@@ -9,13 +9,18 @@
 # (CI) turns a skip into a failure. Closes with "tests: N passed, ...".
 set -eu
 cd "$(dirname "$0")/.."
+start=$(date +%s)
+# phase names a step and when it began, in seconds since the start.
+phase() {
+	echo "== $* (at $(($(date +%s) - start)) s)"
+}
 
-echo "== shellcheck"
+phase "shellcheck"
 # shellcheck disable=SC2046 # word lists of file names
 shellcheck -s sh scripts/*.sh cross/*.sh $(ls rc/*.sh rc/*.init 2>/dev/null)
 shellcheck -s dash openwrt/natp2p/files/natp2p.init openwrt/natp2p/files/natp2p.hotplug
 
-echo "== gofmt"
+phase "gofmt"
 # shellcheck disable=SC2046
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then
@@ -23,20 +28,20 @@ if [ -n "$bad" ]; then
 	exit 1
 fi
 
-echo "== go vet"
+phase "go vet"
 go vet ./...
 go vet -tags integration ./...
 (cd e2e && go vet ./... && go vet -tags integration ./...)
 
-echo "== go vet off Linux (darwin, freebsd): the kernel code has stubs"
+phase "go vet off Linux (darwin, freebsd): the kernel code has stubs"
 GOOS=darwin go vet ./...
 GOOS=freebsd go vet ./...
 
-echo "== go 1.23 (OpenWrt 24.10 SDK): build and vet"
+phase "go 1.23 (OpenWrt 24.10 SDK): build and vet"
 GOTOOLCHAIN=go1.23.12 go vet -tags integration ./...
 GOTOOLCHAIN=go1.23.12 CGO_ENABLED=0 go build ./...
 
-echo "== go test -race -tags integration ./..."
+phase "go test -race -tags integration ./..."
 if [ "$(id -u)" -ne 0 ]; then
 	echo "note: not root: the netns lab tests will skip (run as root to include them)"
 fi
@@ -44,12 +49,13 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
 go test -race -tags integration -count=1 -json ./... >"$out" || status=$?
-echo "== the iptables lab tests that do not loop over the flavours, again on iptables-legacy (their nftables cases ran above)"
+phase "the iptables lab tests that do not loop over the flavours, again on iptables-legacy (their nftables cases ran above)"
 NATP2P_IPTABLES=legacy go test -race -tags integration -count=1 -json -run 'Enforce|Observe' -skip '/nftables' ./cmd/natp2p-agent >>"$out" || status=$?
 NATP2P_IPTABLES=legacy go test -race -tags integration -count=1 -json -run 'Hairpin' ./enforce >>"$out" || status=$?
-echo "== e2e: real P2P software through two NATs (go test -tags integration ./... in e2e/)"
+phase "e2e: real P2P software through two NATs (go test -tags integration ./... in e2e/)"
 (cd e2e && go test -tags integration -count=1 -json ./...) >>"$out" || status=$?
-echo "== the same packages for mips and arm, under qemu-user"
+phase "the same packages for mips and arm, under qemu-user"
 sh scripts/test-cross.sh >>"$out" || status=$?
+phase "summary"
 go run ./internal/cmd/testsummary <"$out" || exit 1
 exit $status
