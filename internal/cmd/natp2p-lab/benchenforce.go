@@ -134,7 +134,7 @@ func benchTarget1(ctx context.Context, bin string, t benchTarget, flows, runs in
 		}
 		windows[name] = append(windows[name], enf)
 	}
-	fr, err := floodRates(ctx, b, flows, runs)
+	fr, err := floodRates(ctx, b, flows, runs, true)
 	if err != nil {
 		return fmt.Errorf("%s flood: %w", name, err)
 	}

@@ -17,15 +17,16 @@ import (
 )
 
 // floodRates floods the router with new flows: with the stock NAT only,
-// then with natp2p's rules and 0, (iptables: 1,000) and 10,000 pins, runs
-// times each, in one lab, the agent not running.
-func floodRates(ctx context.Context, b lab.Backend, flows, runs int) ([]floodResult, error) {
+// then with natp2p's rules (with hairpinning or without) and 0,
+// (iptables: 1,000) and 10,000 pins, runs times each, in one lab, the
+// agent not running.
+func floodRates(ctx context.Context, b lab.Backend, flows, runs int, hairpin bool) ([]floodResult, error) {
 	l, err := lab.New(ctx, lab.Config{NAT: lab.MasqueradeFullyRandom, Backend: b, UDPTimeout: 600})
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
-	rules := enforce.Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: true,
+	rules := enforce.Rules{WAN: l.WANIface, LAN: []string{l.LANIface}, Mapping: true, Hairpin: hairpin,
 		Sources: []netip.Prefix{netip.PrefixFrom(l.RouterLAN, 24).Masked()}} // br-lan's network
 	var be enforce.Backend
 	err = l.Router.Do(func() (err error) {

@@ -13,9 +13,9 @@ import (
 // benchEnforceFloods is bench-enforce's floods and updates alone (about a
 // minute a run per target): new flows per second with 0, (iptables: 1,000)
 // and 10,000 pins next to the stock NAT, and one pin added and deleted
-// through the backend with them in place. only names the targets to
-// measure, all when empty.
-func benchEnforceFloods(ctx context.Context, w io.Writer, flows, runs int, only []string) error {
+// through the backend with them in place; natp2p's rules with hairpinning
+// or without. only names the targets to measure, all when empty.
+func benchEnforceFloods(ctx context.Context, w io.Writer, flows, runs int, hairpin bool, only []string) error {
 	start := time.Now()
 	var labels []string
 	floods := map[string][]floodResult{}
@@ -26,15 +26,15 @@ func benchEnforceFloods(ctx context.Context, w io.Writer, flows, runs int, only 
 		}
 		labels = append(labels, name)
 		err := t.within(func() (err error) {
-			floods[name], err = floodRates(ctx, t.backend, flows, runs)
+			floods[name], err = floodRates(ctx, t.backend, flows, runs, hairpin)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s flood: %w", name, err)
 		}
 	}
-	fmt.Fprintf(w, "natp2p-agent enforce mode, lab NAT masquerade fully-random; kernel %s, %s, %s (%v)\n\n",
-		kernelRelease(), toolVersion("iptables-legacy", "--version"), toolVersion("nft", "--version"),
+	fmt.Fprintf(w, "natp2p-agent enforce mode, lab NAT masquerade fully-random, hairpinning %t; kernel %s, %s, %s (%v)\n\n",
+		hairpin, kernelRelease(), toolVersion("iptables-legacy", "--version"), toolVersion("nft", "--version"),
 		time.Since(start).Round(time.Second))
 	printFloods(w, labels, floods, flows)
 	return nil

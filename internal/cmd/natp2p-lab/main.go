@@ -11,7 +11,7 @@
 //	natp2p-lab bench-introducer --introducer bin/natp2p-introducer [--runs N]
 //	natp2p-lab bench-enforce --agent bin/natp2p-agent [--flows N] [--runs N]
 //	natp2p-lab bench-enforce-idle --agent bin/natp2p-agent (the idle-agent table alone)
-//	natp2p-lab bench-enforce-floods --agent bin/natp2p-agent [--flows N] [--runs N] [TARGET...]
+//	natp2p-lab bench-enforce-floods --agent bin/natp2p-agent [--flows N] [--runs N] [--hairpin=false] [TARGET...]
 //	    (the floods and updates alone; targets nftables, iptables-nft, iptables-legacy, default all)
 //	natp2p-lab bench-fleet --agent bin/natp2p-agent [--routers 100,500] [--window 1m]
 //	natp2p-lab fleet-snapshots --agent bin/natp2p-agent --introducer bin/natp2p-introducer [--out DIR]
@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"`filter` reject (a RST for TCP, as OpenWrt's fw4 does), drop, prohibit (ICMP) or open (no filter)")
 	flows := fs.Int("flows", 50000, "bench: new flows per flood")
 	runs := fs.Int("runs", 3, "bench: floods to run")
+	hairpin := fs.Bool("hairpin", true, "bench-enforce-floods: natp2p's rules with hairpinning (false: the WAN SNAT alone, one rule a pin on iptables)")
 	routers := fs.String("routers", "100,500", "bench-fleet: fleet `sizes`, comma-separated")
 	window := fs.Duration("window", time.Minute, "bench-fleet: how long Prometheus scrapes (pushes: two intervals more)")
 	rules := fs.String("rules", "fleet/natp2p.rules.yml", "bench-fleet: the recording and alerting rules `file` Prometheus loads")
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	case "bench-enforce-idle":
 		return benchEnforceIdle(ctx, stdout, *agent)
 	case "bench-enforce-floods":
-		return benchEnforceFloods(ctx, stdout, *flows, *runs, fs.Args())
+		return benchEnforceFloods(ctx, stdout, *flows, *runs, *hairpin, fs.Args())
 	case "bench-fleet":
 		sizes, err := parseSizes(*routers)
 		if err != nil {
