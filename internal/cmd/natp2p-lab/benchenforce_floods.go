@@ -17,6 +17,11 @@ import (
 // or without. only names the targets to measure, all when empty.
 func benchEnforceFloods(ctx context.Context, w io.Writer, flows, runs int, hairpin bool, only []string) error {
 	start := time.Now()
+	for _, name := range only {
+		if !slices.Contains([]string{"nftables", "iptables-nft", "iptables-legacy"}, name) {
+			return fmt.Errorf("unknown target %q: use nftables, iptables-nft or iptables-legacy", name)
+		}
+	}
 	var labels []string
 	floods := map[string][]floodResult{}
 	for _, t := range benchTargets(w) {
@@ -32,6 +37,9 @@ func benchEnforceFloods(ctx context.Context, w io.Writer, flows, runs int, hairp
 		if err != nil {
 			return fmt.Errorf("%s flood: %w", name, err)
 		}
+	}
+	if len(labels) == 0 {
+		return fmt.Errorf("none of %v is installed here", only)
 	}
 	fmt.Fprintf(w, "natp2p-agent enforce mode, lab NAT masquerade fully-random, hairpinning %t; kernel %s, %s, %s (%v)\n\n",
 		hairpin, kernelRelease(), toolVersion("iptables-legacy", "--version"), toolVersion("nft", "--version"),
