@@ -62,7 +62,7 @@ func TestVictoriaMetricsImport(t *testing.T) {
 // ends, and returns its base URL.
 func startVictoria(t *testing.T, bin string) string {
 	t.Helper()
-	listen := freeAddr(t)
+	listen := promtest.FreeAddr(t)
 	promtest.Start(t, bin, "-storageDataPath="+filepath.Join(t.TempDir(), "vm"), "-httpListenAddr="+listen, "-loggerLevel=ERROR")
 	return "http://" + listen
 }

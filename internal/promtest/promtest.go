@@ -6,6 +6,7 @@ package promtest
 
 import (
 	"bytes"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -42,4 +43,16 @@ func Start(t testing.TB, bin string, args ...string) {
 			t.Logf("%s: %s", filepath.Base(bin), stderr.String())
 		}
 	})
+}
+
+// FreeAddr returns a loopback address whose TCP port was free a moment
+// ago, for a server the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
